@@ -1,0 +1,40 @@
+// Bundles the extension and the CLI into dist/ (CommonJS for Node >= 20).
+// `vscode` is provided by the host; ssh2's optional native parts are absent on purpose.
+'use strict';
+const path = require('path');
+const webpack = require('webpack');
+
+/** @type {(env: unknown, argv: {mode?: string}) => import('webpack').Configuration} */
+module.exports = (_env, argv) => ({
+  target: 'node20',
+  mode: argv.mode ?? 'production',
+  entry: {
+    extension: './src/extension.ts',
+    cli: './src/cli.ts',
+  },
+  output: {
+    path: path.resolve(__dirname, 'dist'),
+    filename: '[name].js',
+    libraryTarget: 'commonjs2',
+    clean: { keep: /\.vsix$/ },
+  },
+  externals: { vscode: 'commonjs vscode' },
+  resolve: { extensions: ['.ts', '.js', '.mjs', '.cjs', '.json'] },
+  module: {
+    parser: { javascript: { dynamicImportMode: 'eager' } },
+    rules: [{ test: /\.ts$/, exclude: /node_modules/, loader: 'esbuild-loader', options: { target: 'node20' } }],
+  },
+  plugins: [
+    new webpack.BannerPlugin({ banner: '#!/usr/bin/env node', raw: true, entryOnly: true, test: /cli\.js$/ }),
+    // ssh2 tries these optional native modules and falls back to pure JS when they are missing.
+    new webpack.IgnorePlugin({ resourceRegExp: /^(cpu-features|\.\/crypto\/build\/Release\/sshcrypto\.node)$/ }),
+  ],
+  optimization: {
+    // Keep class and function names so error classes and stack traces stay readable.
+    minimize: argv.mode === 'production',
+    minimizer: [new (require('terser-webpack-plugin'))({ terserOptions: { keep_classnames: true, keep_fnames: true } })],
+  },
+  devtool: argv.mode === 'production' ? false : 'source-map',
+  ignoreWarnings: [{ module: /ssh2/, message: /Can't resolve|Critical dependency/ }],
+  performance: { hints: false },
+});

@@ -25,6 +25,7 @@ module.exports = (_env, argv) => ({
     rules: [{ test: /\.ts$/, exclude: /node_modules/, loader: 'esbuild-loader', options: { target: 'node20' } }],
   },
   plugins: [
+    new webpack.DefinePlugin({ __TETHER_VERSION__: JSON.stringify(require('./package.json').version) }),
     new webpack.BannerPlugin({ banner: '#!/usr/bin/env node', raw: true, entryOnly: true, test: /cli\.js$/ }),
     // ssh2 tries these optional native modules and falls back to pure JS when they are missing.
     new webpack.IgnorePlugin({ resourceRegExp: /^(cpu-features|\.\/crypto\/build\/Release\/sshcrypto\.node)$/ }),

@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+// `npm start`: build + package Tether, then serve it in a real VS Code (code-server 4.139.1)
+// on 127.0.0.1 with the demo workspace. Runs until Ctrl-C, then stops everything it started.
+//
+// Env: TETHER_PORT=8123             port (default 8123, or the next free one)
+//      TETHER_E2E_SKIP_BUILD=1      reuse dist/tether.vsix
+//      TETHER_E2E_EXTENSION_DIR=DIR serve this unpacked extension instead (no build)
+//      TETHER_STATE_DIR=DIR         passed through (default .tether-dev/state)
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT, ensureHarness, startCodeServer, portFrom, isPortFree, stopAll } from './harness.mjs';
+
+const log = (...a) => console.log('[start]', ...a);
+const DEV = path.join(REPO_ROOT, '.tether-dev');
+const WS = path.join(DEV, 'demo-workspace');
+const VSIX = path.join(REPO_ROOT, 'dist', 'tether.vsix');
+const extDir = process.env.TETHER_E2E_EXTENSION_DIR ? path.resolve(process.env.TETHER_E2E_EXTENSION_DIR) : null;
+
+function sh(cmd, args) {
+  log(`$ ${cmd} ${args.join(' ')}`);
+  const r = spawnSync(cmd, args, { cwd: REPO_ROOT, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (rc ${r.status ?? r.signal})`);
+}
+
+async function main() {
+  if (!extDir) {
+    if (!fs.existsSync(path.join(REPO_ROOT, 'node_modules'))) sh('npm', ['ci']);
+    if (process.env.TETHER_E2E_SKIP_BUILD !== '1') {
+      sh('npm', ['run', 'build']);
+      sh('npm', ['run', 'package']);
+    }
+    if (!fs.existsSync(VSIX)) throw new Error(`${VSIX} missing after npm run package`);
+  }
+  await ensureHarness({ log });
+
+  if (!fs.existsSync(WS)) {
+    fs.mkdirSync(DEV, { recursive: true });
+    fs.cpSync(path.join(REPO_ROOT, 'demo'), WS, { recursive: true });
+    log(`created demo workspace ${path.relative(REPO_ROOT, WS)}`);
+  }
+  const stateDir = process.env.TETHER_STATE_DIR || path.join(DEV, 'state');
+  fs.mkdirSync(stateDir, { recursive: true });
+
+  let port;
+  if (process.env.TETHER_PORT) {
+    port = Number(process.env.TETHER_PORT);
+    if (!(await isPortFree(port))) throw new Error(`TETHER_PORT=${port} is in use`);
+  } else {
+    port = await portFrom(8123);
+  }
+  const cs = await startCodeServer({
+    workspace: WS,
+    port,
+    installVsix: extDir ? undefined : VSIX,
+    installFolder: extDir || undefined,
+    env: { TETHER_STATE_DIR: stateDir },
+    log,
+  });
+  const url = `${cs.url}?folder=${encodeURIComponent(WS)}`;
+  const bar = '═'.repeat(Math.max(60, url.length + 4));
+  console.log(`\n${bar}\n  Tether is running in VS Code ${'(code-server 4.139.1)'}:\n\n  ${url}\n\n` +
+    `  workspace: ${WS}\n  state:     ${stateDir}\n  log:       ${cs.logFile}\n\n  Ctrl-C stops everything.\n${bar}\n`);
+  const ex = await cs.exited; // Ctrl-C is handled by the harness (stops code-server, exits 130)
+  throw new Error(`code-server exited unexpectedly (${JSON.stringify(ex)})`);
+}
+
+try {
+  await main();
+} catch (e) {
+  console.error(`[start] ${e.stack || e}`);
+  await stopAll();
+  process.exit(1);
+}

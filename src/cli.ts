@@ -1,0 +1,216 @@
+/**
+ * `tether`: the command line over the same core as the extension, so everything the tree
+ * shows can be scripted. Exit codes: 0 success, 1 operation failed, 2 bad usage or bad config.
+ */
+import { parseArgs } from 'node:util';
+import { ExitCode, TetherError, UsageError, describeError } from './core/errors';
+import type { Logger } from './core/logger';
+import { Engine, asTetherError, type PluginStatus, type StatusReport } from './engine/engine';
+import { formatBytes, formatCpu } from './core/format';
+
+const HELP = `tether — keep every process your tools start on a leash
+
+Usage: tether <command> [options]
+
+Commands:
+  status [--json]        Declared plugins, their process trees, and orphans
+  start NAME             Start a plugin declared in .vscode/tether.json
+  stop NAME              Stop a plugin's whole process tree (SIGTERM, grace, SIGKILL)
+  restart NAME           Stop, then start
+  down --all             Stop every running plugin of the workspace
+  pids NAME              Every managed PID of a plugin, descendants included
+  orphans [--kill]       List (or stop) running resources nobody owns any more
+  ledger repair          Move a damaged ledger aside and rebuild it from running processes
+
+Options:
+  --workspace DIR        Workspace folder (default: current folder)
+  --state-dir DIR        Ledger folder (default: $TETHER_STATE_DIR or the user data folder)
+  --grace SECONDS        Grace period between SIGTERM and SIGKILL (stop, down, orphans --kill)
+  --json                 Machine-readable output (status, pids, orphans)
+  -h, --help             This help
+  -v, --version          Version
+
+Exit codes: 0 success, 1 operation failed, 2 bad usage or bad config.`;
+
+interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const stderrLogger = (io: Io, verbose: boolean): Logger => ({
+  trace: () => undefined,
+  debug: (m) => verbose && io.err(`debug: ${m}`),
+  info: (m) => verbose && io.err(m),
+  warn: (m) => io.err(`warning: ${m}`),
+  error: (m) => io.err(`error: ${m instanceof Error ? m.message : m}`),
+});
+
+export async function main(argv: string[], io: Io = { out: (s) => process.stdout.write(s + '\n'), err: (s) => process.stderr.write(s + '\n') }): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        workspace: { type: 'string' },
+        'state-dir': { type: 'string' },
+        grace: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        all: { type: 'boolean', default: false },
+        kill: { type: 'boolean', default: false },
+        verbose: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', short: 'v', default: false },
+      },
+    });
+  } catch (err) {
+    io.err(`tether: ${(err as Error).message} — run \`tether --help\` for usage.`);
+    return ExitCode.USAGE;
+  }
+  const { values: o, positionals } = parsed;
+  if (o.help) {
+    io.out(HELP);
+    return ExitCode.OK;
+  }
+  if (o.version) {
+    io.out(VERSION);
+    return ExitCode.OK;
+  }
+  const [cmd, ...rest] = positionals;
+  try {
+    const graceMs = parseGrace(o.grace);
+    const engine = new Engine({
+      workspace: o.workspace ?? process.cwd(),
+      ownerKind: 'cli',
+      log: stderrLogger(io, o.verbose),
+      ...(o['state-dir'] ? { stateDir: o['state-dir'] } : {}),
+      ...(graceMs === undefined ? {} : { graceMs }),
+    });
+    const needName = (): string => {
+      if (rest.length !== 1) throw new UsageError(`\`tether ${cmd}\` needs exactly one plugin name`);
+      return rest[0]!;
+    };
+    switch (cmd) {
+      case 'status': {
+        const report = await engine.status();
+        io.out(o.json ? JSON.stringify(report, null, 2) : renderStatus(report));
+        return report.configError ? ExitCode.USAGE : ExitCode.OK;
+      }
+      case 'start': {
+        const name = needName();
+        const rec = await engine.start(name);
+        io.out(`started ${name}: pid ${rec.processes[0]?.pid ?? '?'} (log ${rec.logPath})`);
+        return ExitCode.OK;
+      }
+      case 'stop': {
+        const name = needName();
+        const report = await engine.stop(name, graceMs);
+        io.out(
+          report
+            ? `stopped ${name}: ${report.processes.length} process(es), ${report.terminated} on SIGTERM, ${report.killed} on SIGKILL, 0 left`
+            : `${name} was not running`,
+        );
+        return ExitCode.OK;
+      }
+      case 'restart': {
+        const name = needName();
+        const rec = await engine.restart(name);
+        io.out(`restarted ${name}: pid ${rec.processes[0]?.pid ?? '?'}`);
+        return ExitCode.OK;
+      }
+      case 'down': {
+        if (!o.all) throw new UsageError('`tether down` stops everything of the workspace: confirm with --all');
+        const { stopped, errors } = await engine.down(graceMs);
+        io.out(stopped.length ? `stopped: ${stopped.join(', ')}` : 'nothing was running');
+        for (const e of errors) io.err(`tether: ${e.oneLine()}`);
+        return errors.length ? ExitCode.FAILED : ExitCode.OK;
+      }
+      case 'pids': {
+        const pids = await engine.pids(needName());
+        io.out(o.json ? JSON.stringify(pids) : pids.join('\n'));
+        return ExitCode.OK;
+      }
+      case 'orphans': {
+        if (o.kill) {
+          const { killed, errors } = await engine.killOrphans(graceMs ?? 2000);
+          io.out(killed.length ? `stopped orphans: ${killed.join(', ')}` : 'no orphans');
+          for (const e of errors) io.err(`tether: ${e.oneLine()}`);
+          return errors.length ? ExitCode.FAILED : ExitCode.OK;
+        }
+        const orphans = await engine.orphans();
+        if (o.json) io.out(JSON.stringify(orphans, null, 2));
+        else io.out(orphans.length ? orphans.map((p) => `${p.name}\t${p.processes.map((x) => x.pid).join(',')}\t${p.orphanReason}`).join('\n') : 'no orphans');
+        return ExitCode.OK;
+      }
+      case 'ledger': {
+        if (rest[0] !== 'repair') throw new UsageError('unknown ledger command', 'Use `tether ledger repair`.');
+        try {
+          engine.ledger.read();
+          io.out(`${engine.ledger.file} is intact; nothing to repair`);
+          return ExitCode.OK;
+        } catch (err) {
+          if (!(err instanceof TetherError) || err.name !== 'LedgerCorruptError') throw err;
+        }
+        const aside = await engine.ledger.moveAside();
+        await engine.reconcile();
+        const n = engine.ledger.read().resources.length;
+        io.out(`moved the damaged ledger to ${aside}; rebuilt from running processes: ${n} resource(s) found`);
+        return ExitCode.OK;
+      }
+      case undefined:
+        throw new UsageError('no command given');
+      default:
+        throw new UsageError(`unknown command "${cmd}"`);
+    }
+  } catch (err) {
+    const e = asTetherError(err);
+    io.err(`tether: ${describeError(e)}`);
+    return e.exitCode;
+  }
+}
+
+function parseGrace(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--grace must be a number of seconds >= 0, got "${v}"`);
+  return n * 1000;
+}
+
+function renderPlugin(p: PluginStatus): string[] {
+  const head = `${p.name.padEnd(20)} ${p.state.padEnd(8)} ${p.processes.length ? `${p.processes.length} process(es)` : ''}${p.orphanReason ? `  (orphan: ${p.orphanReason})` : ''}`;
+  const lines = [head];
+  for (const x of p.processes) {
+    lines.push(`  pid ${String(x.pid).padEnd(8)} ppid ${String(x.ppid).padEnd(8)} ${formatCpu(x.cpuPercent).padStart(6)} ${formatBytes(x.rssBytes).padStart(9)}  ${x.escaped ? '[escaped] ' : ''}${x.command}`);
+  }
+  if (p.lastExit && !p.processes.length) lines.push(`  last exit: code ${p.lastExit.code ?? '-'}${p.lastExit.signal ? `, signal ${p.lastExit.signal}` : ''} at ${p.lastExit.at}`);
+  return lines;
+}
+
+export function renderStatus(r: StatusReport): string {
+  const out: string[] = [];
+  if (!r.configured) out.push(`no ${r.configFile} (see the README, "Configuration")`);
+  if (r.configError) out.push(`config error: ${r.configError}`);
+  for (const p of r.plugins) out.push(...renderPlugin(p));
+  const foreign = r.orphans.filter((o) => !r.plugins.includes(o));
+  if (foreign.length) {
+    out.push('', 'orphans from other workspaces:');
+    for (const p of foreign) out.push(...renderPlugin(p).map((l) => `  ${l}`));
+  }
+  out.push('', `${r.totals.running} running · ${r.totals.processes} process(es) · $${r.totals.costPerHour.toFixed(2)}/h`);
+  return out.join('\n');
+}
+
+declare const __TETHER_VERSION__: string | undefined;
+const VERSION = typeof __TETHER_VERSION__ === 'string' ? __TETHER_VERSION__ : 'dev';
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`tether: internal error: ${describeError(err)}\n`);
+      process.exitCode = ExitCode.FAILED;
+    },
+  );
+}

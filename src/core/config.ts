@@ -1,0 +1,160 @@
+/**
+ * The workspace file `.vscode/tether.json`: which plugins a user declares.
+ *
+ * Parsed as JSON with comments (like every `.vscode/*.json`), validated against a JSON Schema
+ * with Ajv, and every problem reported with its JSON path and line.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Ajv, { type ErrorObject } from 'ajv';
+import { findNodeAtLocation, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
+import { ConfigError, type ConfigProblem } from './errors';
+import schema from './tether.schema.json';
+
+export const CONFIG_RELATIVE_PATH = path.join('.vscode', 'tether.json');
+
+/** One plugin as the user declares it. */
+export interface PluginSpec {
+  name: string;
+  command: string;
+  args: string[];
+  /** Relative to the workspace folder. */
+  cwd: string;
+  env: Record<string, string>;
+  title?: string;
+  description?: string;
+  healthUrl?: string;
+  /** Seconds between SIGTERM and SIGKILL when stopping. */
+  stopGraceSeconds?: number;
+}
+
+export interface TetherConfig {
+  plugins: PluginSpec[];
+}
+
+export { schema as configSchema };
+
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+const validate = ajv.compile<{ plugins: Array<Partial<PluginSpec> & { name: string; command: string }> }>(schema);
+
+export function configPath(workspace: string): string {
+  return path.join(workspace, CONFIG_RELATIVE_PATH);
+}
+
+/** Reads the workspace's config; undefined when the file does not exist. */
+export function loadConfig(workspace: string): TetherConfig | undefined {
+  const file = configPath(workspace);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ConfigError(file, [{ path: '', message: `cannot read: ${(err as Error).message}` }]);
+  }
+  return parseConfig(text, file);
+}
+
+/** Parses and validates the text of a config file; throws {@link ConfigError} listing every problem. */
+export function parseConfig(text: string, file: string): TetherConfig {
+  const errors: ParseError[] = [];
+  const tree = parseTree(text, errors, { allowTrailingComma: true, disallowComments: false });
+  if (errors.length || !tree) {
+    const problems = errors.map((e) => ({
+      path: '',
+      message: `JSON syntax: ${printParseErrorCode(e.error)}`,
+      ...lineCol(text, e.offset),
+    }));
+    throw new ConfigError(file, problems.length ? problems : [{ path: '', message: 'the file is empty' }]);
+  }
+  const value = nodeValue(tree);
+  if (!validate(value)) {
+    throw new ConfigError(file, (validate.errors ?? []).map((e) => schemaProblem(e, tree, text)));
+  }
+  const problems: ConfigProblem[] = [];
+  const seen = new Map<string, number>();
+  value.plugins.forEach((p, i) => {
+    const prev = seen.get(p.name);
+    if (prev !== undefined) {
+      problems.push(locate(`/plugins/${i}/name`, `duplicate plugin name "${p.name}" (also /plugins/${prev})`, tree, text));
+    }
+    seen.set(p.name, i);
+  });
+  if (problems.length) throw new ConfigError(file, problems);
+  return {
+    plugins: value.plugins.map((p) => ({
+      ...p,
+      args: p.args ?? [],
+      cwd: p.cwd ?? '.',
+      env: p.env ?? {},
+    })),
+  };
+}
+
+function nodeValue(n: Node): unknown {
+  switch (n.type) {
+    case 'object':
+      return Object.fromEntries((n.children ?? []).map((prop) => [prop.children![0]!.value, nodeValue(prop.children![1]!)]));
+    case 'array':
+      return (n.children ?? []).map(nodeValue);
+    default:
+      return n.value;
+  }
+}
+
+function schemaProblem(e: ErrorObject, tree: Node, text: string): ConfigProblem {
+  let at = e.instancePath;
+  let message = e.message ?? 'is invalid';
+  if (e.keyword === 'additionalProperties') {
+    const extra = String((e.params as { additionalProperty: string }).additionalProperty);
+    at = `${at}/${extra}`;
+    message = `unknown property "${extra}"`;
+  } else if (e.keyword === 'required') {
+    message = `missing required property "${String((e.params as { missingProperty: string }).missingProperty)}"`;
+  } else if (e.keyword === 'pattern' && at.endsWith('/name')) {
+    message = 'must start with a letter or digit and hold only letters, digits, ".", "_" and "-" (at most 64)';
+  }
+  return locate(at, message, tree, text);
+}
+
+function locate(pointer: string, message: string, tree: Node, text: string): ConfigProblem {
+  const segs = pointer
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+  let node = findNodeAtLocation(tree, segs);
+  // For an unknown property, point at its key.
+  if (!node && segs.length) node = findNodeAtLocation(tree, segs.slice(0, -1));
+  const offset = node?.parent?.type === 'property' ? node.parent.offset : node?.offset;
+  return { path: pointer, message, ...(offset === undefined ? {} : lineCol(text, offset)) };
+}
+
+function lineCol(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  return { line, column: offset - before.lastIndexOf('\n') };
+}
+
+/** A commented example config, written by "Create tether.json" in the welcome view. */
+export const EXAMPLE_CONFIG = `// Tether: the processes this workspace starts. Each plugin is one command whose whole
+// process tree Tether tracks, shows, and cleans up. Schema: see the Tether README.
+{
+  "plugins": [
+    {
+      // A unique name: letters, digits, ".", "_" and "-".
+      "name": "web",
+      // The program and its arguments (no shell involved).
+      "command": "python3",
+      "args": ["-m", "http.server", "8000", "--bind", "127.0.0.1"],
+      // Working folder, relative to the workspace.
+      "cwd": ".",
+      // Extra environment variables.
+      "env": {},
+      // Optional: a URL that answers when the plugin is healthy.
+      "healthUrl": "http://127.0.0.1:8000/",
+      // Optional: seconds between SIGTERM and SIGKILL when stopping (default 5).
+      "stopGraceSeconds": 5
+    }
+  ]
+}
+`;

@@ -1,0 +1,127 @@
+/**
+ * A cross-process lock file whose holder is named by PID + start time, so a lock left by a
+ * crashed writer is recognised as stale at once (its holder provably no longer runs) instead
+ * of after a timeout, and a live holder is never robbed.
+ *
+ * The lock file is created complete (written to a temporary name, then hard-linked into place:
+ * link(2) is atomic and fails if the name exists), so a reader never sees a half-written owner.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { identify, isSameProcessAlive } from './procfs';
+import { LockTimeoutError } from './errors';
+
+interface LockOwner {
+  pid: number;
+  startTime: number;
+  host: string;
+  nonce: string;
+  since: string;
+  what: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface LockOptions {
+  /** Give up after this long. Default 10 s. */
+  timeoutMs?: number;
+  /** Who is asking, for the message another process sees. */
+  what?: string;
+}
+
+export class FileLock {
+  constructor(private readonly file: string) {}
+
+  /** Runs `fn` while holding the lock. */
+  async withLock<T>(fn: () => T | Promise<T>, opts: LockOptions = {}): Promise<T> {
+    const release = await this.acquire(opts);
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  async acquire(opts: LockOptions = {}): Promise<() => void> {
+    const me = identify(process.pid);
+    const owner: LockOwner = {
+      pid: process.pid,
+      startTime: me?.startTime ?? 0,
+      host: os.hostname(),
+      nonce: randomUUID(),
+      since: new Date().toISOString(),
+      what: opts.what ?? `pid ${process.pid}`,
+    };
+    const tmp = `${this.file}.${owner.nonce}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(owner));
+    const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+    let wait = 5;
+    try {
+      for (;;) {
+        try {
+          fs.linkSync(tmp, this.file);
+          return () => this.release(owner.nonce);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        }
+        const holder = this.readOwner();
+        if (holder && this.isStale(holder)) {
+          this.breakStale(holder);
+          continue;
+        }
+        if (Date.now() >= deadline) {
+          throw new LockTimeoutError(
+            this.file,
+            holder ? `${holder.what} (pid ${holder.pid} on ${holder.host}, since ${holder.since})` : 'another process',
+          );
+        }
+        await sleep(wait);
+        wait = Math.min(wait * 2, 100);
+      }
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+  }
+
+  private readOwner(): LockOwner | undefined {
+    try {
+      return JSON.parse(fs.readFileSync(this.file, 'utf8')) as LockOwner;
+    } catch {
+      return undefined; // vanished meanwhile, or unreadable: retry
+    }
+  }
+
+  private isStale(o: LockOwner): boolean {
+    // Only a holder on this machine can be proven dead.
+    return o.host === os.hostname() && !isSameProcessAlive({ pid: o.pid, startTime: o.startTime });
+  }
+
+  /** Removes a stale lock, but only if it is still the same stale lock (compare by nonce). */
+  private breakStale(stale: LockOwner): void {
+    const aside = `${this.file}.${randomUUID()}.stale`;
+    try {
+      fs.renameSync(this.file, aside);
+    } catch {
+      return;
+    }
+    try {
+      const taken = JSON.parse(fs.readFileSync(aside, 'utf8')) as LockOwner;
+      if (taken.nonce !== stale.nonce) {
+        // A live holder took the lock between our read and our rename: give it back.
+        try {
+          fs.linkSync(aside, this.file);
+        } catch {
+          /* someone else holds it now; the live holder will find its lock gone on release */
+        }
+      }
+    } finally {
+      fs.rmSync(aside, { force: true });
+    }
+  }
+
+  private release(nonce: string): void {
+    const o = this.readOwner();
+    if (o?.nonce === nonce) fs.rmSync(this.file, { force: true });
+  }
+}

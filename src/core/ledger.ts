@@ -1,0 +1,257 @@
+/**
+ * The ledger: one durable record of every resource Tether manages, shared by every VS Code
+ * window and the CLI.
+ *
+ * - Crash-safe: each write goes to a temporary file, is fsynced, and renamed over the ledger;
+ *   the previous version is kept as `ledger.json.bak`.
+ * - Serialised: writers take a {@link FileLock}; readers need none (a rename is atomic).
+ * - Verified: the body carries its SHA-256. A torn, truncated or hand-mangled file is reported
+ *   ({@link LedgerCorruptError}) and never silently replaced.
+ * - Written first: a resource is recorded as an *intent* before it is created, so a crash at
+ *   any point leaves a trace the reconciler can follow.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createHash, randomUUID } from 'node:crypto';
+import { FileLock } from './fileLock';
+import { LedgerCorruptError } from './errors';
+import type { ProcessIdentity } from './procfs';
+import type { PluginExecutionMode, RemoteResourceInfo } from './protocols';
+
+export const LEDGER_FORMAT = 'tether-ledger/1';
+
+export type ResourceState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+export type ResourceKind = 'local' | 'ssh' | 'cloud' | 'api';
+
+/** Who started a resource. A `cli` owner detaches on purpose; a dead `vscode` owner makes an orphan. */
+export interface ResourceOwner {
+  kind: 'vscode' | 'cli' | 'api';
+  pid: number;
+  startTime: number;
+  host: string;
+}
+
+export interface ProcessRecord extends ProcessIdentity {
+  ppid?: number;
+  command?: string;
+}
+
+export interface HistoryEvent {
+  at: string;
+  state: ResourceState;
+  note?: string;
+}
+
+export interface LedgerResource {
+  /** Random id, also the value of the environment marker its processes carry. */
+  id: string;
+  kind: ResourceKind;
+  plugin: string;
+  /** Absolute workspace folder the plugin was declared in. */
+  workspace?: string;
+  executionMode: PluginExecutionMode;
+  state: ResourceState;
+  owner?: ResourceOwner;
+  createdAt: string;
+  updatedAt: string;
+  command?: { command: string; args: string[]; cwd: string };
+  logPath?: string;
+  /** Processes known to belong to it (root first); identity = pid + start time. */
+  processes: ProcessRecord[];
+  exit?: { code?: number | null; signal?: string | null; at: string; message?: string };
+  remote?: RemoteResourceInfo;
+  history: HistoryEvent[];
+}
+
+export interface LedgerBody {
+  /** Increases with every write. */
+  seq: number;
+  updatedAt: string;
+  resources: LedgerResource[];
+  /** The most recent ended resources, newest first (kept for reports; capped). */
+  ended: LedgerResource[];
+}
+
+const ENDED_KEEP = 200;
+
+/** Default state folder: `TETHER_STATE_DIR`, else the user's data folder. */
+export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.TETHER_STATE_DIR) return path.resolve(env.TETHER_STATE_DIR);
+  const home = os.homedir();
+  if (process.platform === 'darwin') return path.join(home, 'Library', 'Application Support', 'tether');
+  if (process.platform === 'win32') return path.join(env.LOCALAPPDATA ?? path.join(home, 'AppData', 'Local'), 'tether');
+  return path.join(env.XDG_DATA_HOME || path.join(home, '.local', 'share'), 'tether');
+}
+
+function emptyBody(): LedgerBody {
+  return { seq: 0, updatedAt: new Date(0).toISOString(), resources: [], ended: [] };
+}
+
+function digest(bodyJson: string): string {
+  return createHash('sha256').update(bodyJson).digest('hex');
+}
+
+export class Ledger {
+  readonly file: string;
+  private readonly lock: FileLock;
+
+  constructor(readonly stateDir: string) {
+    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    this.file = path.join(stateDir, 'ledger.json');
+    this.lock = new FileLock(path.join(stateDir, 'ledger.lock'));
+  }
+
+  /** The current contents. Throws {@link LedgerCorruptError} if the file is damaged. */
+  read(): LedgerBody {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyBody();
+      throw err;
+    }
+    return parseLedger(this.file, text);
+  }
+
+  /**
+   * Read-modify-write under the lock. `fn` mutates the body it gets (or throws to abort with
+   * nothing written); its result is returned.
+   */
+  async update<T>(fn: (body: LedgerBody) => T, what?: string): Promise<T> {
+    return this.lock.withLock(
+      () => {
+        const body = this.read();
+        const result = fn(body);
+        body.seq += 1;
+        body.updatedAt = new Date().toISOString();
+        if (body.ended.length > ENDED_KEEP) body.ended.length = ENDED_KEEP;
+        this.write(body);
+        return result;
+      },
+      what === undefined ? {} : { what },
+    );
+  }
+
+  /** Records a new resource as an intent (state `starting`) and returns it. */
+  async addIntent(
+    fields: Omit<LedgerResource, 'id' | 'state' | 'createdAt' | 'updatedAt' | 'history' | 'processes'> &
+      Partial<Pick<LedgerResource, 'id' | 'processes'>>,
+  ): Promise<LedgerResource> {
+    const now = new Date().toISOString();
+    const res: LedgerResource = {
+      processes: [],
+      ...fields,
+      id: fields.id ?? randomUUID(),
+      state: 'starting',
+      createdAt: now,
+      updatedAt: now,
+      history: [{ at: now, state: 'starting', note: 'intent recorded' }],
+    };
+    await this.update((b) => {
+      b.resources.push(res);
+    }, `recording ${res.plugin}`);
+    return res;
+  }
+
+  /** Changes one resource; a changed `state` is appended to its history. Returns the new record. */
+  async patch(
+    id: string,
+    change: Partial<Omit<LedgerResource, 'id' | 'history'>>,
+    note?: string,
+  ): Promise<LedgerResource | undefined> {
+    return this.update((b) => {
+      const r = b.resources.find((x) => x.id === id);
+      if (!r) return undefined;
+      applyPatch(r, change, note);
+      return structuredClone(r);
+    }, `updating ${id}`);
+  }
+
+  /** Moves a resource to the ended list with a final state. */
+  async end(id: string, state: 'stopped' | 'failed', note?: string, exit?: LedgerResource['exit']): Promise<void> {
+    await this.update((b) => endIn(b, id, state, note, exit), `ending ${id}`);
+  }
+
+  private write(body: LedgerBody): void {
+    const bodyJson = JSON.stringify(body, null, 1);
+    const text = `{"format":"${LEDGER_FORMAT}","sha256":"${digest(bodyJson)}","body":${bodyJson}}\n`;
+    const tmp = `${this.file}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`;
+    const fd = fs.openSync(tmp, 'w', 0o600);
+    try {
+      fs.writeFileSync(fd, text);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (fs.existsSync(this.file)) {
+      fs.rmSync(`${this.file}.bak`, { force: true });
+      fs.linkSync(this.file, `${this.file}.bak`);
+    }
+    fs.renameSync(tmp, this.file);
+    try {
+      const dfd = fs.openSync(this.stateDir, 'r');
+      fs.fsyncSync(dfd);
+      fs.closeSync(dfd);
+    } catch {
+      /* directories cannot be fsynced on every platform */
+    }
+  }
+
+  /**
+   * Moves a damaged ledger aside (never deleting it) so a fresh one can be started.
+   * Returns the new name of the damaged file.
+   */
+  async moveAside(): Promise<string> {
+    return this.lock.withLock(() => {
+      const aside = `${this.file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      fs.renameSync(this.file, aside);
+      return aside;
+    });
+  }
+}
+
+export function applyPatch(r: LedgerResource, change: Partial<Omit<LedgerResource, 'id' | 'history'>>, note?: string): void {
+  const now = new Date().toISOString();
+  const stateChanged = change.state !== undefined && change.state !== r.state;
+  Object.assign(r, change, { updatedAt: now });
+  if (stateChanged || note) r.history.push({ at: now, state: r.state, ...(note ? { note } : {}) });
+}
+
+export function endIn(
+  b: LedgerBody,
+  id: string,
+  state: 'stopped' | 'failed',
+  note?: string,
+  exit?: LedgerResource['exit'],
+): void {
+  const i = b.resources.findIndex((x) => x.id === id);
+  if (i < 0) return;
+  const [r] = b.resources.splice(i, 1);
+  applyPatch(r!, exit ? { state, exit } : { state }, note);
+  b.ended.unshift(r!);
+}
+
+/** Parses and verifies a ledger file's text. */
+export function parseLedger(file: string, text: string): LedgerBody {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new LedgerCorruptError(file, `not valid JSON: ${(err as Error).message}`);
+  }
+  const d = doc as { format?: unknown; sha256?: unknown; body?: unknown };
+  if (!d || typeof d !== 'object' || d.format !== LEDGER_FORMAT) {
+    throw new LedgerCorruptError(file, `unknown format ${JSON.stringify(d?.format)}`);
+  }
+  // Re-serialise exactly as written to check the digest.
+  const bodyJson = JSON.stringify(d.body, null, 1);
+  if (typeof d.sha256 !== 'string' || digest(bodyJson) !== d.sha256) {
+    throw new LedgerCorruptError(file, 'checksum mismatch: the file was changed outside Tether or torn');
+  }
+  const body = d.body as LedgerBody;
+  if (!Array.isArray(body?.resources) || !Array.isArray(body?.ended)) {
+    throw new LedgerCorruptError(file, 'missing resources');
+  }
+  return body;
+}

@@ -1,0 +1,55 @@
+// Small helpers shared by test/e2e/run.mjs, scripts/start.mjs and the UI tests.
+import fs from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT } from '../../scripts/harness.mjs';
+
+export const DEMO_DIR = path.join(REPO_ROOT, 'demo');
+
+/**
+ * Materialises a workspace template into dest (created if missing):
+ *   'demo'            -> copy of demo/
+ *   'empty'           -> empty folder
+ *   {files: {rel: s}} -> those files (strings, or objects written as JSON)
+ */
+export function prepareWorkspace(template, dest) {
+  fs.mkdirSync(dest, { recursive: true });
+  if (template === undefined || template === 'demo') {
+    fs.cpSync(DEMO_DIR, dest, { recursive: true });
+  } else if (template === 'empty') {
+    // nothing
+  } else if (template && typeof template === 'object' && template.files) {
+    for (const [rel, content] of Object.entries(template.files)) {
+      const f = path.join(dest, rel);
+      if (!f.startsWith(dest + path.sep)) throw new Error(`workspace file escapes the workspace: ${rel}`);
+      fs.mkdirSync(path.dirname(f), { recursive: true });
+      fs.writeFileSync(f, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+    }
+  } else {
+    throw new Error(`unknown workspace template ${JSON.stringify(template)} (use 'demo', 'empty' or {files})`);
+  }
+  return dest;
+}
+
+/** Waits for the workbench to be usable (about 4-5 s cold). */
+export async function waitForWorkbench(page, { timeout = 60000 } = {}) {
+  await page.waitForSelector('.monaco-workbench', { timeout });
+  await page.waitForSelector('.part.activitybar', { timeout });
+}
+
+/** F1, type the command's title, Enter. */
+export async function runCommand(page, title, { timeout = 15000 } = {}) {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout });
+  await input.fill(`>${title}`);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout });
+  await page.keyboard.press('Enter');
+}
+
+/** Clicks the activity-bar entry whose aria-label starts with `label`. */
+export async function openActivity(page, label, { timeout = 15000 } = {}) {
+  const item = page.locator(`.part.activitybar [aria-label^="${label}"]`).first();
+  await item.waitFor({ timeout });
+  await item.click();
+  return item;
+}

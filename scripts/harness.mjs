@@ -55,6 +55,9 @@ export function harnessPaths(root = cacheRoot()) {
 // on SIGINT/SIGTERM, and (best effort, synchronously) on process exit.
 const live = new Set(); // {name, stop: async () => void, killSync: () => void}
 let signalsHooked = false;
+let stoppingBySignal = null;
+/** The signal being handled (e.g. 'SIGINT') once the runner is shutting down, else null. */
+export const shutdownSignal = () => stoppingBySignal;
 
 function track(entry) {
   live.add(entry);
@@ -62,6 +65,8 @@ function track(entry) {
     signalsHooked = true;
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
       process.on(sig, async () => {
+        if (stoppingBySignal) { process.stderr.write(`[harness] ${sig} again: killing now\n`); process.exit(130); } // 'exit' hook SIGKILLs
+        stoppingBySignal = sig;
         process.stderr.write(`\n[harness] ${sig}: stopping ${live.size} harness process(es)...\n`);
         await stopAll().catch(() => {});
         process.exit(sig === 'SIGINT' ? 130 : sig === 'SIGTERM' ? 143 : 129);

@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT, ensureHarness, startCodeServer, portFrom, isPortFree, stopAll } from './harness.mjs';
+import { REPO_ROOT, ensureHarness, startCodeServer, portFrom, isPortFree, stopAll, shutdownSignal } from './harness.mjs';
 
 const log = (...a) => console.log('[start]', ...a);
 const DEV = path.join(REPO_ROOT, '.tether-dev');
@@ -57,17 +57,19 @@ async function main() {
     env: { TETHER_STATE_DIR: stateDir },
     log,
   });
-  const url = `${cs.url}?folder=${encodeURIComponent(WS)}`;
+  const url = `${cs.url}?folder=${encodeURIComponent(WS).replace(/%2F/g, '/')}`;
   const bar = '═'.repeat(Math.max(60, url.length + 4));
   console.log(`\n${bar}\n  Tether is running in VS Code ${'(code-server 4.139.1)'}:\n\n  ${url}\n\n` +
     `  workspace: ${WS}\n  state:     ${stateDir}\n  log:       ${cs.logFile}\n\n  Ctrl-C stops everything.\n${bar}\n`);
   const ex = await cs.exited; // Ctrl-C is handled by the harness (stops code-server, exits 130)
+  if (shutdownSignal()) return new Promise(() => {}); // the harness' signal handler exits
   throw new Error(`code-server exited unexpectedly (${JSON.stringify(ex)})`);
 }
 
 try {
   await main();
 } catch (e) {
+  if (shutdownSignal()) await new Promise(() => {});
   console.error(`[start] ${e.stack || e}`);
   await stopAll();
   process.exit(1);

@@ -49,6 +49,9 @@ export function logPathFor(stateDir: string, workspace: string, plugin: string):
   return path.join(logsDir(stateDir), folder, `${plugin}.log`);
 }
 
+/** Lines Tether itself writes into a plugin's log (left out of error messages). */
+const TETHER_LOG_HEADER = /^--- \d{4}-\d\d-\d\dT[\d:.]+Z tether: /;
+
 /** The last `n` lines of a file (for error messages). */
 export function tailFile(file: string, n: number): string {
   try {
@@ -58,7 +61,12 @@ export function tailFile(file: string, n: number): string {
     const buf = Buffer.alloc(len);
     fs.readSync(fd, buf, 0, len, stat.size - len);
     fs.closeSync(fd);
-    return buf.toString('utf8').split('\n').filter(Boolean).slice(-n).join('\n');
+    return buf
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l && !TETHER_LOG_HEADER.test(l))
+      .slice(-n)
+      .join('\n');
   } catch {
     return '';
   }
@@ -180,8 +188,9 @@ export class SubprocessPlugin implements LifecycleAwarePlugin {
       exited = {
         code: r.exitCode ?? null,
         signal: r.signal ?? null,
-        ...(r.failed && r.code === 'ENOENT' ? { message: 'command not found' } : {}),
-        ...(r.failed && r.exitCode === undefined && r.signal === undefined ? { message: r.shortMessage } : {}),
+        ...(r.failed && r.exitCode === undefined && r.signal === undefined
+          ? { message: /\bENOENT\b/.test(r.shortMessage) ? 'command not found' : r.shortMessage }
+          : {}),
       };
       return exited;
     });

@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  REPO_ROOT, ensureHarness, startCodeServer, launchBrowser, runInHostTests, registerCleanup, stopAll,
+  REPO_ROOT, ensureHarness, startCodeServer, launchBrowser, runInHostTests, registerCleanup, stopAll, shutdownSignal,
 } from '../../scripts/harness.mjs';
 import { prepareWorkspace } from './lib.mjs';
 
@@ -77,7 +77,7 @@ async function inHost() {
     const code = await runInHostTests({
       url: cs.url, port: cs.port, workspace: ws.dir, extensionPath,
       testsEntry: path.join(E2E_DIR, 'suite', 'index.js'),
-      log: (s) => process.stdout.write(`  │ ${s.replace(/\n(?=.)/g, '\n  │ ')}`),
+      log: (s) => process.stdout.write(`  │ ${s.replace(/\n(?!$)/g, '\n  │ ')}`),
       timeoutMs: Number(process.env.TETHER_E2E_HOST_TIMEOUT || 300000),
       logsDir: path.join(out, 'workbench-logs'),
     });
@@ -183,6 +183,7 @@ async function main() {
     }
   }
 
+  if (shutdownSignal()) await new Promise(() => {}); // interrupted: the harness stops everything and exits
   console.log('\n──────── e2e summary ────────');
   for (const r of results) console.log(`${r.ok ? 'PASS' : 'FAIL'}  ${r.name}  (${secs(r.ms)})`);
   const failed = results.filter((r) => !r.ok);
@@ -196,6 +197,7 @@ let code = 1;
 try {
   code = await main();
 } catch (e) {
+  if (shutdownSignal()) await new Promise(() => {});
   console.error(`[e2e] ${e.stack || e}`);
   code = 1;
 } finally {

@@ -10,7 +10,7 @@ module.exports = (_env, argv) => ({
   mode: argv.mode ?? 'production',
   entry: {
     extension: './src/extension.ts',
-    cli: './src/cli.ts',
+    cli: './src/cliEntry.ts',
   },
   output: {
     path: path.resolve(__dirname, 'dist'),

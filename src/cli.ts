@@ -202,15 +202,3 @@ export function renderStatus(r: StatusReport): string {
 
 declare const __TETHER_VERSION__: string | undefined;
 const VERSION = typeof __TETHER_VERSION__ === 'string' ? __TETHER_VERSION__ : 'dev';
-
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      process.stderr.write(`tether: internal error: ${describeError(err)}\n`);
-      process.exitCode = ExitCode.FAILED;
-    },
-  );
-}

@@ -12,8 +12,8 @@ export function formatBytes(n: number): string {
   return `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
 }
 
-export function formatCpu(p: number | undefined): string {
-  return p === undefined ? '–' : `${p.toFixed(p >= 10 ? 0 : 1)}%`;
+export function formatCpu(p: number | null | undefined): string {
+  return p === null || p === undefined ? '–' : `${p.toFixed(p >= 10 ? 0 : 1)}%`;
 }
 
 export function formatUsd(n: number): string {

@@ -94,11 +94,14 @@ function digest(bodyJson: string): string {
 
 export class Ledger {
   readonly file: string;
+  /** Short stable name of this ledger (a hash of its folder), carried by its processes. */
+  readonly tag: string;
   private readonly lock: FileLock;
 
   constructor(readonly stateDir: string) {
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     this.file = path.join(stateDir, 'ledger.json');
+    this.tag = createHash('sha256').update(path.resolve(stateDir)).digest('hex').slice(0, 16);
     this.lock = new FileLock(path.join(stateDir, 'ledger.lock'));
   }
 

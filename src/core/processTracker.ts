@@ -36,8 +36,8 @@ export interface ProcessInfo {
   startedAt: string;
   command: string;
   state: string;
-  /** Share of one CPU over the last poll interval, 0–100 × cores. Undefined on the first poll. */
-  cpuPercent: number | undefined;
+  /** Share of one CPU over the last poll interval, 0–100 × cores. Null on the first poll. */
+  cpuPercent: number | null;
   rssBytes: number;
   /** True when it left the tree (re-parented away from it) and was found by its marker. */
   escaped: boolean;
@@ -133,7 +133,7 @@ export class ProcessTracker {
             const cpuPercent =
               prev && nowMs > prev.atMs
                 ? Math.max(0, ((st.cpuTicks - prev.ticks) / CLOCK_TICKS_PER_SECOND / ((nowMs - prev.atMs) / 1000)) * 100)
-                : undefined;
+                : null;
             this.cpuPrev.set(k, { ticks: st.cpuTicks, atMs: nowMs });
             let command = this.cmdCache.get(k);
             if (command === undefined) {

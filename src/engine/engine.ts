@@ -11,7 +11,7 @@ import { silentLogger, type Logger } from '../core/logger';
 import { isSameProcessAlive, readEnvVar } from '../core/procfs';
 import { ProcessTracker, type ProcessInfo } from '../core/processTracker';
 import type { StopReport } from '../core/treeKiller';
-import { PLUGIN_ENV, SubprocessPlugin, WORKSPACE_ENV, currentOwner, stopResourceTree } from '../plugins/subprocess';
+import { LEDGER_ENV, PLUGIN_ENV, SubprocessPlugin, WORKSPACE_ENV, currentOwner, stopResourceTree } from '../plugins/subprocess';
 
 export type PluginState = 'running' | 'starting' | 'stopping' | 'stopped' | 'failed' | 'orphan';
 
@@ -33,6 +33,8 @@ export interface PluginStatus {
   command: string;
   logPath: string | null;
   healthUrl: string | null;
+  /** The plugin's own grace period (ms) between SIGTERM and SIGKILL, when it declares one. */
+  stopGraceMs: number | null;
   startedAt: string | null;
   lastExit: { code?: number | null; signal?: string | null; at: string; message?: string } | null;
   processes: ProcessInfo[];
@@ -193,7 +195,7 @@ export class Engine {
    */
   async reconcile(): Promise<Map<string, ProcessInfo[]>> {
     const body = this.ledger.read();
-    const local = body.resources.filter((r) => r.kind === 'local');
+    const local = body.resources.filter(isProcessRecord);
     const markers = await this.tracker.sweepMarkers();
     const snap = await this.tracker.snapshot(local.map((r) => ({ id: r.id, known: r.processes })));
     const knownIds = new Set(body.resources.map((r) => r.id));
@@ -213,7 +215,12 @@ export class Engine {
     for (const id of unknownMarkers) {
       const pids = markers.get(id)!;
       const pid = pids[0]!;
-      const [plugin, workspace] = await Promise.all([readEnvVar(pid, PLUGIN_ENV), readEnvVar(pid, WORKSPACE_ENV)]);
+      const [plugin, workspace, tag] = await Promise.all([
+        readEnvVar(pid, PLUGIN_ENV),
+        readEnvVar(pid, WORKSPACE_ENV),
+        readEnvVar(pid, LEDGER_ENV),
+      ]);
+      if (tag !== this.ledger.tag) continue; // another state folder's process: not ours to adopt
       const now = new Date().toISOString();
       const live = (await this.tracker.snapshot([{ id, known: [] }])).get(id) ?? [];
       if (!live.length) continue;
@@ -285,7 +292,7 @@ export class Engine {
     const declared = cfg ? new Set(cfg.plugins.map((p) => p.name)) : undefined;
     const plugins: PluginStatus[] = [];
     const orphans: PluginStatus[] = [];
-    const active = body.resources.filter((r) => r.kind === 'local');
+    const active = body.resources.filter(isProcessRecord);
     for (const spec of cfg?.plugins ?? []) {
       const record = active.find((r) => r.workspace === this.workspace && r.plugin === spec.name);
       const lastEnded = body.ended.find((r) => r.workspace === this.workspace && r.plugin === spec.name);
@@ -295,6 +302,7 @@ export class Engine {
       const st = this.toStatus(spec.name, record, processes, reason, true);
       st.command = [spec.command, ...spec.args].join(' ');
       st.healthUrl = spec.healthUrl ?? null;
+      st.stopGraceMs = spec.stopGraceSeconds === undefined ? null : spec.stopGraceSeconds * 1000;
       st.logPath = this.plugin(spec).logPath;
       if (!record && lastEnded) {
         st.state = lastEnded.state === 'failed' ? 'failed' : 'stopped';
@@ -354,6 +362,7 @@ export class Engine {
       command: record?.command ? [record.command.command, ...record.command.args].join(' ') : (processes[0]?.command ?? ''),
       logPath: record?.logPath ?? null,
       healthUrl: null,
+      stopGraceMs: null,
       startedAt: record?.createdAt ?? null,
       lastExit: record?.exit ?? null,
       processes,
@@ -368,13 +377,8 @@ export class Engine {
   /** Stops every orphan (identity-safe). */
   async killOrphans(graceMs = 2000): Promise<{ killed: string[]; errors: TetherError[] }> {
     const orphans = await this.orphans();
-    const body = this.ledger.read();
     const results = await Promise.allSettled(
-      orphans.map((o) => {
-        const record = body.resources.find((r) => r.id === o.ledgerId);
-        if (!record) return Promise.resolve(undefined);
-        return stopResourceTree(record, this.ledger, this.tracker, this.log, { graceMs, reason: `orphan: ${o.orphanReason}` });
-      }),
+      orphans.map((o) => (o.ledgerId ? this.stopById(o.ledgerId, graceMs, `orphan: ${o.orphanReason}`) : Promise.resolve(undefined))),
     );
     return {
       killed: orphans.filter((_, i) => results[i]!.status === 'fulfilled').map((o) => o.name),
@@ -382,10 +386,22 @@ export class Engine {
     };
   }
 
+  /** Stops the process tree of one ledger record, whoever started it. */
+  async stopById(ledgerId: string, graceMs = 2000, reason?: string): Promise<StopReport | undefined> {
+    const record = this.ledger.read().resources.find((r) => r.id === ledgerId);
+    if (!record) return undefined;
+    return stopResourceTree(record, this.ledger, this.tracker, this.log, { graceMs, ...(reason ? { reason } : {}) });
+  }
+
   /** Takes ownership of a record (e.g. an orphan the user chose to keep). */
   async adopt(ledgerId: string): Promise<void> {
     await this.ledger.patch(ledgerId, { owner: this.owner }, `adopted by ${this.owner.kind} pid ${this.owner.pid}`);
   }
+}
+
+/** Records whose resources are local process trees (declared plugins and API plugins). */
+function isProcessRecord(r: LedgerResource): boolean {
+  return r.kind === 'local' || r.kind === 'api';
 }
 
 export function asTetherError(err: unknown): TetherError {

@@ -22,6 +22,8 @@ import { configSchema } from '../core/config';
 
 export const PLUGIN_ENV = 'TETHER_PLUGIN';
 export const WORKSPACE_ENV = 'TETHER_WORKSPACE';
+/** Names the ledger a process belongs to, so one state folder never adopts another's processes. */
+export const LEDGER_ENV = 'TETHER_LEDGER';
 
 export interface SubprocessDeps {
   workspace: string;
@@ -172,7 +174,7 @@ export class SubprocessPlugin implements LifecycleAwarePlugin {
     let exited: { code: number | null; signal: string | null; message?: string } | undefined;
     const child = execa(spec.command, spec.args, {
       cwd,
-      env: { ...spec.env, [MARKER_ENV]: record.id, [PLUGIN_ENV]: spec.name, [WORKSPACE_ENV]: workspace },
+      env: { ...spec.env, [MARKER_ENV]: record.id, [PLUGIN_ENV]: spec.name, [WORKSPACE_ENV]: workspace, [LEDGER_ENV]: ledger.tag },
       extendEnv: true,
       detached: true,
       cleanup: false,
@@ -189,7 +191,7 @@ export class SubprocessPlugin implements LifecycleAwarePlugin {
         code: r.exitCode ?? null,
         signal: r.signal ?? null,
         ...(r.failed && r.exitCode === undefined && r.signal === undefined
-          ? { message: /\bENOENT\b/.test(r.shortMessage) ? 'command not found' : r.shortMessage }
+          ? { message: /\bENOENT\b/.test(r.shortMessage ?? '') ? 'command not found' : (r.shortMessage ?? 'spawn failed') }
           : {}),
       };
       return exited;

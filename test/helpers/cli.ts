@@ -16,7 +16,7 @@ export interface CliResult {
  * built (as `npm test` does), else the TypeScript source through tsx.
  */
 export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const argv = fs.existsSync(dist) && !process.env.TETHER_TEST_SRC ? [dist, ...args] : ['--import', 'tsx', path.join(root, 'src', 'cli.ts'), ...args];
+  const argv = fs.existsSync(dist) && !process.env.TETHER_TEST_SRC ? [dist, ...args] : ['--import', 'tsx', path.join(root, 'src', 'cliEntry.ts'), ...args];
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -1,0 +1,134 @@
+/**
+ * Wires Tether into VS Code: the model, the tree, the status bar, the commands, the refresh
+ * manager and the config diagnostics. Logic lives in src/core, src/engine and src/ui.
+ */
+import * as vscode from 'vscode';
+import type { TetherApi } from './api';
+import { defaultStateDir } from './core/ledger';
+import { describeError } from './core/errors';
+import { registerCommands } from './ui/commands';
+import { ConfigDiagnostics } from './ui/configDiagnostics';
+import { TetherModel } from './ui/model';
+import { RefreshManager } from './ui/refreshManager';
+import { TetherStatusBar } from './ui/statusBar';
+import { TetherTreeProvider } from './ui/treeProvider';
+
+type CleanupOnExit = 'none' | 'localPlugins' | 'everything';
+
+/** Deactivation never holds VS Code's shutdown longer than this. */
+const SHUTDOWN_BUDGET_MS = 3000;
+
+let onDeactivate: (() => Promise<void>) | undefined;
+
+function settings() {
+  const c = vscode.workspace.getConfiguration('tether');
+  return {
+    pollMs: Math.max(500, c.get<number>('pollIntervalSeconds', 2) * 1000),
+    graceMs: Math.max(0, c.get<number>('stopGraceSeconds', 5) * 1000),
+    confirm: c.get<boolean>('confirmDestructiveActions', true),
+    cleanupOnExit: c.get<CleanupOnExit>('cleanupOnExit', 'localPlugins'),
+    stateDir: c.get<string>('stateDirectory', '').trim() || undefined,
+  };
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<TetherApi> {
+  const log = vscode.window.createOutputChannel('Tether', { log: true });
+  context.subscriptions.push(log);
+  const stateDir = () => settings().stateDir ?? defaultStateDir();
+  log.info(`Tether activating (state folder ${stateDir()})`);
+
+  const model = new TetherModel(log, stateDir);
+  context.subscriptions.push(model);
+  const folders = () => (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
+  model.setFolders(folders());
+
+  const refresh = new RefreshManager(model, () => settings().pollMs, log);
+  context.subscriptions.push(refresh);
+  refresh.watchStateDir(stateDir());
+
+  const tree = new TetherTreeProvider(model);
+  const view = vscode.window.createTreeView('tether.resources', { treeDataProvider: tree, showCollapseAll: true });
+  context.subscriptions.push(tree, view);
+  context.subscriptions.push(
+    model.onDidChange((s) => {
+      view.badge = s.running > 0 ? { value: s.running, tooltip: `${s.running} running` } : undefined;
+      void vscode.commands.executeCommand('setContext', 'tether.hasOrphans', s.orphans.length > 0);
+    }),
+    view.onDidChangeVisibility((e) => e.visible && refresh.request('event')),
+  );
+
+  context.subscriptions.push(new TetherStatusBar(model));
+
+  const diagnostics = new ConfigDiagnostics();
+  context.subscriptions.push(diagnostics);
+  let lastConfigErrors = '';
+  const onConfigChanged = () => {
+    const errors = diagnostics.update(model.folders);
+    const text = errors.map((e) => e.oneLine()).join('\n');
+    if (text && text !== lastConfigErrors) {
+      log.error(text);
+      void vscode.window.showErrorMessage(`Tether: ${errors[0]!.oneLine()}`, 'Open tether.json').then((c) => {
+        if (c) void vscode.commands.executeCommand('tether.openConfig', errors[0]!.file.replace(/[\\/]\.vscode[\\/]tether\.json$/, ''));
+      });
+    }
+    lastConfigErrors = text;
+    refresh.request('config');
+  };
+  const configWatcher = vscode.workspace.createFileSystemWatcher('**/.vscode/tether.json');
+  context.subscriptions.push(
+    configWatcher,
+    configWatcher.onDidChange(onConfigChanged),
+    configWatcher.onDidCreate(onConfigChanged),
+    configWatcher.onDidDelete(onConfigChanged),
+    vscode.workspace.onDidChangeWorkspaceFolders(() => {
+      model.setFolders(folders());
+      onConfigChanged();
+    }),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('tether.pollIntervalSeconds')) refresh.restart();
+      if (e.affectsConfiguration('tether.stateDirectory')) {
+        model.setFolders(folders());
+        refresh.watchStateDir(stateDir());
+        refresh.request('config');
+      }
+    }),
+  );
+
+  context.subscriptions.push(
+    ...registerCommands({ model, refresh, log, graceMs: () => settings().graceMs, confirm: () => settings().confirm }),
+  );
+
+  onDeactivate = async () => {
+    const mode = settings().cleanupOnExit;
+    if (mode === 'none') return;
+    const grace = Math.min(settings().graceMs, SHUTDOWN_BUDGET_MS - 1000);
+    const work = model.cleanup(mode === 'everything' ? 'all' : 'local', grace).then((r) => {
+      if (r.stopped.length) log.info(`on exit: stopped ${r.stopped.join(', ')}`);
+      for (const e of r.errors) log.error(`on exit: ${e}`);
+    });
+    await Promise.race([work, new Promise((r) => setTimeout(r, SHUTDOWN_BUDGET_MS))]);
+  };
+
+  onConfigChanged();
+  await refresh.request('startup');
+  if (model.snapshot.orphans.length) {
+    const n = model.snapshot.orphans.length;
+    log.warn(`${n} orphaned resource(s) found: ${model.snapshot.orphans.map((o) => `${o.name} (${o.orphanReason})`).join(', ')}`);
+    void vscode.window
+      .showWarningMessage(`Tether found ${n} orphaned resource(s) still running from an earlier session.`, 'Kill Orphans…', 'Show')
+      .then((c) => {
+        if (c === 'Kill Orphans…') void vscode.commands.executeCommand('tether.killOrphans');
+        if (c === 'Show') void vscode.commands.executeCommand('tether.resources.focus');
+      });
+  }
+  log.info('Tether ready');
+  return model.apiSurface;
+}
+
+export async function deactivate(): Promise<void> {
+  try {
+    await onDeactivate?.();
+  } catch (err) {
+    console.error(`Tether: cleanup on exit failed: ${describeError(err)}`);
+  }
+}

@@ -1,0 +1,302 @@
+/**
+ * Every Tether command. Each takes the tree node it was invoked on, or asks with a quick pick
+ * when run from the palette. Destructive ones confirm with a modal that names what will stop;
+ * long ones show progress; failures offer to open the log.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { EXAMPLE_CONFIG, configPath } from '../core/config';
+import { describeError } from '../core/errors';
+import type { PluginStatus } from '../engine/engine';
+import type { TetherModel } from './model';
+import type { RefreshManager } from './refreshManager';
+import type { TreeNode } from './treeProvider';
+import { statusText } from './statusBar';
+
+export interface CommandDeps {
+  model: TetherModel;
+  refresh: RefreshManager;
+  log: vscode.LogOutputChannel;
+  graceMs: () => number;
+  confirm: () => boolean;
+}
+
+type PluginRef = { folder: string; status: PluginStatus };
+
+function pluginsOf(model: TetherModel, filter: (p: PluginStatus) => boolean): PluginRef[] {
+  return model.snapshot.folders.flatMap((f) => (f.report?.plugins ?? []).filter(filter).map((status) => ({ folder: f.folder, status })));
+}
+
+async function pickPlugin(model: TetherModel, filter: (p: PluginStatus) => boolean, placeHolder: string, none: string): Promise<PluginRef | undefined> {
+  await model.refresh('manual');
+  const refs = pluginsOf(model, filter);
+  if (!refs.length) {
+    void vscode.window.showInformationMessage(none);
+    return undefined;
+  }
+  const multi = model.snapshot.folders.length > 1;
+  const picked = await vscode.window.showQuickPick(
+    refs.map((r) => ({
+      label: r.status.name,
+      description: `${r.status.state}${r.status.processes.length ? ` · ${r.status.processes.length} process(es)` : ''}`,
+      detail: `${multi ? `${path.basename(r.folder)}: ` : ''}${r.status.command}`,
+      ref: r,
+    })),
+    { placeHolder, matchOnDetail: true },
+  );
+  return picked?.ref;
+}
+
+function refFromNode(node: unknown): PluginRef | undefined {
+  const n = node as TreeNode | undefined;
+  if (n?.kind === 'plugin') return { folder: n.folder, status: n.status };
+  return undefined;
+}
+
+const pidList = (p: PluginStatus) => p.processes.map((x) => x.pid).join(', ');
+
+async function confirm(deps: CommandDeps, message: string, detail: string, action: string): Promise<boolean> {
+  if (!deps.confirm()) return true;
+  const choice = await vscode.window.showWarningMessage(message, { modal: true, detail }, action);
+  return choice === action;
+}
+
+async function showError(deps: CommandDeps, err: unknown, logPath?: string | null): Promise<void> {
+  const text = describeError(err);
+  deps.log.error(text);
+  const actions = logPath ? ['Show Plugin Log', 'Open Tether Log'] : ['Open Tether Log'];
+  const choice = await vscode.window.showErrorMessage(`Tether: ${text}`, ...actions);
+  if (choice === 'Open Tether Log') deps.log.show(true);
+  if (choice === 'Show Plugin Log' && logPath) await openLog(logPath);
+}
+
+async function openLog(file: string): Promise<void> {
+  if (!fs.existsSync(file)) {
+    void vscode.window.showInformationMessage(`No log yet: ${file}`);
+    return;
+  }
+  const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
+  const editor = await vscode.window.showTextDocument(doc, { preview: true });
+  const last = doc.lineCount - 1;
+  editor.revealRange(new vscode.Range(last, 0, last, 0));
+}
+
+function withProgress<T>(title: string, task: () => Promise<T>): Thenable<T> {
+  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: false }, task);
+}
+
+export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
+  const { model, log } = deps;
+  const after = () => deps.refresh.request('action');
+
+  const start = async (node?: unknown) => {
+    const ref = refFromNode(node) ?? (await pickPlugin(model, (p) => p.declared && !p.processes.length, 'Start which plugin?', 'Every declared plugin is already running.'));
+    if (!ref) return;
+    try {
+      await withProgress(`Tether: starting ${ref.status.name}…`, () => model.engine(ref.folder).start(ref.status.name));
+      log.info(`started ${ref.status.name}`);
+    } catch (err) {
+      await showError(deps, err, ref.status.logPath);
+    } finally {
+      await after();
+    }
+  };
+
+  const stop = async (node?: unknown, graceOverride?: number) => {
+    const ref = refFromNode(node) ?? (await pickPlugin(model, (p) => p.processes.length > 0, 'Stop which plugin?', 'Nothing is running.'));
+    if (!ref) return;
+    const s = ref.status;
+    const grace = graceOverride ?? s.stopGraceMs ?? deps.graceMs();
+    const ok = await confirm(
+      deps,
+      graceOverride === 0 ? `Kill the whole process tree of "${s.name}"?` : `Stop "${s.name}"?`,
+      graceOverride === 0
+        ? `SIGKILL goes at once to ${s.processes.length} process(es): PIDs ${pidList(s)}.`
+        : `SIGTERM goes to ${s.processes.length} process(es) (PIDs ${pidList(s)}); any still running after ${grace / 1000} s get SIGKILL.`,
+      graceOverride === 0 ? 'Kill' : 'Stop',
+    );
+    if (!ok) return;
+    try {
+      await withProgress(`Tether: stopping ${s.name}…`, () => model.stopRecord(ref.folder, s, grace));
+    } catch (err) {
+      await showError(deps, err, s.logPath);
+    } finally {
+      await after();
+    }
+  };
+
+  const restart = async (node?: unknown) => {
+    const ref = refFromNode(node) ?? (await pickPlugin(model, (p) => p.declared, 'Restart which plugin?', 'No plugin is declared.'));
+    if (!ref) return;
+    try {
+      await withProgress(`Tether: restarting ${ref.status.name}…`, () => model.engine(ref.folder).restart(ref.status.name));
+    } catch (err) {
+      await showError(deps, err, ref.status.logPath);
+    } finally {
+      await after();
+    }
+  };
+
+  const cleanupAll = async () => {
+    await model.refresh('manual');
+    const running = pluginsOf(model, (p) => p.processes.length > 0 && p.state !== 'orphan');
+    const api = model.snapshot.apiPlugins;
+    if (!running.length && !api.length) {
+      void vscode.window.showInformationMessage('Tether: nothing to clean up.');
+      return;
+    }
+    const lines = [
+      ...running.map((r) => `• ${r.status.name}: ${r.status.processes.length} process(es), PIDs ${pidList(r.status)}`),
+      ...api.map((a) => `• ${a.title} (registered by an extension)${a.remote ? `: ${a.remote.provider} ${a.remote.instanceId ?? ''}` : ''}`),
+    ];
+    if (!(await confirm(deps, 'Clean up everything Tether manages?', `This stops:\n${lines.join('\n')}`, 'Clean Up'))) return;
+    const r = await withProgress('Tether: cleaning up…', () => model.cleanup('all', deps.graceMs()));
+    await after();
+    if (r.errors.length) await showError(deps, new Error(r.errors.join('; ')));
+    else void vscode.window.showInformationMessage(`Tether: stopped ${r.stopped.length ? r.stopped.join(', ') : 'nothing'}.`);
+  };
+
+  const killOrphans = async (node?: unknown) => {
+    await model.refresh('manual');
+    const only = refFromNode(node);
+    const orphans = only ? [only.status] : model.snapshot.orphans;
+    if (!orphans.length) {
+      void vscode.window.showInformationMessage('Tether: no orphans.');
+      return;
+    }
+    const detail = orphans.map((o) => `• ${o.name}: PIDs ${pidList(o)} — ${o.orphanReason ?? ''}`).join('\n');
+    if (!(await confirm(deps, `Stop ${orphans.length} orphaned resource(s)?`, detail, 'Kill Orphans'))) return;
+    try {
+      await withProgress('Tether: stopping orphans…', async () => {
+        if (only) await model.stopRecord(only.folder, only.status, 2000);
+        else {
+          const r = await model.killOrphans(2000);
+          if (r.errors.length) throw new Error(r.errors.join('; '));
+        }
+      });
+    } catch (err) {
+      await showError(deps, err);
+    } finally {
+      await after();
+    }
+  };
+
+  const showLogs = async (node?: unknown) => {
+    const ref = refFromNode(node) ?? (await pickPlugin(model, (p) => !!p.logPath, 'Show the log of which plugin?', 'No plugin has a log yet.'));
+    if (ref?.status.logPath) await openLog(ref.status.logPath);
+  };
+
+  const openConfig = async (folderArg?: unknown) => {
+    const folder = typeof folderArg === 'string' ? folderArg : await pickFolder(model);
+    if (!folder) return;
+    const file = configPath(folder);
+    if (!fs.existsSync(file)) {
+      const choice = await vscode.window.showInformationMessage(`${path.join('.vscode', 'tether.json')} does not exist in ${path.basename(folder)}.`, 'Create It');
+      if (choice !== 'Create It') return;
+      await createConfig(folder);
+      return;
+    }
+    await vscode.window.showTextDocument(vscode.Uri.file(file));
+  };
+
+  const createConfig = async (folderArg?: unknown) => {
+    const folder = typeof folderArg === 'string' ? folderArg : await pickFolder(model);
+    if (!folder) {
+      void vscode.window.showWarningMessage('Tether: open a folder first; tether.json lives in its .vscode folder.');
+      return;
+    }
+    const file = configPath(folder);
+    if (!fs.existsSync(file)) {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, EXAMPLE_CONFIG);
+      log.info(`created ${file}`);
+    }
+    await vscode.window.showTextDocument(vscode.Uri.file(file));
+    await after();
+  };
+
+  const revealConfig = async (node?: unknown) => {
+    const ref = refFromNode(node);
+    if (!ref) return openConfig();
+    const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(configPath(ref.folder)));
+    const at = doc.getText().search(new RegExp(`"name"\\s*:\\s*"${ref.status.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"`));
+    const pos = doc.positionAt(Math.max(0, at));
+    await vscode.window.showTextDocument(doc, { selection: new vscode.Range(pos, pos) });
+  };
+
+  const copyPid = async (node?: unknown) => {
+    const n = node as TreeNode | undefined;
+    const pid = n?.kind === 'process' ? n.proc.pid : n?.kind === 'plugin' ? n.status.processes[0]?.pid : undefined;
+    if (pid === undefined) return;
+    await vscode.env.clipboard.writeText(String(pid));
+    vscode.window.setStatusBarMessage(`Copied PID ${pid}`, 2000);
+  };
+
+  const adopt = async (node?: unknown) => {
+    const ref = refFromNode(node);
+    if (!ref?.status.ledgerId) return;
+    await model.engine(model.folders[0]!).adopt(ref.status.ledgerId);
+    await after();
+  };
+
+  const cleanupApi = async (node?: unknown) => {
+    const n = node as TreeNode | undefined;
+    if (n?.kind !== 'api') return;
+    if (!(await confirm(deps, `Clean up "${n.view.title}"?`, 'Tether calls the plugin\'s forceCleanup() and terminates its remote resource, if any.', 'Clean Up'))) return;
+    try {
+      await withProgress(`Tether: cleaning up ${n.view.title}…`, () => model.cleanupApi(n.view.name));
+    } catch (err) {
+      await showError(deps, err);
+    } finally {
+      await after();
+    }
+  };
+
+  const statusMenu = async () => {
+    await model.refresh('manual');
+    const s = model.snapshot;
+    type Item = vscode.QuickPickItem & { run?: () => unknown };
+    const items: Item[] = [];
+    for (const r of pluginsOf(model, (p) => p.processes.length > 0)) {
+      items.push({ label: `$(circle-filled) ${r.status.name}`, kind: vscode.QuickPickItemKind.Separator });
+      items.push({ label: '$(debug-stop) Stop', description: r.status.name, run: () => stop({ kind: 'plugin', id: '', folder: r.folder, status: r.status }) });
+      if (r.status.declared) items.push({ label: '$(debug-restart) Restart', description: r.status.name, run: () => restart({ kind: 'plugin', id: '', folder: r.folder, status: r.status }) });
+      items.push({ label: '$(output) Show log', description: r.status.name, run: () => showLogs({ kind: 'plugin', id: '', folder: r.folder, status: r.status }) });
+    }
+    items.push({ label: 'Tether', kind: vscode.QuickPickItemKind.Separator });
+    items.push({ label: '$(play) Start plugin…', run: () => start() });
+    if (s.orphans.length) items.push({ label: `$(warning) Kill orphans… (${s.orphans.length})`, run: () => killOrphans() });
+    items.push({ label: '$(clear-all) Clean up everything…', run: () => cleanupAll() });
+    items.push({ label: '$(list-tree) Show Tether view', run: () => vscode.commands.executeCommand('tether.resources.focus') });
+    const picked = await vscode.window.showQuickPick(items, { placeHolder: statusText(s).replace('$(pulse) ', 'Tether: ') });
+    await picked?.run?.();
+  };
+
+  const table: Record<string, (...args: unknown[]) => unknown> = {
+    'tether.start': start,
+    'tether.stop': (n) => stop(n),
+    'tether.restart': restart,
+    'tether.killTree': (n) => stop(n, 0),
+    'tether.cleanupAll': cleanupAll,
+    'tether.killOrphans': killOrphans,
+    'tether.refresh': () => deps.refresh.request('manual'),
+    'tether.showLogs': showLogs,
+    'tether.openConfig': openConfig,
+    'tether.createConfig': createConfig,
+    'tether.revealConfig': revealConfig,
+    'tether.copyPid': copyPid,
+    'tether.adoptOrphan': adopt,
+    'tether.cleanupApiPlugin': cleanupApi,
+    'tether.statusMenu': statusMenu,
+    'tether.showOutput': () => log.show(),
+  };
+  return Object.entries(table).map(([id, fn]) => vscode.commands.registerCommand(id, fn));
+}
+
+async function pickFolder(model: TetherModel): Promise<string | undefined> {
+  const folders = model.folders;
+  if (folders.length <= 1) return folders[0];
+  const picked = await vscode.window.showWorkspaceFolderPick({ placeHolder: 'Which folder?' });
+  return picked?.uri.fsPath;
+}

@@ -1,0 +1,333 @@
+/**
+ * What the UI renders: the engines of the open workspace folders plus the plugins other
+ * extensions registered, polled into one immutable snapshot. The ledger and /proc are the
+ * source of truth; a snapshot is only the latest reading of them, replaced on every poll.
+ */
+import * as vscode from 'vscode';
+import type { RegisterOptions, TetherApi, TetherDisposable } from '../api';
+import { ExitCode, TetherError, describeError } from '../core/errors';
+import type { LedgerResource } from '../core/ledger';
+import type { Logger } from '../core/logger';
+import { identify, type ProcessIdentity } from '../core/procfs';
+import { ProcessTracker, type ProcessInfo } from '../core/processTracker';
+import {
+  getAllManagedPids,
+  hasActiveCloudResources,
+  isCloudAware,
+  isLifecycleAware,
+  type CloudAwarePlugin,
+  type LifecycleAwarePlugin,
+  type RemoteResourceInfo,
+} from '../core/protocols';
+import type { StopReport } from '../core/treeKiller';
+import { Engine, type PluginStatus, type StatusReport } from '../engine/engine';
+
+export interface FolderView {
+  folder: string;
+  name: string;
+  report?: StatusReport;
+  error?: string;
+}
+
+export interface ApiPluginView {
+  name: string;
+  title: string;
+  description?: string;
+  lifecycle: boolean;
+  cloud: boolean;
+  executionMode?: string;
+  processes: ProcessInfo[];
+  remote?: RemoteResourceInfo;
+  /** USD/h while its resource is active. */
+  costPerHour: number;
+  costSoFar: number;
+  error?: string;
+}
+
+export interface Snapshot {
+  seq: number;
+  at: number;
+  folders: FolderView[];
+  apiPlugins: ApiPluginView[];
+  /** Orphans from every folder, once each. */
+  orphans: PluginStatus[];
+  /** Running resources (plugins with live processes, active cloud resources). */
+  running: number;
+  costPerHour: number;
+  costSoFar: number;
+}
+
+export type RefreshReason = 'interval' | 'event' | 'config' | 'manual' | 'action' | 'startup';
+
+interface ApiEntry {
+  plugin: LifecycleAwarePlugin | CloudAwarePlugin;
+  options: RegisterOptions;
+  ledgerId?: string;
+  known: ProcessIdentity[];
+  activeSince?: number;
+  accrued: number;
+  lastRate: number;
+}
+
+const key = (p: ProcessIdentity) => `${p.pid}:${p.startTime}`;
+
+export class TetherModel implements vscode.Disposable {
+  private readonly engines = new Map<string, Engine>();
+  private readonly api = new Map<string, ApiEntry>();
+  private readonly tracker = new ProcessTracker();
+  private readonly emitter = new vscode.EventEmitter<Snapshot>();
+  readonly onDidChange = this.emitter.event;
+  private current: Snapshot = { seq: 0, at: 0, folders: [], apiPlugins: [], orphans: [], running: 0, costPerHour: 0, costSoFar: 0 };
+  private inflight: Promise<Snapshot> | undefined;
+  private again = false;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly stateDir: () => string | undefined,
+  ) {}
+
+  get snapshot(): Snapshot {
+    return this.current;
+  }
+
+  /** Re-creates engines for the current workspace folders (and state folder setting). */
+  setFolders(folders: readonly string[]): void {
+    const sd = this.stateDir();
+    for (const [f, e] of this.engines) {
+      if (!folders.includes(f) || (sd !== undefined && e.ledger.stateDir !== sd)) this.engines.delete(f);
+    }
+    for (const f of folders) {
+      if (!this.engines.has(f)) {
+        this.engines.set(f, new Engine({ workspace: f, ownerKind: 'vscode', log: this.log, tracker: this.tracker, ...(sd ? { stateDir: sd } : {}) }));
+      }
+    }
+  }
+
+  engine(folder: string): Engine {
+    const e = this.engines.get(folder);
+    if (!e) throw new TetherError(`${folder} is not an open workspace folder`, { remedy: 'Open the folder in VS Code first.' });
+    return e;
+  }
+
+  get folders(): string[] {
+    return [...this.engines.keys()];
+  }
+
+  /** True while anything is tracked: polling is only needed then. */
+  get hasTracked(): boolean {
+    return this.current.running > 0 || this.current.orphans.length > 0 || this.api.size > 0;
+  }
+
+  /** Polls everything; concurrent callers share one poll (plus at most one queued). */
+  refresh(reason: RefreshReason): Promise<Snapshot> {
+    if (this.inflight) {
+      this.again = true;
+      return this.inflight;
+    }
+    this.inflight = (async () => {
+      try {
+        let snap: Snapshot;
+        do {
+          this.again = false;
+          snap = await this.poll();
+        } while (this.again);
+        this.current = snap;
+        this.emitter.fire(snap);
+        this.log.trace(`refresh (${reason}): ${snap.running} running`);
+        return snap;
+      } finally {
+        this.inflight = undefined;
+      }
+    })();
+    return this.inflight;
+  }
+
+  private async poll(): Promise<Snapshot> {
+    const folders: FolderView[] = await Promise.all(
+      [...this.engines.entries()].map(async ([folder, engine]) => {
+        const name = folder.split(/[\\/]/).pop() ?? folder;
+        try {
+          return { folder, name, report: await engine.status() };
+        } catch (err) {
+          return { folder, name, error: describeError(err) };
+        }
+      }),
+    );
+    const apiPlugins = await Promise.all([...this.api.values()].map((e) => this.pollApi(e)));
+    const seen = new Set<string>();
+    const orphans: PluginStatus[] = [];
+    for (const f of folders) {
+      for (const o of f.report?.orphans ?? []) {
+        const k = o.ledgerId ?? o.name;
+        if (seen.has(k)) continue;
+        seen.add(k);
+        orphans.push(o);
+      }
+    }
+    const localRunning = folders.reduce((n, f) => n + (f.report?.plugins.filter((p) => p.processes.length > 0).length ?? 0), 0);
+    const foreignOrphans = orphans.filter((o) => !folders.some((f) => f.report?.plugins.some((p) => p.ledgerId === o.ledgerId)));
+    const apiRunning = apiPlugins.filter((a) => a.processes.length > 0 || a.costPerHour > 0 || a.remote?.status === 'running').length;
+    return {
+      seq: this.current.seq + 1,
+      at: Date.now(),
+      folders,
+      apiPlugins,
+      orphans,
+      running: localRunning + foreignOrphans.length + apiRunning,
+      costPerHour: apiPlugins.reduce((s, a) => s + a.costPerHour, 0),
+      costSoFar: apiPlugins.reduce((s, a) => s + a.costSoFar, 0),
+    };
+  }
+
+  // ---- plugins registered by other extensions -------------------------------------------
+
+  readonly apiSurface: TetherApi = {
+    apiVersion: 1,
+    registerPlugin: (plugin, options) => this.register(plugin, options),
+    registeredPlugins: () => [...this.api.keys()],
+    refresh: async () => {
+      await this.refresh('manual');
+    },
+  };
+
+  private register(plugin: LifecycleAwarePlugin | CloudAwarePlugin, options: RegisterOptions): TetherDisposable {
+    if (!options || typeof options.name !== 'string' || !options.name) throw new TypeError('registerPlugin: options.name is required');
+    if (!isLifecycleAware(plugin) && !isCloudAware(plugin)) {
+      throw new TypeError(`registerPlugin("${options.name}"): the object implements neither LifecycleAwarePlugin nor CloudAwarePlugin`);
+    }
+    if (this.api.has(options.name)) throw new TypeError(`registerPlugin: a plugin named "${options.name}" is already registered`);
+    const entry: ApiEntry = { plugin, options, known: [], accrued: 0, lastRate: 0 };
+    this.api.set(options.name, entry);
+    this.log.info(`API: registered plugin "${options.name}"`);
+    void this.refresh('event');
+    let disposed = false;
+    return {
+      dispose: () => {
+        if (disposed) return;
+        disposed = true;
+        this.api.delete(options.name);
+        this.log.info(`API: unregistered plugin "${options.name}"`);
+        const id = entry.ledgerId;
+        const engine = this.engines.values().next().value as Engine | undefined;
+        if (id && engine) void engine.ledger.end(id, 'stopped', 'unregistered by its extension').catch(() => undefined);
+        void this.refresh('event');
+      },
+    };
+  }
+
+  private async pollApi(e: ApiEntry): Promise<ApiPluginView> {
+    const p = e.plugin;
+    const view: ApiPluginView = {
+      name: e.options.name,
+      title: e.options.title ?? e.options.name,
+      ...(e.options.description ? { description: e.options.description } : {}),
+      lifecycle: isLifecycleAware(p),
+      cloud: isCloudAware(p),
+      processes: [],
+      costPerHour: 0,
+      costSoFar: e.accrued,
+    };
+    try {
+      if (isLifecycleAware(p)) {
+        view.executionMode = p.getExecutionMode();
+        const ids = getAllManagedPids(p)
+          .map(identify)
+          .filter((x): x is ProcessIdentity => !!x);
+        await this.recordApiProcesses(e, ids);
+        const id = e.ledgerId ?? `api:${e.options.name}`;
+        view.processes = (await this.tracker.snapshot([{ id, known: e.known }])).get(id) ?? [];
+      }
+      if (isCloudAware(p)) {
+        const info = p.getRemoteResourceInfo();
+        if (info) view.remote = info;
+        const now = Date.now();
+        if (e.activeSince !== undefined) e.accrued += (e.lastRate * (now - e.activeSince)) / 3_600_000;
+        if (hasActiveCloudResources(p)) {
+          const rate = p.estimateCost(1);
+          view.costPerHour = Number.isFinite(rate) && rate > 0 ? rate : 0;
+          e.activeSince = now;
+          e.lastRate = view.costPerHour;
+        } else {
+          e.activeSince = undefined;
+        }
+        view.costSoFar = e.accrued;
+      }
+    } catch (err) {
+      view.error = describeError(err);
+    }
+    return view;
+  }
+
+  /** Keeps a ledger record of an API plugin's processes, so a crash leaves a findable orphan. */
+  private async recordApiProcesses(e: ApiEntry, ids: ProcessIdentity[]): Promise<void> {
+    const engine = this.engines.values().next().value as Engine | undefined;
+    const before = new Set(e.known.map(key));
+    const changed = ids.some((i) => !before.has(key(i)));
+    for (const i of ids) if (!before.has(key(i))) e.known.push(i);
+    if (!engine || !changed) return;
+    const ledger = engine.ledger;
+    if (!e.ledgerId || !ledger.read().resources.some((r) => r.id === e.ledgerId)) {
+      const rec = await ledger.addIntent({
+        kind: 'api',
+        plugin: e.options.name,
+        executionMode: (isLifecycleAware(e.plugin) ? e.plugin.getExecutionMode() : 'external') as LedgerResource['executionMode'],
+        owner: engine.owner,
+      });
+      e.ledgerId = rec.id;
+    }
+    await ledger.patch(e.ledgerId, { state: 'running', processes: e.known.map((i) => ({ ...i })) });
+  }
+
+  // ---- actions ------------------------------------------------------------------------------
+
+  /** Stops every plugin this window started plus API plugins (per `scope`), within `budgetMs`. */
+  async cleanup(scope: 'local' | 'all', graceMs: number): Promise<{ stopped: string[]; errors: string[] }> {
+    const stopped: string[] = [];
+    const errors: string[] = [];
+    const jobs: Promise<void>[] = [];
+    for (const f of this.current.folders) {
+      const engine = this.engines.get(f.folder);
+      if (!engine) continue;
+      for (const p of f.report?.plugins ?? []) {
+        if (!p.ledgerId || !p.processes.length) continue;
+        if (scope === 'local' && !p.ownedByMe) continue;
+        jobs.push(
+          engine.stop(p.name, graceMs).then(
+            () => void stopped.push(p.name),
+            (err) => void errors.push(describeError(err)),
+          ),
+        );
+      }
+    }
+    if (scope === 'all') {
+      for (const e of this.api.values()) jobs.push(this.cleanupApi(e).then(() => void stopped.push(e.options.name), (err) => void errors.push(describeError(err))));
+    }
+    await Promise.all(jobs);
+    return { stopped, errors };
+  }
+
+  async cleanupApi(e: ApiEntry | string): Promise<void> {
+    const entry = typeof e === 'string' ? this.api.get(e) : e;
+    if (!entry) throw new TetherError(`no registered plugin "${String(e)}"`, { remedy: 'Refresh the Tether view.', exitCode: ExitCode.USAGE });
+    if (isLifecycleAware(entry.plugin)) await entry.plugin.forceCleanup();
+    if (isCloudAware(entry.plugin) && entry.plugin.getRemoteResourceInfo()) await entry.plugin.terminateRemoteResource();
+  }
+
+  async killOrphans(graceMs: number): Promise<{ killed: string[]; errors: string[] }> {
+    const engine = this.engines.values().next().value as Engine | undefined;
+    if (!engine) return { killed: [], errors: [] };
+    const r = await engine.killOrphans(graceMs);
+    return { killed: r.killed, errors: r.errors.map((e) => e.oneLine()) };
+  }
+
+  /** Stops one process tree by ledger id (e.g. an orphan from another folder). */
+  async stopRecord(folder: string, p: PluginStatus, graceMs: number): Promise<StopReport | undefined> {
+    const engine = this.engine(folder);
+    if (p.declared && p.workspace === engine.workspace) return engine.stop(p.name, graceMs);
+    return p.ledgerId ? engine.stopById(p.ledgerId, graceMs, 'stopped from the Tether view') : undefined;
+  }
+
+  dispose(): void {
+    this.emitter.dispose();
+  }
+}

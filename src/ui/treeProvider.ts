@@ -1,0 +1,355 @@
+/**
+ * The Tether tree: Local processes (declared plugins → process trees, API plugins, orphans),
+ * SSH hosts, Cloud. Nodes are plain objects with a stable id, kept between polls so VS Code can
+ * refresh a single node; state lives in `contextValue` flags that package.json menus match.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { formatBytes, formatCpu, formatUsd } from '../core/format';
+import type { ProcessInfo } from '../core/processTracker';
+import type { PluginStatus } from '../engine/engine';
+import type { ApiPluginView, Snapshot, TetherModel } from './model';
+
+export type TreeNode =
+  | { kind: 'group'; id: string; group: 'local' | 'ssh' | 'cloud' }
+  | { kind: 'folder'; id: string; folder: string; name: string }
+  | { kind: 'plugin'; id: string; folder: string; status: PluginStatus }
+  | { kind: 'process'; id: string; folder: string; plugin: PluginStatus; proc: ProcessInfo }
+  | { kind: 'api'; id: string; view: ApiPluginView }
+  | { kind: 'info'; id: string; label: string; icon: string; tooltip?: string; command?: vscode.Command; contextValue?: string };
+
+const STATE_ICON: Record<PluginStatus['state'], [string, string | undefined]> = {
+  running: ['circle-filled', 'testing.iconPassed'],
+  starting: ['loading~spin', undefined],
+  stopping: ['loading~spin', undefined],
+  stopped: ['circle-outline', undefined],
+  failed: ['error', 'testing.iconFailed'],
+  orphan: ['warning', 'list.warningForeground'],
+};
+
+/** `contextValue` flags: `tether.plugin;running;stop;...;` — menus match `viewItem =~ /;stop;/`. */
+export function pluginContext(s: PluginStatus): string {
+  const flags = ['tether.plugin', s.state];
+  const live = s.processes.length > 0;
+  if (s.declared && !live) flags.push('start');
+  if (live && s.state !== 'orphan') flags.push('stop', 'kill');
+  if (s.declared && live) flags.push('restart');
+  if (s.state === 'orphan') flags.push('kill', 'adopt');
+  if (s.logPath) flags.push('logs');
+  if (s.declared) flags.push('config');
+  return flags.join(';') + ';';
+}
+
+function pluginDescription(s: PluginStatus): string {
+  const live = s.processes;
+  if (live.length) {
+    const cpu = live.reduce((n, p) => n + (p.cpuPercent ?? 0), 0);
+    const rss = live.reduce((n, p) => n + p.rssBytes, 0);
+    const what = s.state === 'orphan' ? 'orphan' : s.state;
+    return `${what} · ${live.length} process${live.length === 1 ? '' : 'es'} · ${formatCpu(cpu)} · ${formatBytes(rss)}`;
+  }
+  if (s.state === 'failed' && s.lastExit) return `failed (${s.lastExit.signal ?? `exit ${s.lastExit.code ?? '?'}`})`;
+  return s.state;
+}
+
+function md(lines: string[]): vscode.MarkdownString {
+  const m = new vscode.MarkdownString(lines.join('  \n'));
+  m.supportThemeIcons = true;
+  return m;
+}
+
+const escapeMd = (s: string) => s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+
+export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<TreeNode | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  /** Node objects by id, reused across polls so per-node refreshes find them. */
+  private readonly nodes = new Map<string, TreeNode>();
+  private readonly parents = new Map<string, TreeNode | undefined>();
+  /** Per-node rendering signature of the last poll. */
+  private signatures = new Map<string, string>();
+  private structure = '';
+  private readonly sub: vscode.Disposable;
+
+  constructor(private readonly model: TetherModel) {
+    this.sub = model.onDidChange((s) => this.onSnapshot(s));
+  }
+
+  private get snap(): Snapshot {
+    return this.model.snapshot;
+  }
+
+  /** Fires only what changed: the whole tree when nodes come or go, else the changed nodes. */
+  private onSnapshot(s: Snapshot): void {
+    const structure = JSON.stringify([
+      s.folders.map((f) => [f.folder, f.error, f.report?.configError, f.report?.configured, f.report?.plugins.map((p) => [p.name, p.state, p.processes.map((x) => `${x.pid}:${x.ppid}`)])]),
+      s.apiPlugins.map((a) => [a.name, a.processes.map((x) => x.pid), a.remote?.status, a.error]),
+      s.orphans.map((o) => o.ledgerId),
+    ]);
+    if (structure !== this.structure) {
+      this.structure = structure;
+      this.signatures.clear();
+      this.changed.fire(undefined);
+      return;
+    }
+    for (const [id, node] of this.nodes) {
+      const fresh = this.refreshNode(node, s);
+      if (!fresh) continue;
+      const sig = JSON.stringify(this.getTreeItem(fresh).description);
+      if (this.signatures.get(id) !== sig) {
+        this.signatures.set(id, sig);
+        this.changed.fire(fresh);
+      }
+    }
+  }
+
+  /** Updates a kept node's data from a new snapshot (in place), or undefined if it is gone. */
+  private refreshNode(node: TreeNode, s: Snapshot): TreeNode | undefined {
+    if (node.kind === 'plugin') {
+      const f = s.folders.find((x) => x.folder === node.folder);
+      const st = f?.report?.plugins.find((p) => p.name === node.status.name) ?? s.orphans.find((o) => o.ledgerId === node.status.ledgerId);
+      if (!st) return undefined;
+      node.status = st;
+      return node;
+    }
+    if (node.kind === 'process') {
+      const f = s.folders.find((x) => x.folder === node.folder);
+      const st = f?.report?.plugins.find((p) => p.name === node.plugin.name) ?? s.orphans.find((o) => o.ledgerId === node.plugin.ledgerId);
+      const proc = st?.processes.find((p) => p.pid === node.proc.pid && p.startTime === node.proc.startTime);
+      if (!st || !proc) return undefined;
+      node.plugin = st;
+      node.proc = proc;
+      return node;
+    }
+    if (node.kind === 'api') {
+      const v = s.apiPlugins.find((a) => a.name === node.view.name);
+      if (!v) return undefined;
+      node.view = v;
+      return node;
+    }
+    return undefined;
+  }
+
+  private node<T extends TreeNode>(n: T, parent: TreeNode | undefined): T {
+    const kept = this.nodes.get(n.id) as T | undefined;
+    const out = kept ? Object.assign(kept, n) : n;
+    this.nodes.set(n.id, out);
+    this.parents.set(n.id, parent);
+    return out;
+  }
+
+  getParent(n: TreeNode): TreeNode | undefined {
+    return this.parents.get(n.id);
+  }
+
+  getChildren(n?: TreeNode): TreeNode[] {
+    const s = this.snap;
+    if (!n) {
+      const anyConfigured = s.folders.some((f) => f.report?.configured || f.error);
+      const anything = anyConfigured || s.apiPlugins.length > 0 || s.orphans.length > 0;
+      if (!anything) return []; // the welcome view explains what to do
+      return (['local', 'ssh', 'cloud'] as const).map((group) => this.node({ kind: 'group', id: `group:${group}`, group }, undefined));
+    }
+    switch (n.kind) {
+      case 'group':
+        return this.groupChildren(n);
+      case 'folder':
+        return this.folderChildren(n.folder, n);
+      case 'plugin':
+        return this.processChildren(n.folder, n.status, undefined, n);
+      case 'process':
+        return this.processChildren(n.folder, n.plugin, n.proc, n);
+      case 'api':
+        return n.view.processes
+          .filter((p) => !n.view.processes.some((q) => q.pid === p.ppid))
+          .map((proc) => this.node({ kind: 'process', id: `${n.id}#${proc.pid}:${proc.startTime}`, folder: '', plugin: apiAsStatus(n.view), proc }, n));
+      default:
+        return [];
+    }
+  }
+
+  private groupChildren(g: Extract<TreeNode, { kind: 'group' }>): TreeNode[] {
+    const s = this.snap;
+    if (g.group === 'ssh') {
+      return [this.node({ kind: 'info', id: 'info:ssh', label: 'No SSH hosts yet', icon: 'remote', tooltip: 'Remote plugins over SSH are coming in a later version of Tether.' }, g)];
+    }
+    if (g.group === 'cloud') {
+      const cloud = s.apiPlugins.filter((a) => a.cloud);
+      if (cloud.length) return cloud.map((view) => this.node({ kind: 'api', id: `api:${view.name}`, view }, g));
+      return [this.node({ kind: 'info', id: 'info:cloud', label: 'No cloud instances', icon: 'cloud', tooltip: 'Cloud plugins registered by other extensions appear here with their $/h.' }, g)];
+    }
+    const out: TreeNode[] = [];
+    if (s.folders.length > 1) {
+      for (const f of s.folders) out.push(this.node({ kind: 'folder', id: `folder:${f.folder}`, folder: f.folder, name: f.name }, g));
+    } else if (s.folders[0]) {
+      out.push(...this.folderChildren(s.folders[0].folder, g));
+    }
+    for (const view of s.apiPlugins.filter((a) => a.lifecycle && !a.cloud)) out.push(this.node({ kind: 'api', id: `api:${view.name}`, view }, g));
+    const shown = new Set(s.folders.flatMap((f) => f.report?.plugins.map((p) => p.ledgerId) ?? []));
+    for (const o of s.orphans.filter((x) => !shown.has(x.ledgerId))) {
+      out.push(this.node({ kind: 'plugin', id: `orphan:${o.ledgerId}`, folder: s.folders[0]?.folder ?? '', status: o }, g));
+    }
+    if (!out.length) out.push(this.node({ kind: 'info', id: 'info:local-empty', label: 'No plugins declared', icon: 'info', command: { title: 'Open config', command: 'tether.openConfig' } }, g));
+    return out;
+  }
+
+  private folderChildren(folder: string, parent: TreeNode): TreeNode[] {
+    const f = this.snap.folders.find((x) => x.folder === folder);
+    if (!f) return [];
+    const out: TreeNode[] = [];
+    const error = f.error ?? f.report?.configError;
+    if (error) {
+      out.push(
+        this.node(
+          {
+            kind: 'info',
+            id: `info:error:${folder}`,
+            label: f.error ? 'Tether cannot read its state' : 'tether.json has problems',
+            icon: 'error',
+            tooltip: error,
+            command: { title: 'Open config', command: 'tether.openConfig', arguments: [folder] },
+            contextValue: 'tether.error;',
+          },
+          parent,
+        ),
+      );
+    }
+    for (const status of f.report?.plugins ?? []) {
+      out.push(this.node({ kind: 'plugin', id: `plugin:${folder}:${status.ledgerId && !status.declared ? status.ledgerId : status.name}`, folder, status }, parent));
+    }
+    if (!out.length && f.report && !f.report.configured) {
+      out.push(this.node({ kind: 'info', id: `info:noconfig:${folder}`, label: 'No .vscode/tether.json', icon: 'add', command: { title: 'Create', command: 'tether.createConfig', arguments: [folder] } }, parent));
+    } else if (!out.length) {
+      out.push(this.node({ kind: 'info', id: `info:empty:${folder}`, label: 'No plugins declared', icon: 'info', command: { title: 'Open config', command: 'tether.openConfig', arguments: [folder] } }, parent));
+    }
+    return out;
+  }
+
+  /** Children of a plugin (its top processes: the root and any escapee) or of a process. */
+  private processChildren(folder: string, plugin: PluginStatus, under: ProcessInfo | undefined, parent: TreeNode): TreeNode[] {
+    const procs = plugin.processes;
+    const pids = new Set(procs.map((p) => p.pid));
+    const kids = under ? procs.filter((p) => p.ppid === under.pid) : procs.filter((p) => !pids.has(p.ppid));
+    const base = parent.kind === 'process' ? parent.id.slice(0, parent.id.lastIndexOf('#')) : parent.id;
+    return kids.map((proc) => this.node({ kind: 'process', id: `${base}#${proc.pid}:${proc.startTime}`, folder, plugin, proc }, parent));
+  }
+
+  getTreeItem(n: TreeNode): vscode.TreeItem {
+    switch (n.kind) {
+      case 'group': {
+        const labels = { local: 'Local processes', ssh: 'SSH hosts', cloud: 'Cloud' };
+        const icons = { local: 'server-process', ssh: 'remote', cloud: 'cloud' };
+        const item = new vscode.TreeItem(labels[n.group], vscode.TreeItemCollapsibleState.Expanded);
+        item.id = n.id;
+        item.iconPath = new vscode.ThemeIcon(icons[n.group]);
+        item.contextValue = `tether.group;${n.group};`;
+        if (n.group === 'cloud' && this.snap.costPerHour > 0) item.description = `${formatUsd(this.snap.costPerHour)}/h`;
+        return item;
+      }
+      case 'folder': {
+        const item = new vscode.TreeItem(n.name, vscode.TreeItemCollapsibleState.Expanded);
+        item.id = n.id;
+        item.iconPath = vscode.ThemeIcon.Folder;
+        item.tooltip = n.folder;
+        return item;
+      }
+      case 'plugin': {
+        const s = n.status;
+        const item = new vscode.TreeItem(s.name, s.processes.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+        item.id = n.id;
+        const [icon, color] = STATE_ICON[s.state];
+        item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
+        item.description = pluginDescription(s);
+        item.contextValue = pluginContext(s);
+        item.tooltip = md([
+          `**${escapeMd(s.name)}** — ${s.state}${s.orphanReason ? ` (${escapeMd(s.orphanReason)})` : ''}`,
+          s.command ? `$(terminal) \`${s.command.replace(/`/g, "'")}\`` : '',
+          s.startedAt && s.processes.length ? `$(clock) started ${new Date(s.startedAt).toLocaleString()}` : '',
+          s.owner ? `$(account) started by ${s.owner.kind}${s.ownedByMe ? ' (this window)' : ` pid ${s.owner.pid}`}` : '',
+          s.logPath ? `$(output) ${escapeMd(s.logPath)}` : '',
+          s.lastExit && !s.processes.length ? `last exit: ${s.lastExit.signal ?? `code ${s.lastExit.code}`}` : '',
+        ].filter(Boolean));
+        return item;
+      }
+      case 'process': {
+        const p = n.proc;
+        const hasKids = n.plugin.processes.some((q) => q.ppid === p.pid);
+        const exe = path.basename(p.command.split(' ')[0] ?? p.command);
+        const item = new vscode.TreeItem(exe || p.command, hasKids ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+        item.id = n.id;
+        item.description = `PID ${p.pid} · ${formatCpu(p.cpuPercent)} · ${formatBytes(p.rssBytes)}${p.escaped ? ' · escaped' : ''}`;
+        item.iconPath = new vscode.ThemeIcon(p.escaped ? 'debug-disconnect' : 'symbol-event');
+        item.contextValue = 'tether.process;copyPid;kill;';
+        item.tooltip = md([
+          `**PID ${p.pid}** (parent ${p.ppid})${p.escaped ? ' — left the tree (setsid/double fork); found by its Tether marker' : ''}`,
+          `$(terminal) \`${p.command.replace(/`/g, "'")}\``,
+          `$(clock) started ${new Date(p.startedAt).toLocaleString()}`,
+          `$(pulse) CPU ${formatCpu(p.cpuPercent)} · memory ${formatBytes(p.rssBytes)} · state ${p.state}`,
+          n.plugin.logPath ? `$(output) ${escapeMd(n.plugin.logPath)}` : '',
+        ].filter(Boolean));
+        return item;
+      }
+      case 'api': {
+        const v = n.view;
+        const item = new vscode.TreeItem(v.title, v.processes.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+        item.id = n.id;
+        const parts: string[] = [];
+        if (v.remote) {
+          parts.push(v.remote.status);
+          if (v.remote.gpuCount) parts.push(`${v.remote.gpuType ?? 'GPU'} × ${v.remote.gpuCount}`);
+          if (v.remote.region) parts.push(v.remote.region);
+          parts.push(`${formatUsd(v.costPerHour)}/h`, `${formatUsd(v.costSoFar)} so far`);
+        } else if (v.processes.length) {
+          parts.push(`running · ${v.processes.length} process${v.processes.length === 1 ? '' : 'es'}`);
+        } else {
+          parts.push('idle');
+        }
+        if (v.error) parts.push(`error: ${v.error}`);
+        item.description = parts.join(' · ');
+        item.iconPath = new vscode.ThemeIcon(v.error ? 'error' : v.cloud ? 'vm' : 'extensions');
+        item.contextValue = 'tether.api;cleanup;';
+        item.tooltip = md([`**${escapeMd(v.title)}** (registered by an extension)`, v.description ? escapeMd(v.description) : '', v.executionMode ? `mode: ${v.executionMode}` : '', v.remote?.provider ? `provider: ${v.remote.provider}${v.remote.resourceType ? `, ${v.remote.resourceType}` : ''}` : ''].filter(Boolean));
+        return item;
+      }
+      case 'info': {
+        const item = new vscode.TreeItem(n.label, vscode.TreeItemCollapsibleState.None);
+        item.id = n.id;
+        item.iconPath = new vscode.ThemeIcon(n.icon, n.icon === 'error' ? new vscode.ThemeColor('errorForeground') : undefined);
+        if (n.tooltip) {
+          item.tooltip = n.tooltip;
+          if (n.icon === 'error') item.description = n.tooltip;
+        }
+        if (n.command) item.command = n.command;
+        item.contextValue = n.contextValue ?? 'tether.info;';
+        return item;
+      }
+    }
+  }
+
+  dispose(): void {
+    this.sub.dispose();
+    this.changed.dispose();
+  }
+}
+
+/** An API plugin seen as a PluginStatus, so its processes render like a declared plugin's. */
+function apiAsStatus(v: ApiPluginView): PluginStatus {
+  return {
+    name: v.name,
+    kind: 'local',
+    executionMode: v.executionMode ?? 'external',
+    state: v.processes.length ? 'running' : 'stopped',
+    declared: false,
+    ledgerId: null,
+    workspace: null,
+    owner: null,
+    ownedByMe: true,
+    command: '',
+    logPath: null,
+    healthUrl: null,
+    stopGraceMs: null,
+    startedAt: null,
+    lastExit: null,
+    processes: v.processes,
+  };
+}

@@ -215,11 +215,7 @@ export class Engine {
     for (const id of unknownMarkers) {
       const pids = markers.get(id)!;
       const pid = pids[0]!;
-      const [plugin, workspace, tag] = await Promise.all([
-        readEnvVar(pid, PLUGIN_ENV),
-        readEnvVar(pid, WORKSPACE_ENV),
-        readEnvVar(pid, LEDGER_ENV),
-      ]);
+      const [plugin, workspace, tag] = [readEnvVar(pid, PLUGIN_ENV), readEnvVar(pid, WORKSPACE_ENV), readEnvVar(pid, LEDGER_ENV)];
       if (tag !== this.ledger.tag) continue; // another state folder's process: not ours to adopt
       const now = new Date().toISOString();
       const live = (await this.tracker.snapshot([{ id, known: [] }])).get(id) ?? [];

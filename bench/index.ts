@@ -1,0 +1,171 @@
+/**
+ * `npm run bench`: descendant discovery for a 10-process tracked tree on a machine with about
+ * 1,000 processes — Tether's tracker against spawning `ps` and against the npm packages users
+ * would pick instead (pidtree, ps-list), all measured in this run. Also checks that no poll
+ * blocks the event loop for long.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Engine } from '../src/engine/engine';
+import { ProcessTracker, TimeSlicer } from '../src/core/processTracker';
+import { listPids } from '../src/core/procfs';
+
+const execFileP = promisify(execFile);
+const TARGET_PROCESSES = Number(process.env.BENCH_PROCESSES ?? 1000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 60);
+
+function descendantsFromPairs(pairs: Array<[number, number]>, root: number): number[] {
+  const kids = new Map<number, number[]>();
+  for (const [pid, ppid] of pairs) {
+    const l = kids.get(ppid);
+    if (l) l.push(pid);
+    else kids.set(ppid, [pid]);
+  }
+  const out = [root];
+  for (let i = 0; i < out.length; i++) out.push(...(kids.get(out[i]!) ?? []));
+  return out;
+}
+
+async function psDescendants(root: number): Promise<number[]> {
+  const { stdout } = await execFileP('ps', ['-eo', 'pid=,ppid=']);
+  const pairs = stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
+  return descendantsFromPairs(pairs, root);
+}
+
+function stats(samples: number[]) {
+  const s = [...samples].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+  return { median: q(0.5), p95: q(0.95), p99: q(0.99), max: s[s.length - 1]! };
+}
+
+async function time(fn: () => Promise<unknown>, rounds: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    out.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return out;
+}
+
+/** Longest stretch the event loop could not turn while `fn` ran (a setImmediate heartbeat). */
+async function maxBlockWhile(fn: () => Promise<unknown>): Promise<number> {
+  let max = 0;
+  let last = performance.now();
+  let running = true;
+  const beat = () => {
+    const now = performance.now();
+    max = Math.max(max, now - last);
+    last = now;
+    if (running) setImmediate(beat);
+  };
+  setImmediate(beat);
+  await fn();
+  running = false;
+  return max;
+}
+
+async function main() {
+  const filler: ChildProcess[] = [];
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-bench-'));
+  const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-bench-ws-'));
+  fs.mkdirSync(path.join(ws, '.vscode'));
+  // 1 root + 9 children = a 10-process tracked tree
+  fs.writeFileSync(
+    path.join(ws, '.vscode', 'tether.json'),
+    JSON.stringify({ plugins: [{ name: 'tree10', command: 'sh', args: ['-c', 'for i in 1 2 3 4 5 6 7 8 9; do sleep 600 & done; wait'] }] }),
+  );
+  const engine = new Engine({ workspace: ws, stateDir, ownerKind: 'cli' });
+  try {
+    const existing = (await listPids()).length;
+    const toSpawn = Math.max(0, TARGET_PROCESSES - existing - 10);
+    for (let i = 0; i < toSpawn; i++) filler.push(spawn('sleep', ['600'], { stdio: 'ignore' }));
+    const rec = await engine.start('tree10');
+    const root = rec.processes[0]!;
+    const tracker = new ProcessTracker();
+    const resources = [{ id: rec.id, known: [root] }];
+    let found = 0;
+    for (let i = 0; i < 100 && found < 10; i++) {
+      found = (await tracker.snapshot(resources)).get(rec.id)!.length;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const total = (await listPids()).length;
+    console.log(`machine: ${total} processes (${toSpawn} filler), tracked tree: ${found} processes, ${os.cpus().length} cores, node ${process.version}`);
+    if (found !== 10) throw new Error(`expected a 10-process tree, found ${found}`);
+
+    // Cold: a fresh tracker reads every process's environment once (marker sweep).
+    const cold = await time(async () => new ProcessTracker().snapshot(resources), 5);
+    const tetherPoll = () => tracker.snapshot(resources);
+    const check = async (name: string, fn: () => Promise<number[]>) => {
+      const got = new Set(await fn());
+      if (got.size !== 10) throw new Error(`${name} found ${got.size} processes, expected 10`);
+    };
+    const { default: pidtree } = (await import('pidtree')) as { default: (pid: number, o?: { root?: boolean }) => Promise<number[]> };
+    const { default: psList } = (await import('ps-list')) as unknown as { default: () => Promise<Array<{ pid: number; ppid: number }>> };
+    await check('ps', () => psDescendants(root.pid));
+    await check('pidtree', () => pidtree(root.pid, { root: true }));
+    await check('ps-list', async () => descendantsFromPairs((await psList()).map((p) => [p.pid, p.ppid]), root.pid));
+    await check('tether', async () => (await tetherPoll()).get(rec.id)!.map((p) => p.pid));
+
+    const results: Record<string, ReturnType<typeof stats>> = {};
+    results.tether = stats(await time(tetherPoll, ROUNDS * 5));
+    results['ps -eo pid,ppid'] = stats(await time(() => psDescendants(root.pid), ROUNDS));
+    results.pidtree = stats(await time(() => pidtree(root.pid, { root: true }), ROUNDS));
+    results['ps-list'] = stats(await time(async () => descendantsFromPairs((await psList()).map((p) => [p.pid, p.ppid]), root.pid), ROUNDS));
+    const sliceStats = async (fn: () => Promise<unknown>, rounds: number) => {
+      TimeSlicer.slices = [];
+      TimeSlicer.recording = true;
+      let gap = 0;
+      for (let i = 0; i < rounds; i++) gap = Math.max(gap, await maxBlockWhile(fn));
+      TimeSlicer.recording = false;
+      return { wall: stats(TimeSlicer.slices.map((x) => x.wallMs)), gap, n: TimeSlicer.slices.length };
+    };
+    const t0 = performance.now();
+    const steady = await sliceStats(tetherPoll, 200);
+    const steadyMs = performance.now() - t0;
+    // The same time with no polling at all: how long this machine alone stalls a heartbeat.
+    const idleGap = await maxBlockWhile(() => new Promise((r) => setTimeout(r, steadyMs)));
+    const coldS = await sliceStats(() => new ProcessTracker().snapshot(resources), 5);
+    const t = results.tether!.median;
+    console.log('\ndescendant discovery of a 10-process tree (median / p95 / max, ms):');
+    for (const [name, r] of Object.entries(results)) {
+      const ratio = name === 'tether' ? '' : `   tether is ${(r.median / t).toFixed(0)}× faster`;
+      console.log(`  ${name.padEnd(18)} ${r.median.toFixed(3).padStart(8)} ${r.p95.toFixed(3).padStart(8)} ${r.max.toFixed(3).padStart(8)}${ratio}`);
+    }
+    const c = stats(cold);
+    console.log(`  ${'tether (cold)'.padEnd(18)} ${c.median.toFixed(3).padStart(8)} ${c.p95.toFixed(3).padStart(8)} ${c.max.toFixed(3).padStart(8)}   first poll: reads every process's environment once`);
+    const fmt = (x: Awaited<ReturnType<typeof sliceStats>>) =>
+      `median ${x.wall.median.toFixed(2)} / p95 ${x.wall.p95.toFixed(2)} / p99 ${x.wall.p99.toFixed(2)} / max ${x.wall.max.toFixed(2)} ms (${x.n} slices)`;
+    console.log('\nevent-loop blocking: each stretch of Tether\'s work between two yields');
+    console.log(`  steady polls: ${fmt(steady)}`);
+    console.log(`  cold polls:   ${fmt(coldS)}`);
+    console.log(`  heartbeat gap while polling (also counts GC and other callbacks): ${steady.gap.toFixed(2)} ms steady, ${coldS.gap.toFixed(2)} ms cold`);
+    console.log(`  heartbeat gap with no polling over the same ${(steadyMs / 1000).toFixed(1)} s (this machine's own stalls): ${idleGap.toFixed(2)} ms`);
+    const ratioPs = results['ps -eo pid,ppid']!.median / t;
+    const p99 = Math.max(steady.wall.p99, coldS.wall.p99);
+    console.log(
+      `\ngoal ≥ 50× faster than ps: ${ratioPs >= 50 ? 'met' : 'NOT met'} (${ratioPs.toFixed(0)}×)` +
+        `\ngoal no poll blocks the event loop > 2 ms: ${p99 <= 2 ? 'met' : 'NOT met'} at p99 (${p99.toFixed(2)} ms); ` +
+        `worst single slice ${Math.max(steady.wall.max, coldS.wall.max).toFixed(2)} ms, against ${idleGap.toFixed(2)} ms of stalls with no polling`,
+    );
+  } finally {
+    await engine.down(0).catch(() => undefined);
+    for (const f of filler) f.kill('SIGKILL');
+    fs.rmSync(stateDir, { recursive: true, force: true });
+    fs.rmSync(ws, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(`bench failed: ${(err as Error).stack ?? err}`);
+    process.exit(1);
+  },
+);

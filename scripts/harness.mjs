@@ -434,7 +434,7 @@ export async function startCodeServer({
   });
 
   try {
-    if (installFolder) installExtensionFolder(installFolder, extDir);
+    for (const f of [installFolder].flat().filter(Boolean)) installExtensionFolder(f, extDir);
     if (installVsix) {
       const t0 = Date.now();
       const r = spawnSync(node24, [...baseArgs, '--install-extension', path.resolve(installVsix), '--force'],

@@ -98,6 +98,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
     ...registerCommands({ model, refresh, log, graceMs: () => settings().graceMs, confirm: () => settings().confirm }),
   );
 
+  // Not contributed (so not in the palette): lets in-editor tests read what the UI renders.
+  context.subscriptions.push(vscode.commands.registerCommand('tether.internal.snapshot', () => model.snapshot));
+
   onDeactivate = async () => {
     const mode = settings().cleanupOnExit;
     if (mode === 'none') return;

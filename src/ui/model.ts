@@ -8,7 +8,8 @@ import type { RegisterOptions, TetherApi, TetherDisposable } from '../api';
 import { ExitCode, TetherError, describeError } from '../core/errors';
 import type { LedgerResource } from '../core/ledger';
 import type { Logger } from '../core/logger';
-import { identify, type ProcessIdentity } from '../core/procfs';
+import { identify, isSameProcessAlive, type ProcessIdentity } from '../core/procfs';
+import { stopProcessTree } from '../core/treeKiller';
 import { ProcessTracker, type ProcessInfo } from '../core/processTracker';
 import {
   getAllManagedPids,
@@ -309,7 +310,17 @@ export class TetherModel implements vscode.Disposable {
   async cleanupApi(e: ApiEntry | string): Promise<void> {
     const entry = typeof e === 'string' ? this.api.get(e) : e;
     if (!entry) throw new TetherError(`no registered plugin "${String(e)}"`, { remedy: 'Refresh the Tether view.', exitCode: ExitCode.USAGE });
-    if (isLifecycleAware(entry.plugin)) await entry.plugin.forceCleanup();
+    if (isLifecycleAware(entry.plugin)) {
+      // Remember the whole tree first: a plugin's own cleanup often kills only its direct child.
+      const id = entry.ledgerId ?? `api:${entry.options.name}`;
+      const tree = (await this.tracker.snapshot([{ id, known: entry.known }])).get(id) ?? [];
+      await entry.plugin.forceCleanup();
+      const report = await stopProcessTree(async () => tree.filter(isSameProcessAlive), { graceMs: 1000 });
+      if (report.terminated + report.killed > 0) {
+        this.log.warn(`${entry.options.name}: its forceCleanup() left ${report.terminated + report.killed} process(es) running; Tether stopped them`);
+      }
+      entry.known = [];
+    }
     if (isCloudAware(entry.plugin) && entry.plugin.getRemoteResourceInfo()) await entry.plugin.terminateRemoteResource();
   }
 

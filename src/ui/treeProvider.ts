@@ -215,7 +215,11 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       );
     }
     for (const status of f.report?.plugins ?? []) {
-      out.push(this.node({ kind: 'plugin', id: `plugin:${folder}:${status.ledgerId && !status.declared ? status.ledgerId : status.name}`, folder, status }, parent));
+      // A running plugin gets a fresh id so VS Code shows it expanded (it keeps the collapsed
+      // state of an id it knows, and a stopped plugin has no children to expand).
+      const who = status.ledgerId && !status.declared ? status.ledgerId : status.name;
+      const phase = status.processes.length ? `live:${status.ledgerId}` : 'idle';
+      out.push(this.node({ kind: 'plugin', id: `plugin:${folder}:${who}:${phase}`, folder, status }, parent));
     }
     if (!out.length && f.report && !f.report.configured) {
       out.push(this.node({ kind: 'info', id: `info:noconfig:${folder}`, label: 'No .vscode/tether.json', icon: 'add', command: { title: 'Create', command: 'tether.createConfig', arguments: [folder] } }, parent));

@@ -53,3 +53,67 @@ export async function openActivity(page, label, { timeout = 15000 } = {}) {
   await item.click();
   return item;
 }
+
+/** The rows of the Tether tree, as text ("label description"). */
+export async function treeRows(page) {
+  return page.locator('.part.sidebar .monaco-list-row').evaluateAll((rows) =>
+    rows.map((r) => {
+      const parts = [...r.querySelectorAll('.label-name, .label-description')].map((e) => e.textContent.trim()).filter(Boolean);
+      return (parts.length ? parts.join(' ') : r.innerText).replace(/\s+/g, ' ').trim();
+    }));
+}
+
+/** Waits until some tree row matches `re`; returns its text. */
+export async function waitForRow(page, re, { timeout = 20000 } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const rows = await treeRows(page);
+    const hit = rows.find((r) => re.test(r));
+    if (hit) return hit;
+    if (Date.now() > deadline) throw new Error(`no tree row matches ${re} after ${timeout} ms; rows: ${JSON.stringify(rows)}`);
+    await page.waitForTimeout(200);
+  }
+}
+
+/** Waits until `fn(rows)` is truthy. */
+export async function waitForRows(page, fn, what, { timeout = 20000 } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const rows = await treeRows(page);
+    if (fn(rows)) return rows;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; rows: ${JSON.stringify(rows)}`);
+    await page.waitForTimeout(200);
+  }
+}
+
+/** The status bar's text. */
+export async function statusBarText(page) {
+  return (await page.locator('.part.statusbar').innerText()).replace(/\s+/g, ' ');
+}
+
+/** Waits until the status bar text matches `re`. */
+export async function waitForStatusBar(page, re, { timeout = 20000 } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const t = await statusBarText(page);
+    if (re.test(t)) return t;
+    if (Date.now() > deadline) throw new Error(`status bar never matched ${re}; it shows: ${t}`);
+    await page.waitForTimeout(200);
+  }
+}
+
+/** Right-clicks a tree row and picks a context-menu entry. */
+export async function contextMenu(page, rowText, entry) {
+  const row = page.locator('.part.sidebar .monaco-list-row', { hasText: rowText }).first();
+  await row.click({ button: 'right' });
+  const item = page.locator('.context-view .action-item', { hasText: entry }).first();
+  await item.waitFor({ timeout: 10000 });
+  await item.click();
+}
+
+/** Clicks a button of the modal dialog. */
+export async function clickDialogButton(page, label, { timeout = 10000 } = {}) {
+  const button = page.locator('.monaco-dialog-box .monaco-button', { hasText: label }).first();
+  await button.waitFor({ timeout });
+  await button.click();
+}

@@ -118,7 +118,7 @@ async function uiTest(file, browser) {
     cs = await startCodeServer({
       workspace: ws.dir,
       env: { TETHER_STATE_DIR: state.dir },
-      installFolder: extDirOverride || undefined,
+      installFolder: [extDirOverride, ...(mod.extraExtensions || [])].filter(Boolean),
       installVsix: extDirOverride ? undefined : VSIX,
       userSettings: mod.userSettings || {},
       log: tlog,
@@ -155,8 +155,7 @@ async function main() {
   } else if (process.env.TETHER_E2E_SKIP_BUILD === '1') {
     log('TETHER_E2E_SKIP_BUILD=1: using existing dist/');
   } else {
-    sh('npm', ['run', 'build']);
-    sh('npm', ['run', 'package']);
+    sh('npm', ['run', 'package']); // builds first
   }
   if (!extDirOverride && !fs.existsSync(path.join(REPO_ROOT, 'dist', 'extension.js'))) throw new Error('dist/extension.js missing: run `npm run build`');
 

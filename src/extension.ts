@@ -67,7 +67,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
     const text = errors.map((e) => e.oneLine()).join('\n');
     if (text && text !== lastConfigErrors) {
       log.error(text);
-      void vscode.window.showErrorMessage(`Tether: ${errors[0]!.oneLine()}`, 'Open tether.json').then((c) => {
+      const first = errors[0]!;
+      const where = (p: (typeof first.problems)[number]) => `${p.path || '/'}${p.line ? ` (line ${p.line})` : ''}: ${p.message}`;
+      const summary = first.problems.slice(0, 3).map(where).join('; ') + (first.problems.length > 3 ? ` (+${first.problems.length - 3} more)` : '');
+      void vscode.window.showErrorMessage(`Tether: .vscode/tether.json has ${first.problems.length} problem(s): ${summary}`, 'Open tether.json').then((c) => {
         if (c) void vscode.commands.executeCommand('tether.openConfig', errors[0]!.file.replace(/[\\/]\.vscode[\\/]tether\.json$/, ''));
       });
     }

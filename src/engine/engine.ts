@@ -5,7 +5,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { configPath, loadConfig, type PluginSpec, type TetherConfig } from '../core/config';
-import { ConfigError, ExitCode, TetherError, UsageError } from '../core/errors';
+import { ConfigError, ExitCode, TetherError, UsageError, type ConfigProblem } from '../core/errors';
 import { Ledger, defaultStateDir, endIn, type LedgerResource, type ResourceOwner } from '../core/ledger';
 import { silentLogger, type Logger } from '../core/logger';
 import { isSameProcessAlive, readEnvVar } from '../core/procfs';
@@ -49,6 +49,8 @@ export interface StatusReport {
   configured: boolean;
   /** The config's problem, when it has one (plugins from the ledger are still listed). */
   configError: string | null;
+  /** Each problem of the config with its JSON path and line ([] when it is valid). */
+  configProblems: ConfigProblem[];
   stateDir: string;
   generatedAt: string;
   plugins: PluginStatus[];
@@ -277,11 +279,13 @@ export class Engine {
   async status(): Promise<StatusReport> {
     let cfg: TetherConfig | undefined;
     let configError: string | null = null;
+    let configProblems: ConfigProblem[] = [];
     try {
       cfg = this.config();
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       configError = err.oneLine();
+      configProblems = err.problems;
     }
     const snap = await this.reconcile();
     const body = this.ledger.read();
@@ -321,6 +325,7 @@ export class Engine {
       configFile: this.configFile,
       configured: cfg !== undefined || configError !== null,
       configError,
+      configProblems,
       stateDir: this.ledger.stateDir,
       generatedAt: new Date().toISOString(),
       plugins,

@@ -16,7 +16,7 @@ export type TreeNode =
   | { kind: 'plugin'; id: string; folder: string; status: PluginStatus }
   | { kind: 'process'; id: string; folder: string; plugin: PluginStatus; proc: ProcessInfo }
   | { kind: 'api'; id: string; view: ApiPluginView }
-  | { kind: 'info'; id: string; label: string; icon: string; tooltip?: string; command?: vscode.Command; contextValue?: string };
+  | { kind: 'info'; id: string; label: string; icon: string; tooltip?: string; description?: string; command?: vscode.Command; contextValue?: string; children?: TreeNode[] };
 
 const STATE_ICON: Record<PluginStatus['state'], [string, string | undefined]> = {
   running: ['circle-filled', 'testing.iconPassed'],
@@ -159,6 +159,8 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         return this.processChildren(n.folder, n.status, undefined, n);
       case 'process':
         return this.processChildren(n.folder, n.plugin, n.proc, n);
+      case 'info':
+        return n.children ?? [];
       case 'api':
         return n.view.processes
           .filter((p) => !n.view.processes.some((q) => q.pid === p.ppid))
@@ -197,22 +199,41 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
     const f = this.snap.folders.find((x) => x.folder === folder);
     if (!f) return [];
     const out: TreeNode[] = [];
-    const error = f.error ?? f.report?.configError;
-    if (error) {
-      out.push(
+    const problems = f.report?.configProblems ?? [];
+    if (f.error || problems.length) {
+      const file = vscode.Uri.file(path.join(folder, '.vscode', 'tether.json'));
+      const errorNode: Extract<TreeNode, { kind: 'info' }> = this.node<Extract<TreeNode, { kind: 'info' }>>(
+        {
+          kind: 'info',
+          id: `info:error:${folder}`,
+          label: f.error ? 'Tether cannot read its state' : 'tether.json has problems',
+          icon: 'error',
+          description: f.error ? f.error : `${problems.length} problem${problems.length === 1 ? '' : 's'}`,
+          tooltip: f.error ?? f.report?.configError ?? '',
+          command: { title: 'Open config', command: 'tether.openConfig', arguments: [folder] },
+          contextValue: 'tether.error;',
+        },
+        parent,
+      );
+      errorNode.children = problems.map((p, i) =>
         this.node(
           {
             kind: 'info',
-            id: `info:error:${folder}`,
-            label: f.error ? 'Tether cannot read its state' : 'tether.json has problems',
-            icon: 'error',
-            tooltip: error,
-            command: { title: 'Open config', command: 'tether.openConfig', arguments: [folder] },
-            contextValue: 'tether.error;',
+            id: `info:error:${folder}:${i}`,
+            label: `${p.path || '/'}: ${p.message}`,
+            icon: 'circle-small-filled',
+            description: p.line ? `line ${p.line}` : '',
+            tooltip: `${p.path || '/'} (line ${p.line ?? '?'}): ${p.message}`,
+            command: {
+              title: 'Go to problem',
+              command: 'vscode.open',
+              arguments: [file, { selection: new vscode.Range((p.line ?? 1) - 1, (p.column ?? 1) - 1, (p.line ?? 1) - 1, (p.column ?? 1) - 1) }],
+            },
           },
-          parent,
+          errorNode,
         ),
       );
+      out.push(errorNode);
     }
     for (const status of f.report?.plugins ?? []) {
       // A running plugin gets a fresh id so VS Code shows it expanded (it keeps the collapsed
@@ -316,13 +337,11 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         return item;
       }
       case 'info': {
-        const item = new vscode.TreeItem(n.label, vscode.TreeItemCollapsibleState.None);
+        const item = new vscode.TreeItem(n.label, n.children?.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
         item.id = n.id;
         item.iconPath = new vscode.ThemeIcon(n.icon, n.icon === 'error' ? new vscode.ThemeColor('errorForeground') : undefined);
-        if (n.tooltip) {
-          item.tooltip = n.tooltip;
-          if (n.icon === 'error') item.description = n.tooltip;
-        }
+        if (n.tooltip) item.tooltip = n.tooltip;
+        if (n.description) item.description = n.description;
         if (n.command) item.command = n.command;
         item.contextValue = n.contextValue ?? 'tether.info;';
         return item;

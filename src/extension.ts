@@ -106,7 +106,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
 
   onDeactivate = async () => {
     const mode = settings().cleanupOnExit;
-    if (mode === 'none') return;
+    if (mode === 'none') {
+      const left = await model.detachOwned();
+      if (left.length) log.info(`on exit: left running (cleanupOnExit = none): ${left.join(', ')}`);
+      return;
+    }
     const grace = Math.min(settings().graceMs, SHUTDOWN_BUDGET_MS - 1000);
     const work = model.cleanup(mode === 'everything' ? 'all' : 'local', grace).then((r) => {
       if (r.stopped.length) log.info(`on exit: stopped ${r.stopped.join(', ')}`);

@@ -24,9 +24,13 @@ export const LEDGER_FORMAT = 'tether-ledger/1';
 export type ResourceState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 export type ResourceKind = 'local' | 'ssh' | 'cloud' | 'api';
 
-/** Who started a resource. A `cli` owner detaches on purpose; a dead `vscode` owner makes an orphan. */
+/**
+ * Who started a resource. A `cli` owner detaches on purpose, and so does a window that closed
+ * with `tether.cleanupOnExit: none` (it re-marks its resources `detached`); a `vscode` owner that
+ * is gone without doing so crashed, and its resources are orphans.
+ */
 export interface ResourceOwner {
-  kind: 'vscode' | 'cli' | 'api';
+  kind: 'vscode' | 'cli' | 'api' | 'detached';
   pid: number;
   startTime: number;
   host: string;

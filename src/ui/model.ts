@@ -307,6 +307,20 @@ export class TetherModel implements vscode.Disposable {
     return { stopped, errors };
   }
 
+  /** Marks what this window started as deliberately left running (`cleanupOnExit: none`). */
+  async detachOwned(): Promise<string[]> {
+    const names: string[] = [];
+    for (const f of this.current.folders) {
+      const engine = this.engines.get(f.folder);
+      for (const p of f.report?.plugins ?? []) {
+        if (!engine || !p.ownedByMe || !p.ledgerId || !p.owner) continue;
+        await engine.ledger.patch(p.ledgerId, { owner: { ...p.owner, kind: 'detached' } }, 'left running when its window closed');
+        names.push(p.name);
+      }
+    }
+    return names;
+  }
+
   async cleanupApi(e: ApiEntry | string): Promise<void> {
     const entry = typeof e === 'string' ? this.api.get(e) : e;
     if (!entry) throw new TetherError(`no registered plugin "${String(e)}"`, { remedy: 'Refresh the Tether view.', exitCode: ExitCode.USAGE });

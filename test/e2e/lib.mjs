@@ -50,7 +50,11 @@ export async function runCommand(page, title, { timeout = 15000 } = {}) {
 export async function openActivity(page, label, { timeout = 15000 } = {}) {
   const item = page.locator(`.part.activitybar [aria-label^="${label}"]`).first();
   await item.waitFor({ timeout });
-  await item.click();
+  // Clicking the entry of the view that is already open would close it (e.g. after a reload
+  // restores the layout).
+  const title = page.locator('.part.sidebar .composite.title');
+  const open = (await title.isVisible().catch(() => false)) && (await title.innerText()).toLowerCase().includes(label.toLowerCase());
+  if (!open) await item.click();
   return item;
 }
 
@@ -108,7 +112,19 @@ export async function contextMenu(page, rowText, entry) {
   await row.click({ button: 'right' });
   const item = page.locator('.context-view .action-item', { hasText: entry }).first();
   await item.waitFor({ timeout: 10000 });
+  // The menu can ignore a click that lands while it is still being laid out: hover first, and
+  // if it is still open afterwards, activate the highlighted entry with Enter.
+  await item.hover();
+  await page.waitForTimeout(100);
   await item.click();
+  const menu = page.locator('.context-view .monaco-menu');
+  try {
+    await menu.waitFor({ state: 'hidden', timeout: 1500 });
+  } catch {
+    await item.hover();
+    await page.keyboard.press('Enter');
+    await menu.waitFor({ state: 'hidden', timeout: 5000 });
+  }
 }
 
 /** Clicks a button of the modal dialog. */

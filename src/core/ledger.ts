@@ -22,7 +22,7 @@ import type { PluginExecutionMode, RemoteResourceInfo } from './protocols';
 export const LEDGER_FORMAT = 'tether-ledger/1';
 
 export type ResourceState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
-export type ResourceKind = 'local' | 'ssh' | 'cloud' | 'api';
+export type ResourceKind = 'local' | 'ssh' | 'cloud' | 'api' | 'docker';
 
 /**
  * Who started a resource. A `cli` owner detaches on purpose, and so does a window that closed
@@ -65,6 +65,8 @@ export interface LedgerResource {
   processes: ProcessRecord[];
   exit?: { code?: number | null; signal?: string | null; at: string; message?: string };
   remote?: RemoteResourceInfo;
+  /** A Docker container (kind 'docker'); `id` is '' until the engine has created it. */
+  container?: { id: string; name: string; image: string };
   history: HistoryEvent[];
 }
 

@@ -26,6 +26,10 @@ export interface PluginSpec {
   healthUrl?: string;
   /** Seconds between SIGTERM and SIGKILL when stopping. */
   stopGraceSeconds?: number;
+  /** Run as a Docker container (see src/plugins/docker.ts). `command` is then '' unless it overrides the image's command. */
+  docker?: { image: string; ports?: string[]; env?: Record<string, string>; volumes?: string[] };
+  /** Run `command` inside this conda environment (see src/plugins/conda.ts). */
+  conda?: string;
 }
 
 export interface TetherConfig {
@@ -35,7 +39,7 @@ export interface TetherConfig {
 export { schema as configSchema };
 
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
-const validate = ajv.compile<{ plugins: Array<Partial<PluginSpec> & { name: string; command: string }> }>(schema);
+const validate = ajv.compile<{ plugins: Array<Partial<PluginSpec> & { name: string }> }>(schema);
 
 export function configPath(workspace: string): string {
   return path.join(workspace, CONFIG_RELATIVE_PATH);
@@ -68,7 +72,7 @@ export function parseConfig(text: string, file: string): TetherConfig {
   }
   const value = nodeValue(tree);
   if (!validate(value)) {
-    throw new ConfigError(file, (validate.errors ?? []).map((e) => schemaProblem(e, tree, text)));
+    throw new ConfigError(file, collapseAnyOf(validate.errors ?? []).map((e) => schemaProblem(e, tree, text)));
   }
   const problems: ConfigProblem[] = [];
   const seen = new Map<string, number>();
@@ -83,6 +87,7 @@ export function parseConfig(text: string, file: string): TetherConfig {
   return {
     plugins: value.plugins.map((p) => ({
       ...p,
+      command: p.command ?? '',
       args: p.args ?? [],
       cwd: p.cwd ?? '.',
       env: p.env ?? {},
@@ -99,6 +104,19 @@ function nodeValue(n: Node): unknown {
     default:
       return n.value;
   }
+}
+
+/** One "missing" problem for an anyOf of `required`s (command or docker) instead of one per branch plus the anyOf. */
+function collapseAnyOf(errors: ErrorObject[]): ErrorObject[] {
+  const anyOfs = errors.filter((e) => e.keyword === 'anyOf');
+  const branch = (e: ErrorObject) => anyOfs.find((a) => e.keyword === 'required' && e.instancePath === a.instancePath && e.schemaPath.startsWith(`${a.schemaPath}/`));
+  return errors.flatMap((e) => {
+    if (branch(e)) return [];
+    if (e.keyword !== 'anyOf') return [e];
+    const names = errors.filter((x) => branch(x) === e).map((x) => `"${String((x.params as { missingProperty: string }).missingProperty)}"`);
+    // One problem, named after the first branch ("command"; the schema's description names "docker").
+    return names[0] ? [{ ...e, message: `missing required property ${names[0]}` }] : [e];
+  });
 }
 
 function schemaProblem(e: ErrorObject, tree: Node, text: string): ConfigProblem {

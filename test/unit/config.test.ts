@@ -1,4 +1,6 @@
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseConfig, EXAMPLE_CONFIG } from '../../src/core/config';
 import { ConfigError } from '../../src/core/errors';
 
@@ -69,5 +71,55 @@ describe('config (.vscode/tether.json)', () => {
       assert.match(err.oneLine(), /^\/ws\/\.vscode\/tether\.json: \/plugins\/0 \(line 1\): missing required property "command" — Fix the file/);
       assert.equal(err.exitCode, 2);
     }
+  });
+});
+
+describe('config: docker and conda plugins', () => {
+  it('accepts a docker plugin without "command" (command is then "") and a conda plugin', () => {
+    const cfg = parseConfig(
+      `{"plugins":[
+        {"name":"db","docker":{"image":"postgres:16","ports":["5432:5432","127.0.0.1:8080:80","53/udp"],"env":{"POSTGRES_PASSWORD":"x"},"volumes":["./data:/var/lib/postgresql/data","cache:/cache:ro"]}},
+        {"name":"web","docker":{"image":"nginx"},"command":"nginx","args":["-g","daemon off;"]},
+        {"name":"train","command":"python","args":["train.py"],"conda":"ml"}
+      ]}`,
+      'f',
+    );
+    assert.deepEqual(cfg.plugins[0], {
+      name: 'db',
+      command: '',
+      args: [],
+      cwd: '.',
+      env: {},
+      docker: { image: 'postgres:16', ports: ['5432:5432', '127.0.0.1:8080:80', '53/udp'], env: { POSTGRES_PASSWORD: 'x' }, volumes: ['./data:/var/lib/postgresql/data', 'cache:/cache:ro'] },
+    });
+    assert.equal(cfg.plugins[1]!.command, 'nginx');
+    assert.equal(cfg.plugins[2]!.conda, 'ml');
+  });
+
+  it('a plugin with neither "command" nor "docker" gets one problem, not one per alternative', () => {
+    const problems = problemsOf('{"plugins":[{"name":"a","args":["x"]}]}');
+    assert.deepEqual(problems.map((p) => [p.path, p.message]), [['/plugins/0', 'missing required property "command"']]);
+  });
+
+  it('reports problems inside "docker" and "conda" with their paths', () => {
+    const text = `{"plugins":[
+  {"name":"a","docker":{"ports":["80:x"],"volumes":["novolume"],"pull":true}},
+  {"name":"b","command":"x","conda":""},
+  {"name":"c","docker":"nginx"}
+]}`;
+    const byPath = Object.fromEntries(problemsOf(text).map((p) => [p.path, p]));
+    assert.match(byPath['/plugins/0/docker']!.message, /missing required property "image"/);
+    assert.equal(byPath['/plugins/0/docker']!.line, 2);
+    assert.match(byPath['/plugins/0/docker/ports/0']!.message, /pattern/);
+    assert.match(byPath['/plugins/0/docker/volumes/0']!.message, /pattern/);
+    assert.match(byPath['/plugins/0/docker/pull']!.message, /unknown property "pull"/);
+    assert.match(byPath['/plugins/1/conda']!.message, /fewer than 1/);
+    assert.match(byPath['/plugins/2/docker']!.message, /object/);
+    assert.equal(byPath['/plugins/2/docker']!.line, 4);
+  });
+
+  it('media/tether.schema.json (what VS Code validates with) is the same as the core schema', () => {
+    const root = path.resolve(__dirname, '..', '..');
+    assert.equal(fs.readFileSync(path.join(root, 'media/tether.schema.json'), 'utf8'), fs.readFileSync(path.join(root, 'src/core/tether.schema.json'), 'utf8'));
   });
 });

@@ -67,6 +67,8 @@ export interface LedgerResource {
   remote?: RemoteResourceInfo;
   /** A Docker container (kind 'docker'); `id` is '' until the engine has created it. */
   container?: { id: string; name: string; image: string };
+  /** SSH host spec (alias or user@host:port) of a `kind: 'ssh'` resource; its PIDs are remote. */
+  host?: string;
   history: HistoryEvent[];
 }
 

@@ -160,7 +160,7 @@ export class SubprocessPlugin implements LifecycleAwarePlugin {
       kind: 'local',
       plugin: spec.name,
       workspace,
-      executionMode: PluginExecutionMode.SUBPROCESS,
+      executionMode: this.getExecutionMode(),
       owner: this.deps.owner,
       command: { command: spec.command, args: spec.args, cwd },
       logPath,

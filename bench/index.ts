@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { Engine } from '../src/engine/engine';
 import { ProcessTracker, TimeSlicer } from '../src/core/processTracker';
 import { listPids } from '../src/core/procfs';
+import { benchSsh } from './ssh';
 
 const execFileP = promisify(execFile);
 const TARGET_PROCESSES = Number(process.env.BENCH_PROCESSES ?? 1000);
@@ -160,6 +161,7 @@ async function main() {
     fs.rmSync(stateDir, { recursive: true, force: true });
     fs.rmSync(ws, { recursive: true, force: true });
   }
+  await benchSsh();
 }
 
 main().then(

@@ -174,6 +174,7 @@ describe('remote SSH plugins (real OpenSSH server)', function () {
       return l.length === 5 ? l : undefined;
     }, 5000, 'five processes');
     assert.equal(procs.filter((p) => p.escaped).length, 1, 'the setsid double-fork is found by its marker');
+    assert.equal(monitor.lastSweep, 'incremental', 'later polls read the environment of new PIDs only');
     const report = (await plugin.stop(300))!;
     assert.equal(report.survivors.length, 0);
     assert.ok(report.killed >= 2, `the TERM-ignoring sh and sleep needed SIGKILL: ${JSON.stringify(report)}`);

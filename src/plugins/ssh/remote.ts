@@ -48,24 +48,29 @@ rd() {
   case $STATE in Z|X|x) return 1;; esac
   return 0
 }
-MK=
-sweep() {
-  MK=$(grep -azsH '^${MARKER_ENV}=' /proc/[0-9]*/environ 2>/dev/null | tr '\0' '\n')
+# MKL: " pid:id ..." for processes carrying a marker. grepm FILES... adds the markers found in them.
+MKL=
+grepm() {
+  _o=$(grep -azsH '^${MARKER_ENV}=' "$@" 2>/dev/null | tr '\0' '\n')
+  _ifs=$IFS; IFS='
+'
+  set -f
+  for _l in $_o; do
+    case $_l in /proc/*/environ:${MARKER_ENV}=*) ;; *) continue;; esac
+    _x=${'${'}_l#/proc/}; _x=${'${'}_x%%/*}
+    _v=${'${'}_l#*:${MARKER_ENV}=}
+    case $_x in ''|*[!0-9]*) continue;; esac
+    case $_v in ''|*[!A-Za-z0-9._-]*) continue;; esac
+    MKL="$MKL $_x:$_v"
+  done
+  set +f
+  IFS=$_ifs
 }
+sweep() { MKL=; grepm /proc/[0-9]*/environ; }
 # marked ID: sets MKD to " pid:* ..." for processes carrying ID as their marker
 marked() {
   MKD=
-  _o=$IFS; IFS='
-'
-  set -f
-  for _l in $MK; do
-    case $_l in "/proc/"*"/environ:${MARKER_ENV}=$1")
-      _x=${'${'}_l#/proc/}; _x=${'${'}_x%%/*}
-      case $_x in ''|*[!0-9]*) ;; *) MKD="$MKD $_x:*";; esac;;
-    esac
-  done
-  set +f
-  IFS=$_o
+  for _e in $MKL; do [ "${'${'}_e#*:}" = "$1" ] && MKD="$MKD ${'${'}_e%%:*}:*"; done
 }
 # walk ID "pid:start ...": every live process of the listed identities ("*" = any start time)
 # and their descendants; calls "emit ID PID" with S and ST set.
@@ -193,8 +198,26 @@ export interface RemoteTracked {
 }
 
 /** The poll script: every tracked tree, then the GPUs. `knownCmd` identities skip re-reading their command line. */
-export function buildPollScript(resources: readonly RemoteTracked[], knownCmd: readonly ProcessIdentity[] = []): string {
+/**
+ * What the previous poll of a host saw of the markers: the host's last allocated PID when it
+ * started (/proc/sys/kernel/ns_last_pid) and every marker found. The next poll then reads the
+ * environment only of PIDs allocated since (usually none): the same scheme as the local tracker.
+ */
+export interface MarkerSweepState {
+  lastPid: number;
+  markers: Array<{ pid: number; id: string }>;
+}
+
+/** Largest PID range read incrementally; beyond it (or after a wrap-around) all of /proc is swept. */
+const INCREMENTAL_MAX = 512;
+
+export function buildPollScript(
+  resources: readonly RemoteTracked[],
+  knownCmd: readonly ProcessIdentity[] = [],
+  sweepState?: MarkerSweepState,
+): string {
   for (const r of resources) assertId(r.id);
+  const prevMarkers = (sweepState?.markers ?? []).filter((m) => SAFE_ID.test(m.id)).map((m) => `${m.pid | 0}:${m.id}`).join(' ');
   const kc = ` ${knownCmd.map((p) => `${p.pid | 0}:${p.startTime | 0}`).join(' ')} `;
   const body = resources
     .map((r) => `marked ${shQuote(r.id)}; walk ${shQuote(r.id)} "${r.known.map((p) => `${p.pid | 0}:${p.startTime | 0}`).join(' ')} $MKD"`)
@@ -210,8 +233,30 @@ emit() {
   printf 'P %s\\n%s\\n%s\\n' "$1" "$S" "$_c"
 }
 while read -r _k _v; do [ "$_k" = btime ] && { echo "B $_v"; break; }; done < /proc/stat
-sweep
+PREV=${sweepState ? sweepState.lastPid | 0 : "''"}
+PM=${shQuote(prevMarkers)}
+NOW=; { read -r NOW < /proc/sys/kernel/ns_last_pid; } 2>/dev/null
+case $NOW in ''|*[!0-9]*) NOW=;; esac
+if [ -n "$PREV" ] && [ -n "$NOW" ] && [ "$NOW" -ge "$PREV" ] && [ $((NOW - PREV)) -le ${INCREMENTAL_MAX} ]; then
+  for _e in $PM; do
+    _p=${'${'}_e%%:*}
+    [ "$_p" -gt "$PREV" ] && [ "$_p" -le "$NOW" ] && continue
+    [ -d "/proc/$_p" ] && MKL="$MKL $_e"
+  done
+  _files=; _p=$((PREV + 1))
+  while [ "$_p" -le "$NOW" ]; do
+    [ "$_p" != "$$" ] && [ "$_p" != "$PPID" ] && [ -r "/proc/$_p/environ" ] && _files="$_files /proc/$_p/environ"
+    _p=$((_p + 1))
+  done
+  [ -n "$_files" ] && grepm $_files
+  echo "SWEEP incremental"
+else
+  sweep
+  echo "SWEEP full"
+fi
 ${body}
+[ -n "$NOW" ] && echo "N $NOW"
+for _e in $MKL; do echo "M $_e"; done
 if command -v nvidia-smi >/dev/null 2>&1; then
   _g=$(nvidia-smi --query-gpu=index,name,utilization.gpu,memory.used,memory.total --format=csv,noheader,nounits < /dev/null 2>&1)
   printf 'G %s\\n%s\\nGEND\\n' "$?" "$_g"
@@ -250,6 +295,10 @@ export interface PollOutput {
   gpus?: GpuInfo[];
   /** nvidia-smi exists but failed (its message). */
   gpuError?: string;
+  /** For the next poll's incremental marker sweep (undefined: the host has no ns_last_pid). */
+  sweepState?: MarkerSweepState;
+  /** Whether this poll swept all of /proc or only the PIDs new since the last poll. */
+  sweep?: 'full' | 'incremental';
   complete: boolean;
 }
 
@@ -283,6 +332,9 @@ export function parsePollOutput(out: string): PollOutput {
   let gpus: GpuInfo[] | undefined;
   let gpuError: string | undefined;
   let complete = false;
+  let lastPid: number | undefined;
+  let sweep: 'full' | 'incremental' | undefined;
+  const markers: Array<{ pid: number; id: string }> = [];
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]!;
     if (l.startsWith('P ')) {
@@ -312,11 +364,26 @@ export function parsePollOutput(out: string): PollOutput {
       for (i++; i < lines.length && lines[i] !== 'GEND'; i++) body.push(lines[i]!);
       if (code === 0) gpus = parseNvidiaSmi(body.join('\n'));
       else gpuError = body.join(' ').trim() || `nvidia-smi exited with code ${code}`;
+    } else if (l.startsWith('N ')) {
+      lastPid = Number(l.slice(2));
+    } else if (l.startsWith('M ')) {
+      const m = /^M (\d+):([A-Za-z0-9._-]+)$/.exec(l);
+      if (m) markers.push({ pid: Number(m[1]), id: m[2]! });
+    } else if (l === 'SWEEP full' || l === 'SWEEP incremental') {
+      sweep = l === 'SWEEP full' ? 'full' : 'incremental';
     } else if (l === 'END') {
       complete = true;
     }
   }
-  return { bootTimeMs, byId, ...(gpus ? { gpus } : {}), ...(gpuError !== undefined ? { gpuError } : {}), complete };
+  return {
+    bootTimeMs,
+    byId,
+    ...(gpus ? { gpus } : {}),
+    ...(gpuError !== undefined ? { gpuError } : {}),
+    ...(lastPid !== undefined && Number.isInteger(lastPid) ? { sweepState: { lastPid, markers } } : {}),
+    ...(sweep ? { sweep } : {}),
+    complete,
+  };
 }
 
 /** The stop script for one resource. */

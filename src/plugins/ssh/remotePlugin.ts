@@ -27,6 +27,7 @@ import {
   remoteStartDate,
   shQuote,
   type GpuInfo,
+  type MarkerSweepState,
   type RemoteStopReport,
   type RemoteTracked,
 } from './remote';
@@ -73,6 +74,7 @@ interface HostMemo {
   lastPollAt?: string;
   bootTimeMs?: number;
   lastError?: Error;
+  sweepState?: MarkerSweepState;
 }
 
 /** One record per tracked remote resource of {@link SshHostMonitor.poll}: absent = unknown. */
@@ -82,6 +84,8 @@ export class SshHostMonitor {
   private readonly memo = new Map<string, HostMemo>();
   private readonly cpuPrev = new Map<string, { ticks: number; atMs: number }>();
   private readonly cmdCache = new Map<string, string>();
+  /** How the last poll swept for markers (for tests and the benchmark). */
+  lastSweep: 'full' | 'incremental' | undefined;
   /** Last processes seen per ledger id (kept while a host is unreachable). */
   private readonly lastSeen = new Map<string, RemoteProcessInfo[]>();
 
@@ -199,7 +203,8 @@ export class SshHostMonitor {
       const [pid, st] = k.slice(prefix.length).split(':');
       knownCmd.push({ pid: Number(pid), startTime: Number(st) });
     }
-    const script = buildPollScript(tracked, knownCmd);
+    const prevMemo = this.memo.get(host);
+    const script = buildPollScript(tracked, knownCmd, prevMemo?.sweepState);
     const run = () => conn.exec('/bin/sh -s', { stdin: script, timeoutMs: this.opts.pollTimeoutMs ?? 15_000 });
     let res;
     try {
@@ -225,7 +230,9 @@ export class SshHostMonitor {
       ...(out.gpuError !== undefined ? { gpuError: out.gpuError } : {}),
       lastPollAt: new Date(nowMs).toISOString(),
       bootTimeMs: out.bootTimeMs,
+      ...(out.sweepState ? { sweepState: out.sweepState } : {}),
     };
+    this.lastSweep = out.sweep;
     this.memo.set(host, memo);
     const result = new Map<string, RemoteProcessInfo[]>();
     const seenKeys = new Set<string>();

@@ -179,6 +179,8 @@ function parseGrace(v: string | undefined): number | undefined {
 function renderPlugin(p: PluginStatus): string[] {
   const head = `${p.name.padEnd(20)} ${p.state.padEnd(8)} ${p.processes.length ? `${p.processes.length} process(es)` : ''}${p.orphanReason ? `  (orphan: ${p.orphanReason})` : ''}`;
   const lines = [head];
+  if (p.container) lines.push(`  container ${p.container.name} (${p.container.id.slice(0, 12)}) ${p.container.image} ${p.container.state}${p.container.ports.length ? ` ports ${p.container.ports.join(', ')}` : ''}`);
+  if (p.problem) lines.push(`  problem: ${p.problem}`);
   for (const x of p.processes) {
     lines.push(`  pid ${String(x.pid).padEnd(8)} ppid ${String(x.ppid).padEnd(8)} ${formatCpu(x.cpuPercent).padStart(6)} ${formatBytes(x.rssBytes).padStart(9)}  ${x.escaped ? '[escaped] ' : ''}${x.command}`);
   }

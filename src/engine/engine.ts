@@ -11,14 +11,28 @@ import { silentLogger, type Logger } from '../core/logger';
 import { isSameProcessAlive, readEnvVar } from '../core/procfs';
 import { ProcessTracker, type ProcessInfo } from '../core/processTracker';
 import type { StopReport } from '../core/treeKiller';
-import { LEDGER_ENV, PLUGIN_ENV, SubprocessPlugin, WORKSPACE_ENV, currentOwner, stopResourceTree } from '../plugins/subprocess';
+import { LEDGER_ENV, PLUGIN_ENV, SubprocessPlugin, WORKSPACE_ENV, currentOwner, stopResourceTree, type SubprocessDeps } from '../plugins/subprocess';
+import { CondaPlugin } from '../plugins/conda';
+import {
+  DockerPlugin,
+  dockerClient,
+  dockerSpecFromPlugin,
+  findOrphanContainers,
+  removeTetherContainer,
+  type ContainerStopReport,
+} from '../plugins/docker';
+import type Docker from 'dockerode';
+
+/** A plugin declared in tether.json: a local subprocess (maybe in a conda env) or a container. */
+export type DeclaredPlugin = SubprocessPlugin | DockerPlugin;
 
 export type PluginState = 'running' | 'starting' | 'stopping' | 'stopped' | 'failed' | 'orphan';
 
 /** One plugin (declared, or found in the ledger) as `tether status --json` prints it. */
 export interface PluginStatus {
   name: string;
-  kind: 'local';
+  /** local: a process tree on this machine; docker: a container (its host process tree below it). */
+  kind: 'local' | 'docker';
   executionMode: string;
   state: PluginState;
   /** Declared in this workspace's `.vscode/tether.json`. */
@@ -38,6 +52,10 @@ export interface PluginStatus {
   startedAt: string | null;
   lastExit: { code?: number | null; signal?: string | null; at: string; message?: string } | null;
   processes: ProcessInfo[];
+  /** For containers: what Docker says. */
+  container?: { id: string; name: string; image: string; state: string; ports: string[] };
+  /** A problem reading this plugin's state (e.g. the Docker engine is not running). */
+  problem?: string;
 }
 
 export interface StatusReport {
@@ -76,7 +94,8 @@ export class Engine {
   readonly tracker: ProcessTracker;
   readonly owner: ResourceOwner;
   private readonly log: Logger;
-  private readonly plugins = new Map<string, SubprocessPlugin>();
+  private readonly plugins = new Map<string, DeclaredPlugin>();
+  private dockerApi: Docker | undefined;
 
   constructor(private readonly opts: EngineOptions) {
     this.workspace = path.resolve(opts.workspace);
@@ -111,28 +130,46 @@ export class Engine {
     return spec;
   }
 
+  /** The Docker engine client (created on first use; honours DOCKER_HOST). */
+  get docker(): Docker {
+    return (this.dockerApi ??= dockerClient());
+  }
+
   /** The plugin object for a declared name (kept, so protocol calls see the same instance). */
-  plugin(spec: PluginSpec): SubprocessPlugin {
+  plugin(spec: PluginSpec): DeclaredPlugin {
     let p = this.plugins.get(spec.name);
-    if (!p || JSON.stringify(p.spec) !== JSON.stringify(spec)) {
+    if (!p || JSON.stringify(p === undefined ? undefined : this.specOf(p)) !== JSON.stringify(spec)) {
       const prev = p?.ledgerRecord;
-      p = new SubprocessPlugin(spec, {
+      const deps: SubprocessDeps = {
         workspace: this.workspace,
         ledger: this.ledger,
         tracker: this.tracker,
         owner: this.owner,
         log: this.log,
         ...(this.opts.startupCheckMs === undefined ? {} : { startupCheckMs: this.opts.startupCheckMs }),
-      });
+      };
+      if (spec.docker) {
+        p = new DockerPlugin(dockerSpecFromPlugin(spec), { ...deps, docker: this.docker });
+      } else if (spec.conda) {
+        p = new CondaPlugin(spec, deps);
+      } else {
+        p = new SubprocessPlugin(spec, deps);
+      }
+      this.specs.set(p, spec);
       p.attach(prev);
       this.plugins.set(spec.name, p);
     }
     return p;
   }
 
+  private readonly specs = new WeakMap<DeclaredPlugin, PluginSpec>();
+  private specOf(p: DeclaredPlugin): PluginSpec | undefined {
+    return this.specs.get(p);
+  }
+
   /** The active ledger record of a plugin of this workspace. */
   private activeRecord(name: string): LedgerResource | undefined {
-    return this.ledger.read().resources.find((r) => r.kind === 'local' && r.workspace === this.workspace && r.plugin === name);
+    return this.ledger.read().resources.find((r) => (r.kind === 'local' || r.kind === 'docker') && r.workspace === this.workspace && r.plugin === name);
   }
 
   async start(name: string): Promise<LedgerResource> {
@@ -157,8 +194,16 @@ export class Engine {
       return undefined;
     }
     const grace = graceMs ?? this.opts.graceMs ?? (spec?.stopGraceSeconds ?? 5) * 1000;
-    if (spec) {
-      const p = this.plugin(spec);
+    if (record.kind === 'docker') {
+      if (spec?.docker) {
+        const p = this.plugin(spec) as DockerPlugin;
+        p.attach(record);
+        return containerStopAsReport(await p.stop(grace / 1000), record);
+      }
+      return this.stopById(record.id, grace);
+    }
+    if (spec && !spec.docker) {
+      const p = this.plugin(spec) as SubprocessPlugin;
       p.attach(record);
       return p.stop(grace);
     }
@@ -173,7 +218,12 @@ export class Engine {
   /** Stops every running plugin of this workspace. */
   async down(graceMs?: number): Promise<{ stopped: string[]; errors: TetherError[] }> {
     const names = [
-      ...new Set(this.ledger.read().resources.filter((r) => r.kind === 'local' && r.workspace === this.workspace).map((r) => r.plugin)),
+      ...new Set(
+        this.ledger
+          .read()
+          .resources.filter((r) => (r.kind === 'local' || r.kind === 'docker') && r.workspace === this.workspace)
+          .map((r) => r.plugin),
+      ),
     ];
     const results = await Promise.allSettled(names.map((n) => this.stop(n, graceMs)));
     const errors = results.flatMap((r) => (r.status === 'rejected' ? [asTetherError(r.reason)] : []));
@@ -294,16 +344,23 @@ export class Engine {
     const orphans: PluginStatus[] = [];
     const active = body.resources.filter(isProcessRecord);
     for (const spec of cfg?.plugins ?? []) {
+      if (spec.docker) {
+        const st = await this.dockerStatus(spec, body.resources, body.ended, declared);
+        plugins.push(st);
+        if (st.orphanReason) orphans.push(st);
+        continue;
+      }
       const record = active.find((r) => r.workspace === this.workspace && r.plugin === spec.name);
       const lastEnded = body.ended.find((r) => r.workspace === this.workspace && r.plugin === spec.name);
       const processes = record ? (snap.get(record.id) ?? []) : [];
       const reason = record ? this.orphanReason(record, declared) : undefined;
-      this.plugin(spec).attach(record, processes);
+      const plugin = this.plugin(spec) as SubprocessPlugin;
+      plugin.attach(record, processes);
       const st = this.toStatus(spec.name, record, processes, reason, true);
       st.command = [spec.command, ...spec.args].join(' ');
       st.healthUrl = spec.healthUrl ?? null;
       st.stopGraceMs = spec.stopGraceSeconds === undefined ? null : spec.stopGraceSeconds * 1000;
-      st.logPath = this.plugin(spec).logPath;
+      st.logPath = plugin.logPath;
       if (!record && lastEnded) {
         st.state = lastEnded.state === 'failed' ? 'failed' : 'stopped';
         st.lastExit = lastEnded.exit ?? null;
@@ -318,7 +375,23 @@ export class Engine {
       if (r.workspace === this.workspace) plugins.push(st);
       if (reason) orphans.push(st);
     }
-    const running = plugins.filter((p) => p.processes.length > 0);
+    if (body.resources.some((r) => r.kind === 'docker')) {
+      try {
+        for (const o of await findOrphanContainers(this.docker, this.ledger)) {
+          if (orphans.some((x) => x.ledgerId === o.container.ledgerId)) continue;
+          const st = this.toStatus(o.container.plugin ?? o.container.name, o.record, [], o.reason, false);
+          st.kind = 'docker';
+          st.state = 'orphan';
+          st.ledgerId = o.record?.id ?? o.container.ledgerId ?? null;
+          st.container = { id: o.container.id, name: o.container.name, image: o.container.image, state: o.container.state, ports: [] };
+          orphans.push(st);
+          if (o.record?.workspace === this.workspace) plugins.push(st);
+        }
+      } catch (err) {
+        this.log.warn(`cannot look for orphaned containers: ${asTetherError(err).oneLine()}`);
+      }
+    }
+    const running = plugins.filter((p) => p.processes.length > 0 || p.container?.state === 'running');
     return {
       schemaVersion: 1,
       workspace: this.workspace,
@@ -336,6 +409,51 @@ export class Engine {
         costPerHour: 0,
       },
     };
+  }
+
+  /** A declared container plugin: its record, what Docker says, and its host process tree. */
+  private async dockerStatus(
+    spec: PluginSpec,
+    active: LedgerResource[],
+    ended: LedgerResource[],
+    declared: ReadonlySet<string> | undefined,
+  ): Promise<PluginStatus> {
+    const record = active.find((r) => r.kind === 'docker' && r.workspace === this.workspace && r.plugin === spec.name);
+    const plugin = this.plugin(spec) as DockerPlugin;
+    plugin.attach(record);
+    let problem: string | undefined;
+    let cs: Awaited<ReturnType<DockerPlugin['refresh']>>;
+    if (record) {
+      try {
+        cs = await plugin.refresh();
+      } catch (err) {
+        problem = asTetherError(err).oneLine();
+      }
+      if (cs && !cs.running) {
+        // The container exited or vanished: the run is over.
+        const failed = cs.exitCode !== null && cs.exitCode !== 0 && record.state !== 'stopping';
+        await this.ledger.end(record.id, failed ? 'failed' : 'stopped', `container ${cs.state}`, { code: cs.exitCode, signal: null, at: new Date().toISOString() });
+      }
+    }
+    const live = record && cs?.running ? record : undefined;
+    const reason = live ? this.orphanReason(live, declared) : undefined;
+    const st = this.toStatus(spec.name, live, cs?.running ? cs.processes : [], reason, true);
+    st.kind = 'docker';
+    st.command = `${spec.docker!.image}${spec.args.length || spec.command ? ` ${[spec.command, ...spec.args].filter(Boolean).join(' ')}` : ''}`;
+    st.healthUrl = spec.healthUrl ?? null;
+    if (cs && live) st.container = { id: cs.containerId, name: cs.name, image: cs.image, state: cs.state, ports: cs.ports };
+    if (problem) {
+      st.problem = problem;
+      if (record) st.state = record.state === 'failed' ? 'failed' : 'running';
+    }
+    if (!live && !problem) {
+      const last = ended.find((r) => r.workspace === this.workspace && r.plugin === spec.name);
+      if (last) {
+        st.state = last.state === 'failed' ? 'failed' : 'stopped';
+        st.lastExit = last.exit ?? null;
+      }
+    }
+    return st;
   }
 
   private toStatus(
@@ -379,7 +497,12 @@ export class Engine {
   async killOrphans(graceMs = 2000): Promise<{ killed: string[]; errors: TetherError[] }> {
     const orphans = await this.orphans();
     const results = await Promise.allSettled(
-      orphans.map((o) => (o.ledgerId ? this.stopById(o.ledgerId, graceMs, `orphan: ${o.orphanReason}`) : Promise.resolve(undefined))),
+      orphans.map(async (o) => {
+        if (o.kind === 'docker' && o.container && !this.ledger.read().resources.some((r) => r.id === o.ledgerId)) {
+          return removeTetherContainer(this.docker, o.container.id, { ledger: this.ledger, graceSeconds: graceMs / 1000, log: this.log, reason: `orphan: ${o.orphanReason}` });
+        }
+        return o.ledgerId ? this.stopById(o.ledgerId, graceMs, `orphan: ${o.orphanReason}`) : undefined;
+      }),
     );
     return {
       killed: orphans.filter((_, i) => results[i]!.status === 'fulfilled').map((o) => o.name),
@@ -390,6 +513,10 @@ export class Engine {
   /** Stops the process tree of one ledger record, whoever started it. */
   async stopById(ledgerId: string, graceMs = 2000, reason?: string): Promise<StopReport | undefined> {
     const record = this.ledger.read().resources.find((r) => r.id === ledgerId);
+    if (record?.kind === 'docker' && record.container) {
+      const r = await removeTetherContainer(this.docker, record.container.id, { ledger: this.ledger, graceSeconds: graceMs / 1000, log: this.log, ...(reason ? { reason } : {}) });
+      return containerStopAsReport(r, record);
+    }
     if (!record) return undefined;
     return stopResourceTree(record, this.ledger, this.tracker, this.log, { graceMs, ...(reason ? { reason } : {}) });
   }
@@ -398,6 +525,19 @@ export class Engine {
   async adopt(ledgerId: string): Promise<void> {
     await this.ledger.patch(ledgerId, { owner: this.owner }, `adopted by ${this.owner.kind} pid ${this.owner.pid}`);
   }
+}
+
+/** A container's stop, in the shape of a process-tree stop (its host process). */
+function containerStopAsReport(r: ContainerStopReport | undefined, record: LedgerResource): StopReport | undefined {
+  if (!r) return undefined;
+  const host = record.processes[0];
+  return {
+    processes: host ? [host] : [],
+    terminated: r.stoppedBy === 'signal' ? 1 : 0,
+    killed: r.stoppedBy === 'SIGKILL' ? 1 : 0,
+    survivors: [],
+    denied: [],
+  };
 }
 
 /** Records whose resources are local process trees (declared plugins and API plugins). */

@@ -30,6 +30,8 @@ export interface PluginSpec {
   docker?: { image: string; ports?: string[]; env?: Record<string, string>; volumes?: string[] };
   /** Run `command` inside this conda environment (see src/plugins/conda.ts). */
   conda?: string;
+  /** Run on this SSH host (alias from ~/.ssh/config or user@host:port; see src/plugins/ssh/). */
+  host?: string;
 }
 
 export interface TetherConfig {
@@ -82,6 +84,13 @@ export function parseConfig(text: string, file: string): TetherConfig {
       problems.push(locate(`/plugins/${i}/name`, `duplicate plugin name "${p.name}" (also /plugins/${prev})`, tree, text));
     }
     seen.set(p.name, i);
+    if (p.host !== undefined) {
+      for (const other of ['docker', 'conda'] as const) {
+        if (p[other] !== undefined) {
+          problems.push(locate(`/plugins/${i}/host`, `"host" cannot be combined with "${other}" (remote plugins run a command on the SSH host)`, tree, text));
+        }
+      }
+    }
   });
   if (problems.length) throw new ConfigError(file, problems);
   return {
@@ -130,6 +139,8 @@ function schemaProblem(e: ErrorObject, tree: Node, text: string): ConfigProblem 
     message = `missing required property "${String((e.params as { missingProperty: string }).missingProperty)}"`;
   } else if (e.keyword === 'pattern' && at.endsWith('/name')) {
     message = 'must start with a letter or digit and hold only letters, digits, ".", "_" and "-" (at most 64)';
+  } else if (e.keyword === 'pattern' && at.endsWith('/host')) {
+    message = 'must be an alias from ~/.ssh/config or user@host:port (no spaces, quotes or shell characters)';
   }
   return locate(at, message, tree, text);
 }

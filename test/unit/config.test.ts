@@ -123,3 +123,46 @@ describe('config: docker and conda plugins', () => {
     assert.equal(fs.readFileSync(path.join(root, 'media/tether.schema.json'), 'utf8'), fs.readFileSync(path.join(root, 'src/core/tether.schema.json'), 'utf8'));
   });
 });
+
+describe('config: remote (SSH) plugins', () => {
+  it('accepts "host" as an alias or user@host:port, keeping it on the spec', () => {
+    const cfg = parseConfig(
+      `{"plugins":[
+        {"name":"train","command":"python","args":["train.py"],"host":"gpu-box"},
+        {"name":"srv","command":"sleep","args":["300"],"host":"me@10.0.0.5:2222","cwd":"work"},
+        {"name":"v6","command":"true","host":"me@[::1]:22"}
+      ]}`,
+      'f',
+    );
+    assert.deepEqual(cfg.plugins[0], { name: 'train', command: 'python', args: ['train.py'], cwd: '.', env: {}, host: 'gpu-box' });
+    assert.equal(cfg.plugins[1]!.host, 'me@10.0.0.5:2222');
+    assert.equal(cfg.plugins[1]!.cwd, 'work');
+    assert.equal(cfg.plugins[2]!.host, 'me@[::1]:22');
+    assert.equal(parseConfig('{"plugins":[{"name":"a","command":"x"}]}', 'f').plugins[0]!.host, undefined);
+  });
+
+  it('rejects an empty host, shell characters, a non-string, a host without "command", and host with docker or conda', () => {
+    const text = `{"plugins":[
+  {"name":"a","command":"x","host":""},
+  {"name":"b","command":"x","host":"h; rm -rf ~"},
+  {"name":"c","command":"x","host":22},
+  {"name":"d","host":"h"},
+  {"name":"e","command":"x","host":"h","conda":"ml"}
+]}`;
+    const byPath = Object.fromEntries(problemsOf(text).map((p) => [p.path, p]));
+    assert.match(byPath['/plugins/0/host']!.message, /alias from ~\/\.ssh\/config/);
+    assert.match(byPath['/plugins/1/host']!.message, /alias from ~\/\.ssh\/config or user@host:port/);
+    assert.equal(byPath['/plugins/1/host']!.line, 3);
+    assert.match(byPath['/plugins/2/host']!.message, /string/);
+    assert.match(byPath['/plugins/3']!.message, /missing required property "command"/);
+    // Combination problems are reported once the schema is satisfied.
+    const combo = problemsOf('{"plugins":[{"name":"e","command":"x","host":"h","conda":"ml"},{"name":"f","host":"h","docker":{"image":"i"}}]}');
+    assert.deepEqual(
+      combo.map((p) => [p.path, p.message]),
+      [
+        ['/plugins/0/host', '"host" cannot be combined with "conda" (remote plugins run a command on the SSH host)'],
+        ['/plugins/1/host', '"host" cannot be combined with "docker" (remote plugins run a command on the SSH host)'],
+      ],
+    );
+  });
+});

@@ -46,5 +46,5 @@ run('typecheck', 'npm', ['run', '--silent', 'typecheck']);
 run('build and package', 'npm', ['run', '--silent', 'package']);
 run('unit tests', 'npx', ['mocha', 'test/unit/**/*.test.ts']);
 run('integration tests', 'npx', ['mocha', '--timeout', '60000', 'test/integration/**/*.test.ts'], { TETHER_REQUIRE_VSIX: '1' });
-run('e2e tests (real VS Code)', 'node', ['test/e2e/run.mjs'], { TETHER_E2E_SKIP_BUILD: '1' });
+run('e2e tests (real VS Code)', 'node', ['--import', 'tsx', 'test/e2e/run.mjs'], { TETHER_E2E_SKIP_BUILD: '1' });
 finish(0);

@@ -9,6 +9,7 @@ import * as vscode from 'vscode';
 import { EXAMPLE_CONFIG, configPath } from '../core/config';
 import { describeError } from '../core/errors';
 import type { PluginStatus } from '../engine/engine';
+import { DockerPlugin } from '../plugins/docker';
 import type { TetherModel } from './model';
 import type { RefreshManager } from './refreshManager';
 import type { TreeNode } from './treeProvider';
@@ -86,8 +87,24 @@ function withProgress<T>(title: string, task: () => Promise<T>): Thenable<T> {
   return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: false }, task);
 }
 
+/** Read-only documents for fetched logs (container, remote): not dirty, nothing to save. */
+const readOnlyDocs = new Map<string, string>();
+const READONLY_SCHEME = 'tether-log';
+async function showReadOnly(name: string, text: string): Promise<void> {
+  const uri = vscode.Uri.from({ scheme: READONLY_SCHEME, path: `/${name}`, query: String(Date.now()) });
+  readOnlyDocs.set(uri.toString(), text);
+  const doc = await vscode.workspace.openTextDocument(uri);
+  await vscode.languages.setTextDocumentLanguage(doc, 'log');
+  const editor = await vscode.window.showTextDocument(doc, { preview: true });
+  const last = doc.lineCount - 1;
+  editor.revealRange(new vscode.Range(last, 0, last, 0));
+}
+
 export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
   const { model, log } = deps;
+  const provider = vscode.workspace.registerTextDocumentContentProvider(READONLY_SCHEME, {
+    provideTextDocumentContent: (uri) => readOnlyDocs.get(uri.toString()) ?? '',
+  });
   const after = () => deps.refresh.request('action');
 
   const start = async (node?: unknown) => {
@@ -183,8 +200,44 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
   };
 
   const showLogs = async (node?: unknown) => {
-    const ref = refFromNode(node) ?? (await pickPlugin(model, (p) => !!p.logPath, 'Show the log of which plugin?', 'No plugin has a log yet.'));
-    if (ref?.status.logPath) await openLog(ref.status.logPath);
+    const ref =
+      refFromNode(node) ??
+      (await pickPlugin(model, (p) => !!p.logPath || (p.kind === 'docker' && !!p.container), 'Show the log of which plugin?', 'No plugin has a log yet.'));
+    if (!ref) return;
+    if (ref.status.kind === 'docker') {
+      const plugin = declaredPlugin(ref);
+      if (!(plugin instanceof DockerPlugin)) return;
+      try {
+        const text = await plugin.logs({ tail: 2000 });
+        await showReadOnly(`${ref.status.name} (container).log`, text || '(no output yet)');
+      } catch (err) {
+        await showError(deps, err);
+      }
+      return;
+    }
+    if (ref.status.logPath) await openLog(ref.status.logPath);
+  };
+
+  const declaredPlugin = (ref: PluginRef) => {
+    const engine = model.engine(ref.folder);
+    const spec = engine.config()?.plugins.find((p) => p.name === ref.status.name);
+    if (!spec) return undefined;
+    const p = engine.plugin(spec);
+    if (p instanceof DockerPlugin) {
+      const record = engine.ledger.read().resources.find((r) => r.id === ref.status.ledgerId);
+      p.attach(record);
+    }
+    return p;
+  };
+
+  const openShell = async (node?: unknown) => {
+    const ref = refFromNode(node) ?? (await pickPlugin(model, (p) => p.kind === 'docker' && p.container?.state === 'running', 'Open a shell in which container?', 'No container is running.'));
+    if (!ref) return;
+    const plugin = declaredPlugin(ref);
+    if (!(plugin instanceof DockerPlugin)) return;
+    const sh = plugin.shellCommand();
+    const term = vscode.window.createTerminal({ name: `${ref.status.name} (container)`, shellPath: sh.command, shellArgs: sh.args, env: sh.env });
+    term.show();
   };
 
   const openConfig = async (folderArg?: unknown) => {
@@ -282,6 +335,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     'tether.killOrphans': killOrphans,
     'tether.refresh': () => deps.refresh.request('manual'),
     'tether.showLogs': showLogs,
+    'tether.openShell': openShell,
     'tether.openConfig': openConfig,
     'tether.createConfig': createConfig,
     'tether.revealConfig': revealConfig,
@@ -291,7 +345,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     'tether.statusMenu': statusMenu,
     'tether.showOutput': () => log.show(),
   };
-  return Object.entries(table).map(([id, fn]) => vscode.commands.registerCommand(id, fn));
+  return [provider, ...Object.entries(table).map(([id, fn]) => vscode.commands.registerCommand(id, fn))];
 }
 
 async function pickFolder(model: TetherModel): Promise<string | undefined> {

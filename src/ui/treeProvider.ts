@@ -29,25 +29,35 @@ const STATE_ICON: Record<PluginStatus['state'], [string, string | undefined]> = 
 
 /** `contextValue` flags: `tether.plugin;running;stop;...;` — menus match `viewItem =~ /;stop;/`. */
 export function pluginContext(s: PluginStatus): string {
-  const flags = ['tether.plugin', s.state];
-  const live = s.processes.length > 0;
+  const flags = ['tether.plugin', s.kind, s.state];
+  const live = isLive(s);
   if (s.declared && !live) flags.push('start');
   if (live && s.state !== 'orphan') flags.push('stop', 'kill');
   if (s.declared && live) flags.push('restart');
   if (s.state === 'orphan') flags.push('kill', 'adopt');
-  if (s.logPath) flags.push('logs');
+  if (s.logPath || (s.kind !== 'local' && s.ledgerId)) flags.push('logs');
+  if (s.kind === 'docker' && s.container?.state === 'running') flags.push('shell');
   if (s.declared) flags.push('config');
   return flags.join(';') + ';';
 }
 
+/** Running: live processes, or a running container whose processes are not visible here. */
+export function isLive(s: PluginStatus): boolean {
+  return s.processes.length > 0 || s.container?.state === 'running';
+}
+
 function pluginDescription(s: PluginStatus): string {
   const live = s.processes;
+  const where = s.container ? ` · ${s.container.image}${s.container.ports.length ? ` · ${s.container.ports.join(', ')}` : ''}` : '';
+  const problem = s.problem ? ` · ⚠ ${s.problem}` : '';
   if (live.length) {
     const cpu = live.reduce((n, p) => n + (p.cpuPercent ?? 0), 0);
     const rss = live.reduce((n, p) => n + p.rssBytes, 0);
     const what = s.state === 'orphan' ? 'orphan' : s.state;
-    return `${what} · ${live.length} process${live.length === 1 ? '' : 'es'} · ${formatCpu(cpu)} · ${formatBytes(rss)}`;
+    return `${what} · ${live.length} process${live.length === 1 ? '' : 'es'} · ${formatCpu(cpu)} · ${formatBytes(rss)}${where}${problem}`;
   }
+  if (s.container) return `${s.state}${where}${problem}`;
+  if (s.problem) return `${s.state}${problem}`;
   if (s.state === 'failed' && s.lastExit) return `failed (${s.lastExit.signal ?? `exit ${s.lastExit.code ?? '?'}`})`;
   return s.state;
 }
@@ -286,9 +296,14 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
         item.description = pluginDescription(s);
         item.contextValue = pluginContext(s);
+        if (s.kind === 'docker' && s.state !== 'failed' && s.state !== 'orphan') {
+          item.iconPath = new vscode.ThemeIcon('package', isLive(s) ? new vscode.ThemeColor('testing.iconPassed') : undefined);
+        }
         item.tooltip = md([
           `**${escapeMd(s.name)}** — ${s.state}${s.orphanReason ? ` (${escapeMd(s.orphanReason)})` : ''}`,
           s.command ? `$(terminal) \`${s.command.replace(/`/g, "'")}\`` : '',
+          s.container ? `$(package) container \`${s.container.name}\` (${s.container.id.slice(0, 12)}) · ${escapeMd(s.container.image)} · ${s.container.state}${s.container.ports.length ? ` · ports ${s.container.ports.join(', ')}` : ''}` : '',
+          s.problem ? `$(warning) ${escapeMd(s.problem)}` : '',
           s.startedAt && s.processes.length ? `$(clock) started ${new Date(s.startedAt).toLocaleString()}` : '',
           s.owner ? `$(account) started by ${s.owner.kind}${s.ownedByMe ? ' (this window)' : ` pid ${s.owner.pid}`}` : '',
           s.logPath ? `$(output) ${escapeMd(s.logPath)}` : '',

@@ -109,15 +109,21 @@ async function uiTest(file, browser) {
   fs.mkdirSync(out, { recursive: true });
   const ws = tempDir(`tether-e2e-${name}-ws-`);
   const state = tempDir(`tether-e2e-${name}-state-`);
-  let cs; let context; let page;
+  let cs; let context; let page; let extraEnv = {}; let teardown;
   const tlog = (...a) => console.log(`  │ [${name}]`, ...a);
   try {
     const mod = await import(pathToFileURL(file).href);
     if (typeof mod.run !== 'function') throw new Error(`${file} does not export async function run()`);
     prepareWorkspace(mod.workspace ?? 'demo', ws.dir);
+    // Optional per-test services (a dockerd, an sshd...): env for code-server, torn down after.
+    if (typeof mod.setup === 'function') {
+      const s = await mod.setup({ workspace: ws.dir, stateDir: state.dir, log: tlog });
+      extraEnv = s?.env ?? {};
+      teardown = s?.teardown;
+    }
     cs = await startCodeServer({
       workspace: ws.dir,
-      env: { TETHER_STATE_DIR: state.dir },
+      env: { TETHER_STATE_DIR: state.dir, ...extraEnv },
       installFolder: [extDirOverride, ...(mod.extraExtensions || [])].filter(Boolean),
       installVsix: extDirOverride ? undefined : VSIX,
       userSettings: mod.userSettings || {},
@@ -133,7 +139,7 @@ async function uiTest(file, browser) {
     };
     const url = `${cs.url}?folder=${encodeURIComponent(ws.dir)}`;
     await withTimeout(
-      mod.run({ page, url, workspace: ws.dir, stateDir: state.dir, screenshot, codeServer: cs, log: tlog }),
+      mod.run({ page, url, workspace: ws.dir, stateDir: state.dir, screenshot, codeServer: cs, log: tlog, env: extraEnv }),
       mod.timeout || 90000, name);
     results.push({ name: `ui ${name}`, ok: true, ms: Date.now() - t0 });
   } catch (e) {
@@ -143,6 +149,7 @@ async function uiTest(file, browser) {
   } finally {
     await context?.close().catch(() => {});
     await cs?.stop();
+    if (teardown) await teardown().catch((e) => tlog(`teardown failed: ${e.message}`));
     await ws.cleanup();
     await state.cleanup();
   }

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { ExitCode, TetherError, UsageError, describeError } from './core/errors';
 import type { Logger } from './core/logger';
-import { Engine, asTetherError, type PluginStatus, type StatusReport } from './engine/engine';
+import { Engine, asTetherError, type HostStatus, type PluginStatus, type StatusReport } from './engine/engine';
 import { formatBytes, formatCpu } from './core/format';
 
 const HELP = `tether — keep every process your tools start on a leash
@@ -13,8 +13,8 @@ const HELP = `tether — keep every process your tools start on a leash
 Usage: tether <command> [options]
 
 Commands:
-  status [--json]        Declared plugins, their process trees, and orphans
-  start NAME             Start a plugin declared in .vscode/tether.json
+  status [--json]        Declared plugins, their process trees (local and on SSH hosts), hosts, orphans
+  start NAME             Start a plugin declared in .vscode/tether.json (on its "host" if it has one)
   stop NAME              Stop a plugin's whole process tree (SIGTERM, grace, SIGKILL)
   restart NAME           Stop, then start
   down --all             Stop every running plugin of the workspace
@@ -29,6 +29,9 @@ Options:
   --json                 Machine-readable output (status, pids, orphans)
   -h, --help             This help
   -v, --version          Version
+
+Remote plugins ("host" in tether.json) connect with your ~/.ssh/config, ~/.ssh/known_hosts
+and ssh-agent; an unknown host key is refused (connect once with ssh, or accept it in VS Code).
 
 Exit codes: 0 success, 1 operation failed, 2 bad usage or bad config.`;
 
@@ -77,9 +80,10 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
     return ExitCode.OK;
   }
   const [cmd, ...rest] = positionals;
+  let engine: Engine | undefined;
   try {
     const graceMs = parseGrace(o.grace);
-    const engine = new Engine({
+    engine = new Engine({
       workspace: o.workspace ?? process.cwd(),
       ownerKind: 'cli',
       log: stderrLogger(io, o.verbose),
@@ -99,7 +103,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       case 'start': {
         const name = needName();
         const rec = await engine.start(name);
-        io.out(`started ${name}: pid ${rec.processes[0]?.pid ?? '?'} (log ${rec.logPath})`);
+        io.out(`started ${name}: pid ${rec.processes[0]?.pid ?? '?'}${rec.host ? ` on ${rec.host}` : ''} (log ${rec.logPath})`);
         return ExitCode.OK;
       }
       case 'stop': {
@@ -115,7 +119,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       case 'restart': {
         const name = needName();
         const rec = await engine.restart(name);
-        io.out(`restarted ${name}: pid ${rec.processes[0]?.pid ?? '?'}`);
+        io.out(`restarted ${name}: pid ${rec.processes[0]?.pid ?? '?'}${rec.host ? ` on ${rec.host}` : ''}`);
         return ExitCode.OK;
       }
       case 'down': {
@@ -139,7 +143,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         }
         const orphans = await engine.orphans();
         if (o.json) io.out(JSON.stringify(orphans, null, 2));
-        else io.out(orphans.length ? orphans.map((p) => `${p.name}\t${p.processes.map((x) => x.pid).join(',')}\t${p.orphanReason}`).join('\n') : 'no orphans');
+        else io.out(orphans.length ? orphans.map((p) => `${p.name}${p.host ? `@${p.host}` : ''}\t${p.processes.map((x) => x.pid).join(',')}\t${p.orphanReason}`).join('\n') : 'no orphans');
         return ExitCode.OK;
       }
       case 'ledger': {
@@ -166,6 +170,9 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
     const e = asTetherError(err);
     io.err(`tether: ${describeError(e)}`);
     return e.exitCode;
+  } finally {
+    // SSH connections are kept alive for reuse: close them so the CLI exits at once.
+    engine?.dispose();
   }
 }
 
@@ -177,7 +184,7 @@ function parseGrace(v: string | undefined): number | undefined {
 }
 
 function renderPlugin(p: PluginStatus): string[] {
-  const head = `${p.name.padEnd(20)} ${p.state.padEnd(8)} ${p.processes.length ? `${p.processes.length} process(es)` : ''}${p.orphanReason ? `  (orphan: ${p.orphanReason})` : ''}`;
+  const head = `${p.name.padEnd(20)} ${p.state.padEnd(8)} ${p.processes.length ? `${p.processes.length} process(es)` : ''}${p.host ? `  on ${p.host}` : ''}${p.orphanReason ? `  (orphan: ${p.orphanReason})` : ''}`;
   const lines = [head];
   if (p.container) lines.push(`  container ${p.container.name} (${p.container.id.slice(0, 12)}) ${p.container.image} ${p.container.state}${p.container.ports.length ? ` ports ${p.container.ports.join(', ')}` : ''}`);
   if (p.problem) lines.push(`  problem: ${p.problem}`);
@@ -185,6 +192,16 @@ function renderPlugin(p: PluginStatus): string[] {
     lines.push(`  pid ${String(x.pid).padEnd(8)} ppid ${String(x.ppid).padEnd(8)} ${formatCpu(x.cpuPercent).padStart(6)} ${formatBytes(x.rssBytes).padStart(9)}  ${x.escaped ? '[escaped] ' : ''}${x.command}`);
   }
   if (p.lastExit && !p.processes.length) lines.push(`  last exit: code ${p.lastExit.code ?? '-'}${p.lastExit.signal ? `, signal ${p.lastExit.signal}` : ''} at ${p.lastExit.at}`);
+  return lines;
+}
+
+function renderHost(h: HostStatus): string[] {
+  const lines = [`${h.host}${h.target && h.target !== h.host ? ` (${h.target})` : ''}  ${h.state}${h.plugins.length ? `  plugins: ${h.plugins.join(', ')}` : ''}`];
+  if (h.error) lines.push(`  error: ${h.error}${h.retryAt ? ` (next attempt from ${h.retryAt})` : ''}`);
+  for (const g of h.gpus ?? []) {
+    const mem = g.memoryUsedMiB !== null && g.memoryTotalMiB !== null ? `  ${g.memoryUsedMiB}/${g.memoryTotalMiB} MiB` : '';
+    lines.push(`  gpu ${g.index} ${g.name}${g.utilizationPercent !== null ? `  ${g.utilizationPercent}%` : ''}${mem}`);
+  }
   return lines;
 }
 
@@ -197,6 +214,10 @@ export function renderStatus(r: StatusReport): string {
   if (foreign.length) {
     out.push('', 'orphans from other workspaces:');
     for (const p of foreign) out.push(...renderPlugin(p).map((l) => `  ${l}`));
+  }
+  if (r.hosts.length) {
+    out.push('', 'hosts:');
+    for (const h of r.hosts) out.push(...renderHost(h).map((l) => `  ${l}`));
   }
   out.push('', `${r.totals.running} running · ${r.totals.processes} process(es) · $${r.totals.costPerHour.toFixed(2)}/h`);
   return out.join('\n');

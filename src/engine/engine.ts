@@ -22,17 +22,25 @@ import {
   type ContainerStopReport,
 } from '../plugins/docker';
 import type Docker from 'dockerode';
+import { SshConnectionPool, SshError, type HostState, type SshConnectionOptions } from '../plugins/ssh/connection';
+import type { GpuInfo } from '../plugins/ssh/remote';
+import { RemoteSshPlugin, SshHostMonitor, stopRemoteResource, type RemotePluginSpec, type RemoteProcessInfo } from '../plugins/ssh/remotePlugin';
 
-/** A plugin declared in tether.json: a local subprocess (maybe in a conda env) or a container. */
-export type DeclaredPlugin = SubprocessPlugin | DockerPlugin;
+/** A plugin declared in tether.json: a local subprocess (maybe in a conda env), a container, or a command on an SSH host. */
+export type DeclaredPlugin = SubprocessPlugin | DockerPlugin | RemoteSshPlugin;
 
 export type PluginState = 'running' | 'starting' | 'stopping' | 'stopped' | 'failed' | 'orphan';
 
 /** One plugin (declared, or found in the ledger) as `tether status --json` prints it. */
 export interface PluginStatus {
   name: string;
-  /** local: a process tree on this machine; docker: a container (its host process tree below it). */
-  kind: 'local' | 'docker';
+  /**
+   * local: a process tree on this machine; docker: a container (its host process tree below it);
+   * ssh: a process tree on an SSH host (its PIDs are the host's, see `host`).
+   */
+  kind: 'local' | 'docker' | 'ssh';
+  /** For `kind: 'ssh'`: the host spec (alias or user@host:port) as declared and recorded. */
+  host?: string;
   executionMode: string;
   state: PluginState;
   /** Declared in this workspace's `.vscode/tether.json`. */
@@ -54,7 +62,7 @@ export interface PluginStatus {
   processes: ProcessInfo[];
   /** For containers: what Docker says. */
   container?: { id: string; name: string; image: string; state: string; ports: string[] };
-  /** A problem reading this plugin's state (e.g. the Docker engine is not running). */
+  /** A problem reading this plugin's state (e.g. the Docker engine is not running, the SSH host is unreachable). */
   problem?: string;
 }
 
@@ -74,7 +82,26 @@ export interface StatusReport {
   plugins: PluginStatus[];
   /** Running resources nobody owns any more (from any workspace). */
   orphans: PluginStatus[];
+  /** Every SSH host with a plugin declared in this workspace or an active remote resource (any workspace). */
+  hosts: HostStatus[];
   totals: { running: number; processes: number; costPerHour: number };
+}
+
+/** One SSH host as `tether status --json` prints it. */
+export interface HostStatus {
+  /** The host spec as declared / recorded (alias or user@host:port). */
+  host: string;
+  /** user@host:port the spec resolved to (absent when it cannot be resolved). */
+  target?: string;
+  state: HostState;
+  /** Why it is unreachable (one line with the remedy). */
+  error?: string;
+  /** When the next connection attempt may run (ISO), while unreachable. */
+  retryAt?: string;
+  /** From nvidia-smi on the host; absent when unknown or when the host has no nvidia-smi. */
+  gpus?: GpuInfo[];
+  /** Plugins on this host: declared in this workspace, or with an active ledger record. */
+  plugins: string[];
 }
 
 export interface EngineOptions {
@@ -86,6 +113,14 @@ export interface EngineOptions {
   startupCheckMs?: number;
   /** Overrides every plugin's stop grace period (ms). */
   graceMs?: number;
+  /**
+   * Options of the engine's SSH connection pool (created on first use): the VS Code UI passes
+   * prompts for key passphrases and unknown host keys; the CLI passes none (an unknown host key
+   * is then refused with a clear error). Default ssh config / known_hosts: the user's ~/.ssh.
+   */
+  ssh?: SshConnectionOptions;
+  /** An SSH monitor shared with other engines (one connection per host for all of them); `ssh` is then ignored and {@link Engine.dispose} leaves it open. */
+  sshMonitor?: SshHostMonitor;
 }
 
 export class Engine {
@@ -96,6 +131,7 @@ export class Engine {
   private readonly log: Logger;
   private readonly plugins = new Map<string, DeclaredPlugin>();
   private dockerApi: Docker | undefined;
+  private sshMon: SshHostMonitor | undefined;
 
   constructor(private readonly opts: EngineOptions) {
     this.workspace = path.resolve(opts.workspace);
@@ -135,6 +171,16 @@ export class Engine {
     return (this.dockerApi ??= dockerClient());
   }
 
+  /** The SSH connections and remote polls (created on first use: one connection per host). */
+  get ssh(): SshHostMonitor {
+    return (this.sshMon ??= this.opts.sshMonitor ?? new SshHostMonitor(new SshConnectionPool({ log: this.log, ...this.opts.ssh }), { log: this.log }));
+  }
+
+  /** Closes the engine's SSH connections (not a shared monitor's). Later calls reconnect. */
+  dispose(): void {
+    if (this.sshMon && this.sshMon !== this.opts.sshMonitor) this.sshMon.closeAll();
+  }
+
   /** The plugin object for a declared name (kept, so protocol calls see the same instance). */
   plugin(spec: PluginSpec): DeclaredPlugin {
     let p = this.plugins.get(spec.name);
@@ -148,7 +194,16 @@ export class Engine {
         log: this.log,
         ...(this.opts.startupCheckMs === undefined ? {} : { startupCheckMs: this.opts.startupCheckMs }),
       };
-      if (spec.docker) {
+      if (spec.host) {
+        p = new RemoteSshPlugin(spec as RemotePluginSpec, {
+          ledger: this.ledger,
+          monitor: this.ssh,
+          owner: this.owner,
+          log: this.log,
+          workspace: this.workspace,
+          ...(this.opts.startupCheckMs === undefined ? {} : { startupCheckMs: this.opts.startupCheckMs }),
+        });
+      } else if (spec.docker) {
         p = new DockerPlugin(dockerSpecFromPlugin(spec), { ...deps, docker: this.docker });
       } else if (spec.conda) {
         p = new CondaPlugin(spec, deps);
@@ -169,13 +224,17 @@ export class Engine {
 
   /** The active ledger record of a plugin of this workspace. */
   private activeRecord(name: string): LedgerResource | undefined {
-    return this.ledger.read().resources.find((r) => (r.kind === 'local' || r.kind === 'docker') && r.workspace === this.workspace && r.plugin === name);
+    return this.ledger.read().resources.find((r) => isPluginRecord(r) && r.workspace === this.workspace && r.plugin === name);
   }
 
   async start(name: string): Promise<LedgerResource> {
     const spec = this.requireSpec(name);
     await this.reconcile();
-    const existing = this.activeRecord(name);
+    let existing = this.activeRecord(name);
+    if (existing?.kind === 'ssh') {
+      await this.pollRemote([existing]); // closes the record when the host says nothing is left
+      existing = this.activeRecord(name);
+    }
     if (existing) {
       const pid = existing.processes[0]?.pid;
       throw new TetherError(`${name} is already running${pid ? ` (pid ${pid})` : ''}`, {
@@ -194,6 +253,14 @@ export class Engine {
       return undefined;
     }
     const grace = graceMs ?? this.opts.graceMs ?? (spec?.stopGraceSeconds ?? 5) * 1000;
+    if (record.kind === 'ssh') {
+      if (spec?.host && spec.host === record.host) {
+        const p = this.plugin(spec) as RemoteSshPlugin;
+        p.attach(record);
+        return p.stop(grace);
+      }
+      return this.stopById(record.id, grace);
+    }
     if (record.kind === 'docker') {
       if (spec?.docker) {
         const p = this.plugin(spec) as DockerPlugin;
@@ -202,7 +269,7 @@ export class Engine {
       }
       return this.stopById(record.id, grace);
     }
-    if (spec && !spec.docker) {
+    if (spec && !spec.docker && !spec.host) {
       const p = this.plugin(spec) as SubprocessPlugin;
       p.attach(record);
       return p.stop(grace);
@@ -221,7 +288,7 @@ export class Engine {
       ...new Set(
         this.ledger
           .read()
-          .resources.filter((r) => (r.kind === 'local' || r.kind === 'docker') && r.workspace === this.workspace)
+          .resources.filter((r) => isPluginRecord(r) && r.workspace === this.workspace)
           .map((r) => r.plugin),
       ),
     ];
@@ -235,6 +302,11 @@ export class Engine {
     this.requireSpec(name);
     const record = this.activeRecord(name);
     if (!record) return [];
+    if (record.kind === 'ssh') {
+      const list = (await this.pollRemote([record])).get(record.id);
+      if (list === undefined) throw this.unreachableError(record.host!);
+      return list.map((p) => p.pid);
+    }
     const snap = await this.tracker.snapshot([{ id: record.id, known: record.processes }]);
     return (snap.get(record.id) ?? []).map((p) => p.pid);
   }
@@ -313,6 +385,89 @@ export class Engine {
     return snap;
   }
 
+  /**
+   * Polls remote (`kind: 'ssh'`) records, one round trip per host. A record whose host answered
+   * that nothing is left is closed; a record of a host that could not be asked is absent from
+   * the result (unknown, not gone) and is kept as it is.
+   */
+  private async pollRemote(records: readonly LedgerResource[]): Promise<Map<string, RemoteProcessInfo[]>> {
+    const remote = records.filter((r) => r.kind === 'ssh' && r.host);
+    if (!remote.length) return new Map();
+    const polled = await this.ssh.poll(remote);
+    const empty = (r: LedgerResource) => polled.get(r.id)?.length === 0;
+    const gone = remote.filter((r) => empty(r) && r.state !== 'starting');
+    // A `starting` record older than a minute with nothing on the host is a start that crashed.
+    const staleIntents = remote.filter((r) => empty(r) && r.state === 'starting' && Date.now() - Date.parse(r.createdAt) > 60_000);
+    if (!gone.length && !staleIntents.length) return polled;
+    await this.ledger.update((b) => {
+      for (const r of gone) if (b.resources.some((x) => x.id === r.id)) endIn(b, r.id, 'stopped', `no process left on ${r.host} (reconciled)`);
+      for (const r of staleIntents) if (b.resources.some((x) => x.id === r.id)) endIn(b, r.id, 'failed', `start on ${r.host} never completed (crash during start?)`);
+    }, 'reconciling');
+    for (const r of [...gone, ...staleIntents]) {
+      this.ssh.forget(r.id);
+      this.log.info(`${r.plugin}@${r.host}: no process left; ledger record ${r.id} closed`);
+    }
+    return polled;
+  }
+
+  /** The error to show for a host that could not be asked (its records are kept). */
+  private unreachableError(host: string): TetherError {
+    let err: unknown;
+    try {
+      err = this.ssh.connection(host).error;
+    } catch (e) {
+      err = e; // the spec itself cannot be resolved
+    }
+    if (err instanceof TetherError) return err;
+    return new SshError('unreachable', `${host} is unreachable${err instanceof Error ? `: ${err.message}` : ''}`, {
+      remedy: 'Its ledger records are kept; Tether retries by itself.',
+    });
+  }
+
+  /** A host's status for {@link StatusReport.hosts}; `pollError` is a failure of this status call's poll. */
+  private hostStatus(host: string, plugins: string[], pollError?: string): HostStatus {
+    try {
+      const s = this.ssh.status(host);
+      const error = s.error ?? pollError;
+      return {
+        host,
+        target: s.target,
+        state: pollError && s.state === 'connected' ? 'unreachable' : s.state,
+        ...(error ? { error } : {}),
+        ...(s.retryAt ? { retryAt: s.retryAt } : {}),
+        ...(s.gpus ? { gpus: s.gpus } : {}),
+        plugins,
+      };
+    } catch (err) {
+      return { host, state: 'unreachable', error: asTetherError(err).oneLine(), plugins };
+    }
+  }
+
+  /** A remote plugin's status (declared or not); `list` undefined = its host could not be asked. */
+  private remoteToStatus(
+    name: string,
+    record: LedgerResource | undefined,
+    list: RemoteProcessInfo[] | undefined,
+    reason: string | undefined,
+    declared: boolean,
+    host: string,
+    hosts: ReadonlyMap<string, HostStatus>,
+  ): PluginStatus {
+    const unknown = !!record && list === undefined;
+    const processes = list ?? (record ? (this.ssh.lastKnown(record.id) ?? []) : []);
+    const st = this.toStatus(name, record, processes, reason, declared);
+    st.kind = 'ssh';
+    st.host = record?.host ?? host;
+    if (!record) st.executionMode = 'remote_ssh';
+    if (unknown) {
+      // Unknown is not gone: the record stays, with the state it has on record.
+      st.state = reason ? 'orphan' : record.state;
+      const h = hosts.get(st.host);
+      st.problem = `host ${st.host} is unreachable${h?.error ? ` (${h.error})` : ''}; the ledger record is kept and Tether retries ${h?.retryAt ? `from ${h.retryAt}` : 'on the next poll'}`;
+    }
+    return st;
+  }
+
   /** Why a record is an orphan, or undefined when someone owns it. */
   orphanReason(r: LedgerResource, declared: ReadonlySet<string> | undefined): string | undefined {
     if (!r.owner) return 'found running with no owner on record';
@@ -338,12 +493,52 @@ export class Engine {
       configProblems = err.problems;
     }
     const snap = await this.reconcile();
+    // Remote: one round trip per host (hosts in parallel), for its records or, without any, its GPUs.
+    const remoteActive = this.ledger.read().resources.filter((r) => r.kind === 'ssh' && r.host);
+    const hostNames = [...new Set([...(cfg?.plugins ?? []).flatMap((p) => (p.host ? [p.host] : [])), ...remoteActive.map((r) => r.host!)])];
+    const pollErrors = new Map<string, string>();
+    const [remote] = await Promise.all([
+      this.pollRemote(remoteActive),
+      ...hostNames
+        .filter((h) => !remoteActive.some((r) => r.host === h))
+        .map((h) => this.ssh.pollGpus(h).catch((err: unknown) => void pollErrors.set(h, asTetherError(err).oneLine()))),
+    ]);
     const body = this.ledger.read();
+    const hosts = new Map<string, HostStatus>();
+    for (const h of hostNames) {
+      const names = [
+        ...new Set([
+          ...(cfg?.plugins ?? []).filter((p) => p.host === h).map((p) => p.name),
+          ...body.resources.filter((r) => r.kind === 'ssh' && r.host === h).map((r) => r.plugin),
+        ]),
+      ];
+      const unanswered = remoteActive.some((r) => r.host === h && !remote.has(r.id));
+      hosts.set(h, this.hostStatus(h, names, pollErrors.get(h) ?? (unanswered ? 'the poll of this host failed' : undefined)));
+    }
     const declared = cfg ? new Set(cfg.plugins.map((p) => p.name)) : undefined;
     const plugins: PluginStatus[] = [];
     const orphans: PluginStatus[] = [];
     const active = body.resources.filter(isProcessRecord);
     for (const spec of cfg?.plugins ?? []) {
+      if (spec.host) {
+        const record = body.resources.find((r) => r.kind === 'ssh' && r.workspace === this.workspace && r.plugin === spec.name);
+        const reason = record ? this.orphanReason(record, declared) : undefined;
+        const list = record ? remote.get(record.id) : undefined;
+        const st = this.remoteToStatus(spec.name, record, list, reason, true, spec.host, hosts);
+        if (!record || record.host === spec.host) (this.plugin(spec) as RemoteSshPlugin).attach(record, list ?? st.processes as RemoteProcessInfo[]);
+        st.command = [spec.command, ...spec.args].join(' ');
+        st.healthUrl = spec.healthUrl ?? null;
+        st.stopGraceMs = spec.stopGraceSeconds === undefined ? null : spec.stopGraceSeconds * 1000;
+        const lastEnded = body.ended.find((r) => r.workspace === this.workspace && r.plugin === spec.name);
+        if (!record && lastEnded) {
+          st.state = lastEnded.state === 'failed' ? 'failed' : 'stopped';
+          st.lastExit = lastEnded.exit ?? null;
+          st.logPath = lastEnded.logPath ?? null;
+        }
+        plugins.push(st);
+        if (reason) orphans.push(st);
+        continue;
+      }
       if (spec.docker) {
         const st = await this.dockerStatus(spec, body.resources, body.ended, declared);
         plugins.push(st);
@@ -375,6 +570,14 @@ export class Engine {
       if (r.workspace === this.workspace) plugins.push(st);
       if (reason) orphans.push(st);
     }
+    for (const r of body.resources) {
+      if (r.kind !== 'ssh' || !r.host) continue;
+      if (r.workspace === this.workspace && cfg?.plugins.some((p) => p.name === r.plugin && p.host)) continue;
+      const reason = this.orphanReason(r, declared);
+      const st = this.remoteToStatus(r.plugin, r, remote.get(r.id), reason, false, r.host, hosts);
+      if (r.workspace === this.workspace) plugins.push(st);
+      if (reason) orphans.push(st);
+    }
     if (body.resources.some((r) => r.kind === 'docker')) {
       try {
         for (const o of await findOrphanContainers(this.docker, this.ledger)) {
@@ -403,6 +606,7 @@ export class Engine {
       generatedAt: new Date().toISOString(),
       plugins,
       orphans,
+      hosts: [...hosts.values()],
       totals: {
         running: running.length,
         processes: running.reduce((n, p) => n + p.processes.length, 0),
@@ -518,6 +722,9 @@ export class Engine {
       return containerStopAsReport(r, record);
     }
     if (!record) return undefined;
+    if (record.kind === 'ssh') {
+      return stopRemoteResource(record, this.ledger, this.ssh, this.log, { graceMs, ...(reason ? { reason } : {}) });
+    }
     return stopResourceTree(record, this.ledger, this.tracker, this.log, { graceMs, ...(reason ? { reason } : {}) });
   }
 
@@ -538,6 +745,11 @@ function containerStopAsReport(r: ContainerStopReport | undefined, record: Ledge
     survivors: [],
     denied: [],
   };
+}
+
+/** Records of a workspace's declared plugins: local trees, containers and remote trees. */
+function isPluginRecord(r: LedgerResource): boolean {
+  return r.kind === 'local' || r.kind === 'docker' || r.kind === 'ssh';
 }
 
 /** Records whose resources are local process trees (declared plugins and API plugins). */

@@ -187,7 +187,7 @@ export class HostKeyUnknownError extends TetherError {
       {
         remedy: asked
           ? 'Connect again and accept the key once you have checked its fingerprint with the host administrator.'
-          : `Check the fingerprint, then add the key to ~/.ssh/known_hosts (for example by running: ssh -p ${port} ${host} true).`,
+          : `Check the fingerprint, then connect once with ssh and accept it (ssh -p ${port} ${host} true), or accept it when Tether in VS Code asks.`,
       },
     );
   }

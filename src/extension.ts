@@ -12,6 +12,7 @@ import { TetherModel } from './ui/model';
 import { RefreshManager } from './ui/refreshManager';
 import { TetherStatusBar } from './ui/statusBar';
 import { TetherTreeProvider } from './ui/treeProvider';
+import { SshPrompts } from './ui/sshPrompts';
 
 type CleanupOnExit = 'none' | 'localPlugins' | 'everything';
 
@@ -37,8 +38,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
   const stateDir = () => settings().stateDir ?? defaultStateDir();
   log.info(`Tether activating (state folder ${stateDir()})`);
 
-  const model = new TetherModel(log, stateDir);
-  context.subscriptions.push(model);
+  // Key passphrases live in SecretStorage; unknown host keys are accepted only by the user.
+  const prompts = new SshPrompts(context.secrets);
+  const model = new TetherModel(log, stateDir, {
+    passphrase: (keyFile, o) => prompts.passphrase(keyFile, o.retry),
+    onPassphraseRejected: (keyFile) => prompts.forgetPassphrase(keyFile),
+    onUnknownKey: (fingerprint, info) => prompts.trustHostKey(`${info.host}:${info.port}`, fingerprint, info.knownHostsFile),
+  });
+  context.subscriptions.push(prompts, model, prompts.onDidChangePassphrase((keyFile) => model.forgetSshPassphrase(keyFile)));
   const folders = () => (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
   model.setFolders(folders());
 

@@ -215,7 +215,52 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       }
       return;
     }
+    if (ref.status.kind === 'ssh') {
+      const engine = model.engine(ref.folder);
+      const record = engine.ledger.read().resources.find((r) => r.id === ref.status.ledgerId) ?? engine.ledger.read().ended.find((r) => r.plugin === ref.status.name && r.host === ref.status.host);
+      if (!record) return void vscode.window.showInformationMessage(`Tether: ${ref.status.name} has no remote log yet.`);
+      try {
+        const text = await withProgress(`Tether: reading the log of ${ref.status.name} on ${ref.status.host}…`, () => engine.ssh.readLog(record, 1000));
+        await showReadOnly(`${ref.status.name} on ${ref.status.host}.log`, text || '(no output yet)');
+      } catch (err) {
+        await showError(deps, err);
+      }
+      return;
+    }
     if (ref.status.logPath) await openLog(ref.status.logPath);
+  };
+
+  const hostOf = (node: unknown): { host: string; folder: string } | undefined => {
+    const n = node as TreeNode | undefined;
+    return n?.kind === 'host' ? { host: n.host.host, folder: n.folder } : undefined;
+  };
+
+  const sshConnect = async (node?: unknown) => {
+    const h = hostOf(node);
+    if (!h) return;
+    try {
+      await withProgress(`Tether: connecting to ${h.host}…`, () => model.engine(h.folder).ssh.connect(h.host));
+    } catch (err) {
+      await showError(deps, err);
+    } finally {
+      await after();
+    }
+  };
+
+  const sshDisconnect = async (node?: unknown) => {
+    const h = hostOf(node);
+    if (!h) return;
+    model.engine(h.folder).ssh.disconnect(h.host);
+    await after();
+  };
+
+  const hostTerminal = (node?: unknown) => {
+    const h = hostOf(node);
+    if (!h) return;
+    // "user@host:port" is Tether's spelling; ssh wants "-p port user@host". Aliases pass as they are.
+    const m = /^(?:([^@\s]+)@)?([^:@\s]+):(\d+)$/.exec(h.host);
+    const args = m ? ['-p', m[3]!, m[1] ? `${m[1]}@${m[2]}` : m[2]!] : [h.host];
+    vscode.window.createTerminal({ name: `ssh ${h.host}`, shellPath: 'ssh', shellArgs: args }).show();
   };
 
   const declaredPlugin = (ref: PluginRef) => {
@@ -336,6 +381,9 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     'tether.refresh': () => deps.refresh.request('manual'),
     'tether.showLogs': showLogs,
     'tether.openShell': openShell,
+    'tether.sshConnect': sshConnect,
+    'tether.sshDisconnect': sshDisconnect,
+    'tether.openHostTerminal': hostTerminal,
     'tether.openConfig': openConfig,
     'tether.createConfig': createConfig,
     'tether.revealConfig': revealConfig,

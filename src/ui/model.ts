@@ -22,6 +22,8 @@ import {
 } from '../core/protocols';
 import type { StopReport } from '../core/treeKiller';
 import { Engine, type PluginStatus, type StatusReport } from '../engine/engine';
+import { SshConnectionPool, type SshConnectionOptions } from '../plugins/ssh/connection';
+import { SshHostMonitor } from '../plugins/ssh/remotePlugin';
 
 export interface FolderView {
   folder: string;
@@ -82,10 +84,16 @@ export class TetherModel implements vscode.Disposable {
   private inflight: Promise<Snapshot> | undefined;
   private again = false;
 
+  /** One SSH connection per host for every folder's engine. */
+  private readonly sshMonitor: SshHostMonitor;
+
   constructor(
     private readonly log: Logger,
     private readonly stateDir: () => string | undefined,
-  ) {}
+    sshOptions: SshConnectionOptions = {},
+  ) {
+    this.sshMonitor = new SshHostMonitor(new SshConnectionPool({ ...sshOptions, log }), { log });
+  }
 
   get snapshot(): Snapshot {
     return this.current;
@@ -99,9 +107,17 @@ export class TetherModel implements vscode.Disposable {
     }
     for (const f of folders) {
       if (!this.engines.has(f)) {
-        this.engines.set(f, new Engine({ workspace: f, ownerKind: 'vscode', log: this.log, tracker: this.tracker, ...(sd ? { stateDir: sd } : {}) }));
+        this.engines.set(
+          f,
+          new Engine({ workspace: f, ownerKind: 'vscode', log: this.log, tracker: this.tracker, sshMonitor: this.sshMonitor, ...(sd ? { stateDir: sd } : {}) }),
+        );
       }
     }
+  }
+
+  /** Drops a cached key passphrase (changed or deleted in SecretStorage, maybe by another window). */
+  forgetSshPassphrase(keyFile: string): void {
+    this.sshMonitor.pool.forgetPassphrase(keyFile);
   }
 
   engine(folder: string): Engine {
@@ -354,5 +370,6 @@ export class TetherModel implements vscode.Disposable {
 
   dispose(): void {
     this.emitter.dispose();
+    void this.sshMonitor.pool.closeAll();
   }
 }

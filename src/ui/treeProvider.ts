@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { formatBytes, formatCpu, formatUsd } from '../core/format';
 import type { ProcessInfo } from '../core/processTracker';
-import type { PluginStatus } from '../engine/engine';
+import type { HostStatus, PluginStatus } from '../engine/engine';
+import type { GpuInfo } from '../plugins/ssh/remote';
 import type { ApiPluginView, Snapshot, TetherModel } from './model';
 
 export type TreeNode =
@@ -16,6 +17,8 @@ export type TreeNode =
   | { kind: 'plugin'; id: string; folder: string; status: PluginStatus }
   | { kind: 'process'; id: string; folder: string; plugin: PluginStatus; proc: ProcessInfo }
   | { kind: 'api'; id: string; view: ApiPluginView }
+  | { kind: 'host'; id: string; host: HostStatus; folder: string }
+  | { kind: 'gpu'; id: string; host: string; gpu: GpuInfo }
   | { kind: 'info'; id: string; label: string; icon: string; tooltip?: string; description?: string; command?: vscode.Command; contextValue?: string; children?: TreeNode[] };
 
 const STATE_ICON: Record<PluginStatus['state'], [string, string | undefined]> = {
@@ -95,6 +98,7 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       s.folders.map((f) => [f.folder, f.error, f.report?.configError, f.report?.configured, f.report?.plugins.map((p) => [p.name, p.state, p.processes.map((x) => `${x.pid}:${x.ppid}`)])]),
       s.apiPlugins.map((a) => [a.name, a.processes.map((x) => x.pid), a.remote?.status, a.error]),
       s.orphans.map((o) => o.ledgerId),
+      s.folders.map((f) => f.report?.hosts?.map((h) => [h.host, h.state, h.gpus?.length ?? 0])),
     ]);
     if (structure !== this.structure) {
       this.structure = structure;
@@ -129,6 +133,18 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       if (!st || !proc) return undefined;
       node.plugin = st;
       node.proc = proc;
+      return node;
+    }
+    if (node.kind === 'host') {
+      const h = s.folders.flatMap((f) => f.report?.hosts ?? []).find((x) => x.host === node.host.host);
+      if (!h) return undefined;
+      node.host = h;
+      return node;
+    }
+    if (node.kind === 'gpu') {
+      const g = s.folders.flatMap((f) => f.report?.hosts ?? []).find((x) => x.host === node.host)?.gpus?.find((x) => x.index === node.gpu.index);
+      if (!g) return undefined;
+      node.gpu = g;
       return node;
     }
     if (node.kind === 'api') {
@@ -171,6 +187,8 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         return this.processChildren(n.folder, n.plugin, n.proc, n);
       case 'info':
         return n.children ?? [];
+      case 'host':
+        return this.hostChildren(n);
       case 'api':
         return n.view.processes
           .filter((p) => !n.view.processes.some((q) => q.pid === p.ppid))
@@ -183,7 +201,23 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
   private groupChildren(g: Extract<TreeNode, { kind: 'group' }>): TreeNode[] {
     const s = this.snap;
     if (g.group === 'ssh') {
-      return [this.node({ kind: 'info', id: 'info:ssh', label: 'No SSH hosts yet', icon: 'remote', tooltip: 'Remote plugins over SSH are coming in a later version of Tether.' }, g)];
+      const hosts = new Map<string, { host: HostStatus; folder: string }>();
+      for (const f of s.folders) for (const h of f.report?.hosts ?? []) if (!hosts.has(h.host)) hosts.set(h.host, { host: h, folder: f.folder });
+      if (!hosts.size) {
+        return [
+          this.node(
+            {
+              kind: 'info',
+              id: 'info:ssh',
+              label: 'No SSH hosts yet',
+              icon: 'remote',
+              tooltip: 'Declare a plugin with "host": "<ssh alias or user@host:port>" in .vscode/tether.json to run it on a remote machine.',
+            },
+            g,
+          ),
+        ];
+      }
+      return [...hosts.values()].map(({ host, folder }) => this.node({ kind: 'host', id: `host:${host.host}`, host, folder }, g));
     }
     if (g.group === 'cloud') {
       const cloud = s.apiPlugins.filter((a) => a.cloud);
@@ -245,7 +279,7 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       );
       out.push(errorNode);
     }
-    for (const status of f.report?.plugins ?? []) {
+    for (const status of (f.report?.plugins ?? []).filter((p) => p.kind !== 'ssh')) {
       // A running plugin gets a fresh id so VS Code shows it expanded (it keeps the collapsed
       // state of an id it knows, and a stopped plugin has no children to expand).
       const who = status.ledgerId && !status.declared ? status.ledgerId : status.name;
@@ -256,6 +290,19 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       out.push(this.node({ kind: 'info', id: `info:noconfig:${folder}`, label: 'No .vscode/tether.json', icon: 'add', command: { title: 'Create', command: 'tether.createConfig', arguments: [folder] } }, parent));
     } else if (!out.length) {
       out.push(this.node({ kind: 'info', id: `info:empty:${folder}`, label: 'No plugins declared', icon: 'info', command: { title: 'Open config', command: 'tether.openConfig', arguments: [folder] } }, parent));
+    }
+    return out;
+  }
+
+  private hostChildren(n: Extract<TreeNode, { kind: 'host' }>): TreeNode[] {
+    const out: TreeNode[] = [];
+    for (const gpu of n.host.gpus ?? []) out.push(this.node({ kind: 'gpu', id: `gpu:${n.host.host}:${gpu.index}`, host: n.host.host, gpu }, n));
+    for (const f of this.snap.folders) {
+      for (const status of f.report?.plugins ?? []) {
+        if (status.kind !== 'ssh' || status.host !== n.host.host) continue;
+        const phase = status.processes.length ? `live:${status.ledgerId}` : 'idle';
+        out.push(this.node({ kind: 'plugin', id: `plugin:${f.folder}:ssh:${status.host}:${status.name}:${phase}`, folder: f.folder, status }, n));
+      }
     }
     return out;
   }
@@ -349,6 +396,33 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         item.iconPath = new vscode.ThemeIcon(v.error ? 'error' : v.cloud ? 'vm' : 'extensions');
         item.contextValue = 'tether.api;cleanup;';
         item.tooltip = md([`**${escapeMd(v.title)}** (registered by an extension)`, v.description ? escapeMd(v.description) : '', v.executionMode ? `mode: ${v.executionMode}` : '', v.remote?.provider ? `provider: ${v.remote.provider}${v.remote.resourceType ? `, ${v.remote.resourceType}` : ''}` : ''].filter(Boolean));
+        return item;
+      }
+      case 'host': {
+        const h = n.host;
+        const item = new vscode.TreeItem(h.host, vscode.TreeItemCollapsibleState.Expanded);
+        item.id = n.id;
+        const icon = { connected: 'vm-active', connecting: 'loading~spin', idle: 'vm-outline', unreachable: 'debug-disconnect' }[h.state];
+        item.iconPath = new vscode.ThemeIcon(icon, h.state === 'unreachable' ? new vscode.ThemeColor('list.warningForeground') : h.state === 'connected' ? new vscode.ThemeColor('testing.iconPassed') : undefined);
+        const running = this.snap.folders.flatMap((f) => f.report?.plugins ?? []).filter((p) => p.kind === 'ssh' && p.host === h.host && p.processes.length).length;
+        item.description = [h.state, h.gpus?.length ? `${h.gpus.length} GPU${h.gpus.length === 1 ? '' : 's'}` : '', running ? `${running} running` : '', h.state === 'unreachable' && h.retryAt ? `retry ${new Date(h.retryAt).toLocaleTimeString()}` : '']
+          .filter(Boolean)
+          .join(' · ');
+        item.tooltip = md([`**${escapeMd(h.host)}**${h.target ? ` (${escapeMd(h.target)})` : ''} — ${h.state}`, h.error ? `$(warning) ${escapeMd(h.error)}` : '', `plugins: ${h.plugins.map(escapeMd).join(', ') || '—'}`].filter(Boolean));
+        item.contextValue = `tether.host;${h.state};${h.state === 'connected' ? 'disconnect;' : 'connect;'}terminal;`;
+        return item;
+      }
+      case 'gpu': {
+        const g = n.gpu;
+        const item = new vscode.TreeItem(`GPU ${g.index}: ${g.name}`, vscode.TreeItemCollapsibleState.None);
+        item.id = n.id;
+        item.iconPath = new vscode.ThemeIcon('circuit-board');
+        const mem = g.memoryUsedMiB !== null && g.memoryTotalMiB ? `${(g.memoryUsedMiB / 1024).toFixed(1)}/${(g.memoryTotalMiB / 1024).toFixed(0)} GiB` : '';
+        // Another process holding much of a GPU's memory is a conflict for the next job (the
+        // original resource manager's "external busy" rule, threshold 45 %).
+        const busy = g.memoryUsedMiB !== null && g.memoryTotalMiB ? g.memoryUsedMiB / g.memoryTotalMiB > 0.45 : false;
+        item.description = [g.utilizationPercent !== null ? `${g.utilizationPercent}% util` : '', mem, busy ? 'busy' : ''].filter(Boolean).join(' · ');
+        item.contextValue = 'tether.gpu;';
         return item;
       }
       case 'info': {

@@ -40,10 +40,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
 
   // Key passphrases live in SecretStorage; unknown host keys are accepted only by the user.
   const prompts = new SshPrompts(context.secrets);
-  const model = new TetherModel(log, stateDir, {
-    passphrase: (keyFile, o) => prompts.passphrase(keyFile, o.retry),
+  // Background polls never open a dialog: an unknown host key or a missing passphrase then shows
+  // on the host's row until the user starts something there or clicks Connect.
+  const model: TetherModel = new TetherModel(log, stateDir, {
+    passphrase: async (keyFile, o) => (model.isInteractive ? prompts.passphrase(keyFile, o.retry) : prompts.storedPassphrase(keyFile)),
     onPassphraseRejected: (keyFile) => prompts.forgetPassphrase(keyFile),
-    onUnknownKey: (fingerprint, info) => prompts.trustHostKey(`${info.host}:${info.port}`, fingerprint, info.knownHostsFile),
+    onUnknownKey: async (fingerprint, info) => model.isInteractive && prompts.trustHostKey(`${info.host}:${info.port}`, fingerprint, info.knownHostsFile),
   });
   context.subscriptions.push(prompts, model, prompts.onDidChangePassphrase((keyFile) => model.forgetSshPassphrase(keyFile)));
   const folders = () => (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);

@@ -111,7 +111,10 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     const ref = refFromNode(node) ?? (await pickPlugin(model, (p) => p.declared && !p.processes.length, 'Start which plugin?', 'Every declared plugin is already running.'));
     if (!ref) return;
     try {
-      await withProgress(`Tether: starting ${ref.status.name}…`, () => model.engine(ref.folder).start(ref.status.name));
+      await model.interactive(async () => {
+        if (ref.status.kind === 'ssh' && ref.status.host) await model.engine(ref.folder).ssh.connect(ref.status.host);
+        await withProgress(`Tether: starting ${ref.status.name}…`, () => model.engine(ref.folder).start(ref.status.name));
+      });
       log.info(`started ${ref.status.name}`);
     } catch (err) {
       await showError(deps, err, ref.status.logPath);
@@ -135,7 +138,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     );
     if (!ok) return;
     try {
-      await withProgress(`Tether: stopping ${s.name}…`, () => model.stopRecord(ref.folder, s, grace));
+      await model.interactive(() => withProgress(`Tether: stopping ${s.name}…`, () => model.stopRecord(ref.folder, s, grace)));
     } catch (err) {
       await showError(deps, err, s.logPath);
     } finally {
@@ -147,7 +150,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     const ref = refFromNode(node) ?? (await pickPlugin(model, (p) => p.declared, 'Restart which plugin?', 'No plugin is declared.'));
     if (!ref) return;
     try {
-      await withProgress(`Tether: restarting ${ref.status.name}…`, () => model.engine(ref.folder).restart(ref.status.name));
+      await model.interactive(() => withProgress(`Tether: restarting ${ref.status.name}…`, () => model.engine(ref.folder).restart(ref.status.name)));
     } catch (err) {
       await showError(deps, err, ref.status.logPath);
     } finally {
@@ -239,7 +242,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     const h = hostOf(node);
     if (!h) return;
     try {
-      await withProgress(`Tether: connecting to ${h.host}…`, () => model.engine(h.folder).ssh.connect(h.host));
+      await model.interactive(() => withProgress(`Tether: connecting to ${h.host}…`, () => model.engine(h.folder).ssh.connect(h.host)));
     } catch (err) {
       await showError(deps, err);
     } finally {

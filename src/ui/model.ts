@@ -115,6 +115,21 @@ export class TetherModel implements vscode.Disposable {
     }
   }
 
+  private interactions = 0;
+  /** True while a user action runs: only then may SSH ask about passphrases and host keys. */
+  get isInteractive(): boolean {
+    return this.interactions > 0;
+  }
+  /** Runs a user-initiated action (prompts allowed); background polls never prompt. */
+  async interactive<T>(fn: () => PromiseLike<T>): Promise<T> {
+    this.interactions++;
+    try {
+      return await fn();
+    } finally {
+      this.interactions--;
+    }
+  }
+
   /** Drops a cached key passphrase (changed or deleted in SecretStorage, maybe by another window). */
   forgetSshPassphrase(keyFile: string): void {
     this.sshMonitor.pool.forgetPassphrase(keyFile);

@@ -35,6 +35,11 @@ export class SshPrompts implements vscode.Disposable {
     return value;
   }
 
+  /** The stored passphrase only, never asking (for background polls). */
+  async storedPassphrase(keyFile: string): Promise<string | undefined> {
+    return this.secrets.get(PASSPHRASE_KEY(keyFile));
+  }
+
   async forgetPassphrase(keyFile: string): Promise<void> {
     await this.secrets.delete(PASSPHRASE_KEY(keyFile));
   }

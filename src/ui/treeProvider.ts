@@ -289,7 +289,9 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
     if (!out.length && f.report && !f.report.configured) {
       out.push(this.node({ kind: 'info', id: `info:noconfig:${folder}`, label: 'No .vscode/tether.json', icon: 'add', command: { title: 'Create', command: 'tether.createConfig', arguments: [folder] } }, parent));
     } else if (!out.length) {
-      out.push(this.node({ kind: 'info', id: `info:empty:${folder}`, label: 'No plugins declared', icon: 'info', command: { title: 'Open config', command: 'tether.openConfig', arguments: [folder] } }, parent));
+      const remoteOnly = (f.report?.plugins ?? []).some((p) => p.kind === 'ssh');
+      const label = remoteOnly ? 'No local plugins (remote ones are under SSH hosts)' : 'No plugins declared';
+      out.push(this.node({ kind: 'info', id: `info:empty:${folder}`, label, icon: 'info', command: { title: 'Open config', command: 'tether.openConfig', arguments: [folder] } }, parent));
     }
     return out;
   }

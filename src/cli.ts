@@ -186,7 +186,11 @@ function parseGrace(v: string | undefined): number | undefined {
 function renderPlugin(p: PluginStatus): string[] {
   const head = `${p.name.padEnd(20)} ${p.state.padEnd(8)} ${p.processes.length ? `${p.processes.length} process(es)` : ''}${p.host ? `  on ${p.host}` : ''}${p.orphanReason ? `  (orphan: ${p.orphanReason})` : ''}`;
   const lines = [head];
-  if (p.container) lines.push(`  container ${p.container.name} (${p.container.id.slice(0, 12)}) ${p.container.image} ${p.container.state}${p.container.ports.length ? ` ports ${p.container.ports.join(', ')}` : ''}`);
+  const c = p.container;
+  if (c) {
+    const stats = c.memoryBytes !== undefined ? ` cpu ${formatCpu(c.cpuPercent)} mem ${formatBytes(c.memoryBytes)}` : '';
+    lines.push(`  container ${c.name} (${c.id.slice(0, 12)}) ${c.image} ${c.state}${c.ports.length ? ` ports ${c.ports.join(', ')}` : ''}${stats}`);
+  }
   if (p.problem) lines.push(`  problem: ${p.problem}`);
   for (const x of p.processes) {
     lines.push(`  pid ${String(x.pid).padEnd(8)} ppid ${String(x.ppid).padEnd(8)} ${formatCpu(x.cpuPercent).padStart(6)} ${formatBytes(x.rssBytes).padStart(9)}  ${x.escaped ? '[escaped] ' : ''}${x.command}`);

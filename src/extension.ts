@@ -46,7 +46,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
     passphrase: async (keyFile, o) => (model.isInteractive ? prompts.passphrase(keyFile, o.retry) : prompts.storedPassphrase(keyFile)),
     onPassphraseRejected: (keyFile) => prompts.forgetPassphrase(keyFile),
     onUnknownKey: async (fingerprint, info) => model.isInteractive && prompts.trustHostKey(`${info.host}:${info.port}`, fingerprint, info.knownHostsFile),
-  });
+  }, () => vscode.workspace.getConfiguration('tether').get<string[]>('sshHosts', []).filter((h) => typeof h === 'string' && /^[^\s'"`$\\;|&<>(){}]+$/.test(h)));
   context.subscriptions.push(prompts, model, prompts.onDidChangePassphrase((keyFile) => model.forgetSshPassphrase(keyFile)));
   const folders = () => (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
   model.setFolders(folders());
@@ -98,6 +98,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('tether.pollIntervalSeconds')) refresh.restart();
+      if (e.affectsConfiguration('tether.sshHosts')) refresh.request('config');
       if (e.affectsConfiguration('tether.stateDirectory')) {
         model.setFolders(folders());
         refresh.watchStateDir(stateDir());

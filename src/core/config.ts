@@ -36,12 +36,14 @@ export interface PluginSpec {
 
 export interface TetherConfig {
   plugins: PluginSpec[];
+  /** Extra SSH hosts to watch (state, GPUs) without a plugin on them. */
+  hosts: string[];
 }
 
 export { schema as configSchema };
 
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
-const validate = ajv.compile<{ plugins: Array<Partial<PluginSpec> & { name: string }> }>(schema);
+const validate = ajv.compile<{ plugins: Array<Partial<PluginSpec> & { name: string }>; hosts?: string[] }>(schema);
 
 export function configPath(workspace: string): string {
   return path.join(workspace, CONFIG_RELATIVE_PATH);
@@ -101,6 +103,7 @@ export function parseConfig(text: string, file: string): TetherConfig {
       cwd: p.cwd ?? '.',
       env: p.env ?? {},
     })),
+    hosts: value.hosts ?? [],
   };
 }
 

@@ -61,7 +61,16 @@ export interface PluginStatus {
   lastExit: { code?: number | null; signal?: string | null; at: string; message?: string } | null;
   processes: ProcessInfo[];
   /** For containers: what Docker says. */
-  container?: { id: string; name: string; image: string; state: string; ports: string[] };
+  container?: {
+    id: string;
+    name: string;
+    image: string;
+    state: string;
+    ports: string[];
+    /** From the engine's stats API (null until two samples exist). */
+    cpuPercent?: number | null;
+    memoryBytes?: number;
+  };
   /** A problem reading this plugin's state (e.g. the Docker engine is not running, the SSH host is unreachable). */
   problem?: string;
 }
@@ -119,6 +128,8 @@ export interface EngineOptions {
    * is then refused with a clear error). Default ssh config / known_hosts: the user's ~/.ssh.
    */
   ssh?: SshConnectionOptions;
+  /** More SSH hosts to watch (e.g. the `tether.sshHosts` setting), besides tether.json's. */
+  extraHosts?: () => string[];
   /** An SSH monitor shared with other engines (one connection per host for all of them); `ssh` is then ignored and {@link Engine.dispose} leaves it open. */
   sshMonitor?: SshHostMonitor;
 }
@@ -495,7 +506,14 @@ export class Engine {
     const snap = await this.reconcile();
     // Remote: one round trip per host (hosts in parallel), for its records or, without any, its GPUs.
     const remoteActive = this.ledger.read().resources.filter((r) => r.kind === 'ssh' && r.host);
-    const hostNames = [...new Set([...(cfg?.plugins ?? []).flatMap((p) => (p.host ? [p.host] : [])), ...remoteActive.map((r) => r.host!)])];
+    const hostNames = [
+      ...new Set([
+        ...(cfg?.plugins ?? []).flatMap((p) => (p.host ? [p.host] : [])),
+        ...remoteActive.map((r) => r.host!),
+        ...(cfg?.hosts ?? []),
+        ...(this.opts.extraHosts?.() ?? []),
+      ]),
+    ];
     const pollErrors = new Map<string, string>();
     const [remote] = await Promise.all([
       this.pollRemote(remoteActive),
@@ -645,7 +663,15 @@ export class Engine {
     st.kind = 'docker';
     st.command = `${spec.docker!.image}${spec.args.length || spec.command ? ` ${[spec.command, ...spec.args].filter(Boolean).join(' ')}` : ''}`;
     st.healthUrl = spec.healthUrl ?? null;
-    if (cs && live) st.container = { id: cs.containerId, name: cs.name, image: cs.image, state: cs.state, ports: cs.ports };
+    if (cs && live) {
+      st.container = { id: cs.containerId, name: cs.name, image: cs.image, state: cs.state, ports: cs.ports };
+      try {
+        const stats = await plugin.stats();
+        if (stats) Object.assign(st.container, { cpuPercent: stats.cpuPercent, memoryBytes: stats.memoryBytes });
+      } catch (err) {
+        this.log.debug(`${spec.name}: no container stats: ${asTetherError(err).oneLine()}`);
+      }
+    }
     if (problem) {
       st.problem = problem;
       if (record) st.state = record.state === 'failed' ? 'failed' : 'running';

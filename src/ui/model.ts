@@ -91,6 +91,7 @@ export class TetherModel implements vscode.Disposable {
     private readonly log: Logger,
     private readonly stateDir: () => string | undefined,
     sshOptions: SshConnectionOptions = {},
+    private readonly extraHosts: () => string[] = () => [],
   ) {
     this.sshMonitor = new SshHostMonitor(new SshConnectionPool({ ...sshOptions, log }), { log });
   }
@@ -109,7 +110,15 @@ export class TetherModel implements vscode.Disposable {
       if (!this.engines.has(f)) {
         this.engines.set(
           f,
-          new Engine({ workspace: f, ownerKind: 'vscode', log: this.log, tracker: this.tracker, sshMonitor: this.sshMonitor, ...(sd ? { stateDir: sd } : {}) }),
+          new Engine({
+            workspace: f,
+            ownerKind: 'vscode',
+            log: this.log,
+            tracker: this.tracker,
+            sshMonitor: this.sshMonitor,
+            extraHosts: this.extraHosts,
+            ...(sd ? { stateDir: sd } : {}),
+          }),
         );
       }
     }

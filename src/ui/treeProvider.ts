@@ -51,7 +51,9 @@ export function isLive(s: PluginStatus): boolean {
 
 function pluginDescription(s: PluginStatus): string {
   const live = s.processes;
-  const where = s.container ? ` · ${s.container.image}${s.container.ports.length ? ` · ${s.container.ports.join(', ')}` : ''}` : '';
+  const c = s.container;
+  const engineStats = c && c.memoryBytes !== undefined ? ` · container ${formatCpu(c.cpuPercent)} CPU, ${formatBytes(c.memoryBytes)}` : '';
+  const where = c ? ` · ${c.image}${c.ports.length ? ` · ${c.ports.join(', ')}` : ''}${engineStats}` : '';
   const problem = s.problem ? ` · ⚠ ${s.problem}` : '';
   if (live.length) {
     const cpu = live.reduce((n, p) => n + (p.cpuPercent ?? 0), 0);

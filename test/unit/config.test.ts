@@ -165,4 +165,11 @@ describe('config: remote (SSH) plugins', () => {
       ],
     );
   });
+
+  it('takes extra SSH hosts to watch, and rejects hostile or duplicate ones', () => {
+    assert.deepEqual(parseConfig('{"plugins":[],"hosts":["gpu-box","me@10.0.0.5:2222"]}', 'f').hosts, ['gpu-box', 'me@10.0.0.5:2222']);
+    assert.deepEqual(parseConfig('{"plugins":[]}', 'f').hosts, []);
+    assert.match(problemsOf('{"plugins":[],"hosts":["a;rm -rf /"]}')[0]!.path, /^\/hosts\/0$/);
+    assert.match(problemsOf('{"plugins":[],"hosts":["a","a"]}')[0]!.message, /duplicate/);
+  });
 });

@@ -28,7 +28,8 @@ describe('packaging (dist/tether.vsix)', function () {
       (f) => /^(src|test|bench|scripts|demo|node_modules|\.ci)\//.test(f) || /\.map$/.test(f) || (/\.ts$/.test(f) && !/\.d\.ts$/.test(f)) || /^tsconfig|^webpack|^\.mocharc/.test(f),
     );
     assert.deepEqual(stray, []);
-    assert.ok(fs.statSync(vsix).size < 1024 * 1024, 'under 1 MB');
+    // A sanity bound: two minified bundles (with ssh2 and dockerode inside) plus media.
+    assert.ok(fs.statSync(vsix).size < 3 * 1024 * 1024, `under 3 MB (is ${fs.statSync(vsix).size} bytes)`);
   });
 
   it('the bundles need nothing but Node built-ins and vscode at run time', () => {

@@ -46,15 +46,21 @@ export async function runCommand(page, title, { timeout = 15000 } = {}) {
   await page.keyboard.press('Enter');
 }
 
-/** Clicks the activity-bar entry whose aria-label starts with `label`. */
+/**
+ * Makes sure the view container whose activity-bar entry's aria-label starts with `label` is open
+ * (clicking an already open one would close it, and a reload restores the layout late).
+ */
 export async function openActivity(page, label, { timeout = 15000 } = {}) {
   const item = page.locator(`.part.activitybar [aria-label^="${label}"]`).first();
   await item.waitFor({ timeout });
-  // Clicking the entry of the view that is already open would close it (e.g. after a reload
-  // restores the layout).
   const title = page.locator('.part.sidebar .composite.title');
-  const open = (await title.isVisible().catch(() => false)) && (await title.innerText()).toLowerCase().includes(label.toLowerCase());
-  if (!open) await item.click();
+  const isOpen = async () => (await title.isVisible().catch(() => false)) && (await title.innerText().catch(() => '')).toLowerCase().includes(label.toLowerCase());
+  const deadline = Date.now() + timeout;
+  while (!(await isOpen())) {
+    if (Date.now() > deadline) throw new Error(`could not open the ${label} view`);
+    await item.click();
+    await page.waitForTimeout(800);
+  }
   return item;
 }
 

@@ -1,7 +1,7 @@
 // A container plugin in a real VS Code against a private dockerd started for this test: start it
 // from the tree, see the container with its host process tree, open its logs, stop it.
 import assert from 'node:assert/strict';
-import { contextMenu, openActivity, runCommand, clickDialogButton, waitForRow, waitForRows, waitForStatusBar, waitForWorkbench } from '../lib.mjs';
+import { contextMenu, openActivity, clickDialogButton, waitForRow, waitForRows, waitForStatusBar, waitForWorkbench } from '../lib.mjs';
 import { startDockerd } from '../../helpers/dockerd.ts';
 
 export const timeout = 150000;
@@ -41,8 +41,7 @@ export async function run({ page, url, screenshot, log }) {
   await page.waitForFunction(() => (document.querySelector('.monaco-editor .view-lines')?.textContent ?? '').replace(/\u00a0/g, ' ').includes('hello from the container'), null, { timeout: 15000 });
   await screenshot('2-container-logs');
 
-  await runCommand(page, 'Tether: Stop Plugin…');
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'box' }).first().click();
+  await contextMenu(page, 'box', 'Stop Plugin');
   await clickDialogButton(page, 'Stop');
   await waitForRows(page, (r) => r.some((x) => /^box stopped/.test(x)) && !r.some((x) => /PID/.test(x)), 'box stopped');
   await waitForStatusBar(page, /0 running/);

@@ -173,7 +173,7 @@ export class ProcessTracker {
           state: st.state,
           cpuPercent,
           rssBytes: st.rssBytes,
-          escaped: !stats.has(st.ppid) && !res.known.some((r) => r.pid === st.pid),
+          escaped: res.known.length > 0 && !stats.has(st.ppid) && !res.known.some((r) => r.pid === st.pid),
         });
       }
       // Roots first, then by start time: a stable order for the tree view.

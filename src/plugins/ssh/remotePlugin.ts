@@ -258,7 +258,8 @@ export class SshHostMonitor {
           state: st.state,
           cpuPercent,
           rssBytes: st.rssBytes,
-          escaped: !pids.has(st.ppid) && !roots.some((r) => r.pid === st.pid && r.startTime === st.startTime),
+          // Before the start is recorded (no roots yet) a parentless process is the root, not an escapee.
+          escaped: roots.length > 0 && !pids.has(st.ppid) && !roots.some((r) => r.pid === st.pid && r.startTime === st.startTime),
         };
       });
       infos.sort((a, b) => a.startTime - b.startTime || a.pid - b.pid);

@@ -1,0 +1,76 @@
+/**
+ * Reconciles one provider's instance list with the ledger: Tether's instances the ledger lost
+ * track of are re-adopted, instances without Tether's marker are reported as *unmanaged* (and
+ * never touched), and records whose instance is gone are ended.
+ */
+import type { Ledger, LedgerResource } from '../../core/ledger';
+import { PluginExecutionMode } from '../../core/protocols';
+import { ledgerStateOf, remoteOf } from './cloudPlugin';
+import { matchesLedgerId } from './marker';
+import type { CloudInstance, CloudProvider } from './provider';
+
+export interface ReconcileResult {
+  /** Launched by Tether (marker), missing or incomplete in the ledger: now recorded. */
+  adopted: CloudInstance[];
+  /** No marker: shown to the user, never terminated by Tether. */
+  unmanaged: CloudInstance[];
+  /** Ledger ids whose instance is terminated or unknown to the provider: ended. */
+  gone: string[];
+}
+
+export interface ReconcileOptions {
+  /** Plugin name for adopted instances without a record. Default `cloud-<provider>`. */
+  pluginName?: string;
+  /** An intent without an instance older than this is ended as failed (ms). Default 15 min. */
+  staleIntentMs?: number;
+}
+
+export async function reconcileCloud(provider: CloudProvider, ledger: Ledger, o: ReconcileOptions = {}): Promise<ReconcileResult> {
+  const result: ReconcileResult = { adopted: [], unmanaged: [], gone: [] };
+  const live = (await provider.listInstances()).filter((i) => i.status !== 'terminated');
+  const records = (): LedgerResource[] => ledger.read().resources.filter((r) => r.kind === 'cloud' && r.remote?.provider === provider.type);
+
+  for (const inst of live) {
+    const recs = records();
+    const byId = recs.find((r) => r.remote?.instanceId === inst.id);
+    if (byId) continue; // known and complete
+    if (!inst.tetherId) {
+      result.unmanaged.push(inst);
+      continue;
+    }
+    const byMarker = recs.find((r) => matchesLedgerId(inst, r.id) && !r.remote?.instanceId);
+    if (byMarker) {
+      await ledger.patch(byMarker.id, { remote: remoteOf(inst, byMarker.remote), state: ledgerStateOf(inst.status) }, `re-adopted ${inst.id} by its marker`);
+    } else {
+      const rec = await ledger.addIntent({
+        kind: 'cloud',
+        plugin: o.pluginName ?? `cloud-${provider.type}`,
+        executionMode: PluginExecutionMode.CLOUD_GPU,
+        owner: { kind: 'detached', pid: 0, startTime: 0, host: '' },
+        remote: remoteOf(inst, undefined),
+      });
+      const merged = remoteOf(inst, rec.remote);
+      merged.metadata = { ...merged.metadata, tetherId: inst.tetherId, adopted: true };
+      await ledger.patch(rec.id, { remote: merged, state: ledgerStateOf(inst.status) }, `adopted ${inst.id}: it carries Tether's marker ${inst.tetherId} but had no ledger record`);
+    }
+    result.adopted.push(inst);
+  }
+
+  const liveIds = new Set(live.map((i) => i.id));
+  const stale = o.staleIntentMs ?? 15 * 60_000;
+  for (const r of records()) {
+    const id = r.remote?.instanceId;
+    if (id) {
+      if (liveIds.has(id)) continue;
+      const d = await provider.describe(id);
+      if (d && d.status !== 'terminated') continue;
+      await ledger.end(r.id, 'stopped', `instance ${id} is ${d ? d.rawStatus : 'unknown to the provider'}: ended by reconcile`);
+      result.gone.push(r.id);
+    } else if (Date.now() - Date.parse(r.createdAt) > stale) {
+      // An intent whose launch never produced an instance (none carries its marker).
+      await ledger.end(r.id, 'failed', 'no instance carries this intent\'s marker: the launch never happened');
+      result.gone.push(r.id);
+    }
+  }
+  return result;
+}

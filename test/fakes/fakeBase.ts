@@ -1,0 +1,190 @@
+/**
+ * Shared machinery of the fake provider servers (the real APIs cannot be called from tests):
+ * a node:http server on 127.0.0.1:0, an auth check, a request log, injectable faults
+ * (429 with Retry-After, 500, hangs, and "create, then fail or hang"), and time-driven state.
+ */
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type FaultKind =
+  /** 429 (with Retry-After when `retryAfterSec` is set). */
+  | 'rate-limit'
+  /** 500 before doing anything. */
+  | 'error-500'
+  /** Never answer (the client must time out). */
+  | 'hang'
+  /** Carry the request out, then never answer. */
+  | 'create-then-hang'
+  /** Carry the request out, then answer 500 (or the provider's failure body). */
+  | 'create-then-fail';
+
+export interface Fault {
+  method?: string;
+  /** Matched against the path (without query). */
+  path?: RegExp;
+  kind: FaultKind;
+  /** How many requests it hits. Default 1. */
+  times?: number;
+  retryAfterSec?: number;
+}
+
+export interface Answer {
+  status: number;
+  body?: unknown;
+  /** Plain text instead of JSON. */
+  text?: string;
+  headers?: Record<string, string>;
+}
+
+export interface FakeOptions {
+  apiKey?: string;
+  /** booting → active after this long, ms. */
+  bootMs?: number;
+  /** terminating → terminated after this long, ms. */
+  terminateMs?: number;
+  /** A terminated instance disappears from the list after this long, ms. */
+  goneMs?: number;
+}
+
+export interface LoggedRequest {
+  method: string;
+  path: string;
+  authorization?: string;
+  body?: unknown;
+}
+
+export abstract class FakeProviderServer {
+  readonly apiKey: string;
+  readonly bootMs: number;
+  readonly terminateMs: number;
+  readonly goneMs: number;
+  readonly requests: LoggedRequest[] = [];
+  private faults: Fault[] = [];
+  private server: http.Server | undefined;
+  private seq = 0;
+  /** Called when a create request arrives, before anything is created (tests inspect the ledger here). */
+  onCreate: (() => void) | undefined;
+  /** Errors thrown by onCreate (a test's assertion that failed inside the server). */
+  readonly hookErrors: unknown[] = [];
+  url = '';
+
+  constructor(o: FakeOptions = {}) {
+    this.apiKey = o.apiKey ?? 'test-key-0123456789';
+    this.bootMs = o.bootMs ?? 150;
+    this.terminateMs = o.terminateMs ?? 150;
+    this.goneMs = o.goneMs ?? 400;
+  }
+
+  inject(f: Fault): void {
+    this.faults.push({ times: 1, ...f });
+  }
+
+  clearFaults(): void {
+    this.faults = [];
+  }
+
+  protected nextId(): number {
+    return ++this.seq;
+  }
+
+  /** Creates counted so far (for "no double launch"). */
+  abstract instanceCount(): number;
+  /** Adds an instance launched outside Tether (or by Tether with a given name). */
+  abstract addForeign(name: string): string;
+
+  protected abstract authorized(authorization: string | undefined, url: URL): boolean;
+  protected abstract authError(): Answer;
+  protected abstract rateLimited(retryAfterSec?: number): Answer;
+  protected abstract serverError(): Answer;
+  /** The failure a provider gives after a create that did happen. */
+  protected createFailed(): Answer {
+    return this.serverError();
+  }
+  protected abstract isCreate(method: string, path: string): boolean;
+  protected abstract route(method: string, path: string, url: URL, body: unknown): Answer;
+
+  async start(): Promise<string> {
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.url;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server!.close(() => r()));
+    this.server = undefined;
+  }
+
+  private takeFault(method: string, path: string): Fault | undefined {
+    const i = this.faults.findIndex((f) => (!f.method || f.method === method) && (!f.path || f.path.test(path)));
+    if (i < 0) return undefined;
+    const f = this.faults[i]!;
+    f.times = (f.times ?? 1) - 1;
+    if (f.times <= 0) this.faults.splice(i, 1);
+    return f;
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    let body: unknown;
+    try {
+      body = raw ? JSON.parse(raw) : undefined;
+    } catch {
+      return this.send(res, { status: 400, body: { error: 'invalid JSON' } });
+    }
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const method = req.method ?? 'GET';
+    const path = url.pathname;
+    this.requests.push({ method, path, ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}), body });
+
+    if (!this.authorized(req.headers.authorization, url)) return this.send(res, this.authError());
+    const fault = this.takeFault(method, path);
+    if (fault?.kind === 'hang') return; // never answer
+    if (fault?.kind === 'rate-limit') return this.send(res, this.rateLimited(fault.retryAfterSec));
+    if (fault?.kind === 'error-500') return this.send(res, this.serverError());
+    if (this.isCreate(method, path) && this.onCreate) {
+      try {
+        this.onCreate();
+      } catch (err) {
+        this.hookErrors.push(err);
+      }
+    }
+    let answer: Answer;
+    try {
+      answer = this.route(method, path, url, body);
+    } catch (err) {
+      answer = { status: 500, body: { error: String(err) } };
+    }
+    if (fault?.kind === 'create-then-hang') return;
+    if (fault?.kind === 'create-then-fail') return this.send(res, this.createFailed());
+    this.send(res, answer);
+  }
+
+  private send(res: http.ServerResponse, a: Answer): void {
+    const text = a.text ?? (a.body === undefined ? '' : JSON.stringify(a.body));
+    res.writeHead(a.status, { 'Content-Type': a.text !== undefined ? 'text/plain' : 'application/json', ...(a.headers ?? {}) });
+    res.end(text);
+  }
+}
+
+/** Time-driven life of a fake instance. */
+export interface Life {
+  createdAt: number;
+  terminatedAt?: number;
+}
+
+export type Phase = 'booting' | 'active' | 'terminating' | 'terminated' | 'gone';
+
+export function phaseOf(l: Life, s: FakeProviderServer, now = Date.now()): Phase {
+  if (l.terminatedAt !== undefined) {
+    const t = now - l.terminatedAt;
+    if (t < s.terminateMs) return 'terminating';
+    if (t < s.terminateMs + s.goneMs) return 'terminated';
+    return 'gone';
+  }
+  return now - l.createdAt < s.bootMs ? 'booting' : 'active';
+}

@@ -1,0 +1,280 @@
+/**
+ * One contract suite for every REST cloud provider, each run against its fake server
+ * (test/fakes: the real APIs cannot be called from tests), plus the CloudInstancePlugin flow
+ * and the reconciler.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { Ledger } from '../../src/core/ledger';
+import { PluginExecutionMode, remoteResourceInfo } from '../../src/core/protocols';
+import { CloudInstancePlugin } from '../../src/plugins/cloud/cloudPlugin';
+import { LambdaCloudProvider } from '../../src/plugins/cloud/lambda';
+import { matchesLedgerId } from '../../src/plugins/cloud/marker';
+import { CloudApiError, markedName, type CloudProvider } from '../../src/plugins/cloud/provider';
+import { reconcileCloud } from '../../src/plugins/cloud/reconcile';
+import { RunPodProvider } from '../../src/plugins/cloud/runpod';
+import { VastAiProvider } from '../../src/plugins/cloud/vastai';
+import type { FakeProviderServer, FaultKind } from '../fakes/fakeBase';
+import { FakeLambdaServer } from '../fakes/lambdaServer';
+import { FakeRunPodServer } from '../fakes/runpodServer';
+import { FakeVastServer } from '../fakes/vastaiServer';
+import { tmpDir, waitFor } from '../helpers/tmp';
+
+interface ClientOpts {
+  apiKey?: string;
+  timeoutMs?: number;
+}
+
+interface Target {
+  label: string;
+  fake: () => FakeProviderServer;
+  provider: (f: FakeProviderServer, o?: ClientOpts) => CloudProvider;
+  instanceType: string;
+  region?: string;
+  price: number;
+  listPath: RegExp;
+  createPath: RegExp;
+  /** The create-then-X fault the provider's trap calls for. */
+  ambiguousCreate: FaultKind[];
+  unknownId: string;
+}
+
+const common = (f: FakeProviderServer, o: ClientOpts = {}) => ({
+  apiKey: o.apiKey ?? f.apiKey,
+  timeoutMs: o.timeoutMs ?? 3000,
+  retries: 3,
+  backoffMs: 20,
+});
+
+const TARGETS: Target[] = [
+  {
+    label: 'Lambda Cloud',
+    fake: () => new FakeLambdaServer(),
+    provider: (f, o) => new LambdaCloudProvider({ ...common(f, o), baseUrl: f.url }),
+    instanceType: 'gpu_1x_a10',
+    region: 'us-east-1',
+    price: 0.75,
+    listPath: /^\/instances$/,
+    createPath: /^\/instance-operations\/launch$/,
+    ambiguousCreate: ['create-then-hang', 'create-then-fail'],
+    unknownId: '0123456789abcdef0123456789abcdef',
+  },
+  {
+    label: 'RunPod',
+    fake: () => new FakeRunPodServer(),
+    provider: (f, o) => new RunPodProvider({ ...common(f, o), baseUrl: `${f.url}/v1`, graphqlUrl: `${f.url}/graphql` }),
+    instanceType: 'NVIDIA RTX A6000',
+    price: 0.49,
+    listPath: /^\/v1\/pods$/,
+    createPath: /^\/v1\/pods$/,
+    ambiguousCreate: ['create-then-hang', 'create-then-fail'],
+    unknownId: 'nosuchpod123',
+  },
+  {
+    label: 'Vast.ai',
+    fake: () => new FakeVastServer(),
+    provider: (f, o) => new VastAiProvider({ ...common(f, o), baseUrl: `${f.url}/api/v0` }),
+    instanceType: '4101',
+    price: 0.345,
+    listPath: /^\/api\/v0\/instances\/$/,
+    createPath: /^\/api\/v0\/asks\/\d+\/$/,
+    ambiguousCreate: ['create-then-hang', 'create-then-fail'],
+    unknownId: '123',
+  },
+];
+
+for (const t of TARGETS) {
+  describe(`cloud REST contract: ${t.label} (against its fake server)`, function () {
+    this.timeout(15_000);
+    let fake: FakeProviderServer;
+    let p: CloudProvider;
+    let state: string;
+    let ledger: Ledger;
+
+    beforeEach(async () => {
+      fake = t.fake();
+      await fake.start();
+      p = t.provider(fake);
+      state = tmpDir('tether-cloud-');
+      ledger = new Ledger(state);
+    });
+    afterEach(async () => {
+      await fake.stop();
+      fs.rmSync(state, { recursive: true, force: true });
+    });
+
+    const req = (ledgerId: string, name = 'job') => ({ ledgerId, name, instanceType: t.instanceType, ...(t.region ? { region: t.region } : {}) });
+
+    it('lists the catalogue with prices', async () => {
+      const types = await p.listInstanceTypes();
+      assert.ok(types.length > 0);
+      for (const x of types) assert.ok(Number.isFinite(x.pricePerHour) && x.pricePerHour > 0, `${x.name} has a price`);
+      const ours = types.find((x) => x.name === t.instanceType);
+      assert.ok(ours, 'the test type is offered');
+      assert.equal(ours.pricePerHour, t.price);
+      assert.ok(ours.gpuCount >= 1);
+    });
+
+    it('launch → provisioning → running → terminate → terminated; the list shows the tether id', async () => {
+      const id = randomUUID();
+      const inst = await p.launch(req(id));
+      assert.equal(inst.status, 'provisioning');
+      assert.ok(matchesLedgerId(inst, id));
+      const up = await waitFor(async () => {
+        const d = await p.describe(inst.id);
+        return d?.status === 'running' ? d : undefined;
+      }, 5000, 'running');
+      assert.equal(up.pricePerHour, t.price);
+      assert.ok(up.sshHost && up.sshPort, 'an SSH endpoint once running');
+      const listed = (await p.listInstances()).find((x) => x.id === inst.id);
+      assert.equal(listed?.tetherId, id.slice(0, 8));
+      assert.equal(listed?.name, markedName(id, 'job'));
+      await p.terminate(inst.id);
+      await waitFor(async () => {
+        const d = await p.describe(inst.id);
+        return !d || d.status === 'terminated';
+      }, 5000, 'terminated');
+    });
+
+    it('describe of an unknown id is undefined; terminating a gone instance is fine', async () => {
+      assert.equal(await p.describe(t.unknownId), undefined);
+      await p.terminate(t.unknownId);
+      const inst = await p.launch(req(randomUUID()));
+      await p.terminate(inst.id);
+      await waitFor(async () => !(await p.describe(inst.id)), 5000, 'gone');
+      await p.terminate(inst.id);
+    });
+
+    it('a wrong API key gives a CloudApiError 401/403 with a remedy, without the key', async () => {
+      const secret = 'wrong-secret-key-Z9Q7';
+      const bad = t.provider(fake, { apiKey: secret });
+      const err = await bad.listInstances().then(
+        () => assert.fail('should fail'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof CloudApiError, String(err));
+      assert.ok(err.status === 401 || err.status === 403, `status ${err.status}`);
+      assert.match(err.remedy, /API key/);
+      assert.ok(!err.message.includes(secret) && !err.remedy.includes(secret) && !err.oneLine().includes(secret));
+      await assert.rejects(bad.listInstanceTypes(), (e: unknown) => e instanceof CloudApiError && (e.status === 401 || e.status === 403));
+    });
+
+    it('retries a 429 after Retry-After and succeeds', async () => {
+      fake.inject({ method: 'GET', path: t.listPath, kind: 'rate-limit', retryAfterSec: 1 });
+      const t0 = Date.now();
+      await p.listInstances();
+      assert.ok(Date.now() - t0 >= 900, 'waited for Retry-After');
+      assert.equal(fake.requests.filter((r) => t.listPath.test(r.path)).length, 2);
+    });
+
+    it('retries a 500 and succeeds', async () => {
+      fake.inject({ method: 'GET', path: t.listPath, kind: 'error-500', times: 2 });
+      await p.listInstances();
+      assert.equal(fake.requests.filter((r) => t.listPath.test(r.path)).length, 3);
+    });
+
+    for (const kind of t.ambiguousCreate) {
+      it(`a launch whose create ends ambiguously (${kind}) is retried without launching twice`, async () => {
+        const impatient = t.provider(fake, { timeoutMs: 300 });
+        fake.inject({ path: t.createPath, kind });
+        const before = fake.instanceCount();
+        const id = randomUUID();
+        const inst = await impatient.launch(req(id));
+        assert.ok(matchesLedgerId(inst, id));
+        assert.equal(fake.instanceCount(), before + 1, 'exactly one instance');
+        // Asking again for the same ledger id does not launch either.
+        await impatient.launch(req(id));
+        assert.equal(fake.instanceCount(), before + 1);
+      });
+    }
+
+    it('a refused launch (bad type) is not retried', async () => {
+      await assert.rejects(p.launch({ ...req(randomUUID()), instanceType: 'no-such-type' }), CloudApiError);
+      assert.equal(fake.instanceCount(), 0);
+    });
+
+    it('reconcile adopts a lost Tether instance, reports foreign ones as unmanaged (untouched), ends gone records', async () => {
+      const incomplete = await ledger.addIntent({ kind: 'cloud', plugin: 'cloud-test', executionMode: PluginExecutionMode.CLOUD_GPU, remote: remoteResourceInfo({ provider: p.type }) });
+      const lostId = fake.addForeign(markedName(incomplete.id, 'lost'));
+      const orphanLedgerId = randomUUID();
+      const orphanId = fake.addForeign(markedName(orphanLedgerId, 'orphan')); // no record at all
+      const foreignId = fake.addForeign('my-own-box');
+      const goneRec = await ledger.addIntent({
+        kind: 'cloud',
+        plugin: 'cloud-test',
+        executionMode: PluginExecutionMode.CLOUD_GPU,
+        remote: remoteResourceInfo({ provider: p.type, instanceId: t.unknownId, status: 'running' }),
+      });
+
+      const r = await reconcileCloud(p, ledger);
+      assert.deepEqual(r.adopted.map((i) => i.id).sort(), [lostId, orphanId].sort());
+      assert.deepEqual(r.unmanaged.map((i) => i.id), [foreignId]);
+      assert.deepEqual(r.gone, [goneRec.id]);
+
+      const body = ledger.read();
+      const patched = body.resources.find((x) => x.id === incomplete.id);
+      assert.equal(patched?.remote?.instanceId, lostId);
+      assert.equal(patched?.state, 'running');
+      const adopted = body.resources.find((x) => x.remote?.instanceId === orphanId);
+      assert.equal(adopted?.remote?.metadata.tetherId, orphanLedgerId.slice(0, 8));
+      assert.ok(!body.resources.some((x) => x.remote?.instanceId === foreignId), 'foreign instance not recorded');
+      assert.equal(body.ended.find((x) => x.id === goneRec.id)?.state, 'stopped');
+
+      // The foreign instance was never touched, and a second pass changes nothing.
+      const writes = fake.requests.filter((x) => x.method !== 'GET' && x.path.includes(foreignId));
+      assert.deepEqual(writes, []);
+      assert.equal((await p.describe(foreignId))?.status, 'running');
+      const again = await reconcileCloud(p, ledger);
+      assert.deepEqual([again.adopted.length, again.gone.length], [0, 0]);
+      assert.equal(again.unmanaged.length, 1);
+    });
+
+    it('CloudInstancePlugin: intent before launch, price at launch, status, estimateCost, terminate ends the record', async () => {
+      const plugin = new CloudInstancePlugin({ provider: p, ledger, name: 'gpu-box' });
+      assert.equal(plugin.estimateCost(3), 0);
+      assert.equal(await plugin.checkRemoteResourceStatus(), 'not_provisioned');
+      let seen = false;
+      fake.onCreate = () => {
+        const rec = new Ledger(state).read().resources.find((x) => x.plugin === 'gpu-box');
+        assert.ok(rec, 'the intent is in the ledger file when the launch arrives');
+        assert.equal(rec.kind, 'cloud');
+        assert.equal(rec.state, 'starting');
+        assert.equal(rec.remote?.instanceId, undefined);
+        assert.equal(rec.remote?.estimatedCostPerHour, t.price);
+        assert.equal(rec.remote?.resourceType, t.instanceType);
+        seen = true;
+      };
+      const info = await plugin.provisionRemoteResource({ instanceType: t.instanceType, ...(t.region ? { region: t.region } : {}), name: 'box' });
+      assert.deepEqual(fake.hookErrors, []);
+      assert.ok(seen, 'the fake saw the launch');
+      assert.ok(info.instanceId);
+      assert.equal(plugin.estimateCost(2), t.price * 2);
+      const rec = ledger.read().resources.find((x) => x.id === plugin.ledgerId);
+      assert.equal(rec?.remote?.instanceId, info.instanceId);
+      assert.equal(rec?.remote?.provider, p.type);
+
+      await waitFor(async () => (await plugin.checkRemoteResourceStatus()) === 'running', 5000, 'running');
+      const running = ledger.read().resources.find((x) => x.id === plugin.ledgerId);
+      assert.equal(running?.state, 'running');
+      assert.equal(running?.remote?.status, 'running');
+      assert.equal(typeof running?.remote?.metadata.providerStatus, 'string');
+      assert.ok(running!.history.some((h) => h.state === 'running'));
+
+      const ledgerId = plugin.ledgerId!;
+      assert.equal(await plugin.terminateRemoteResource(), true);
+      const after = ledger.read();
+      assert.ok(!after.resources.some((x) => x.id === ledgerId));
+      assert.equal(after.ended.find((x) => x.id === ledgerId)?.state, 'stopped');
+      assert.equal(await plugin.terminateRemoteResource(), false);
+    });
+
+    it('CloudInstancePlugin: a refused launch ends the intent as failed', async () => {
+      const plugin = new CloudInstancePlugin({ provider: p, ledger, name: 'gpu-box' });
+      await assert.rejects(plugin.provisionRemoteResource({ instanceType: 'no-such-type', pricePerHour: 1, ...(t.region ? { region: t.region } : {}) }), CloudApiError);
+      const b = ledger.read();
+      assert.equal(b.resources.length, 0);
+      assert.equal(b.ended[0]?.state, 'failed');
+    });
+  });
+}

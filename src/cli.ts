@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { ExitCode, TetherError, UsageError, describeError } from './core/errors';
 import type { Logger } from './core/logger';
+import { accountsFromEnv, createProviders } from './engine/cloudAccounts';
 import { Engine, asTetherError, type HostStatus, type PluginStatus, type StatusReport } from './engine/engine';
 import { formatBytes, formatCpu } from './core/format';
 
@@ -21,6 +22,11 @@ Commands:
   pids NAME              Every managed PID of a plugin, descendants included
   orphans [--kill]       List (or stop) running resources nobody owns any more
   ledger repair          Move a damaged ledger aside and rebuild it from running processes
+  cloud types PROVIDER   Instance types with $/h and regions with capacity
+  cloud launch PROVIDER TYPE [--region R] [--name N] [--ssh-key K] [--image I]
+  cloud terminate NAME|ID [--unmanaged]
+                         Providers: lambda_labs (LAMBDA_API_KEY), runpod (RUNPOD_API_KEY),
+                         vast_ai (VAST_API_KEY), aws (TETHER_AWS_REGION + the AWS chain)
 
 Options:
   --workspace DIR        Workspace folder (default: current folder)
@@ -61,6 +67,11 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         json: { type: 'boolean', default: false },
         all: { type: 'boolean', default: false },
         kill: { type: 'boolean', default: false },
+        region: { type: 'string' },
+        name: { type: 'string' },
+        'ssh-key': { type: 'string' },
+        image: { type: 'string' },
+        unmanaged: { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
@@ -83,10 +94,13 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
   let engine: Engine | undefined;
   try {
     const graceMs = parseGrace(o.grace);
+    const log = stderrLogger(io, o.verbose);
+    const cloudAccounts = accountsFromEnv();
     engine = new Engine({
       workspace: o.workspace ?? process.cwd(),
       ownerKind: 'cli',
-      log: stderrLogger(io, o.verbose),
+      log,
+      cloudProviders: () => createProviders(cloudAccounts, log),
       ...(o['state-dir'] ? { stateDir: o['state-dir'] } : {}),
       ...(graceMs === undefined ? {} : { graceMs }),
     });
@@ -145,6 +159,42 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         if (o.json) io.out(JSON.stringify(orphans, null, 2));
         else io.out(orphans.length ? orphans.map((p) => `${p.name}${p.host ? `@${p.host}` : ''}\t${p.processes.map((x) => x.pid).join(',')}\t${p.orphanReason}`).join('\n') : 'no orphans');
         return ExitCode.OK;
+      }
+      case 'cloud': {
+        const [sub, ...args] = rest;
+        if (sub === 'types') {
+          if (args.length !== 1) throw new UsageError('`tether cloud types PROVIDER` needs a provider (lambda_labs, runpod, vast_ai, aws)');
+          const types = await engine.cloud.catalogue(args[0]!);
+          if (o.json) io.out(JSON.stringify(types, null, 2));
+          else for (const t of types) io.out(`${t.name.padEnd(28)} ${`${t.gpuCount}× ${t.gpuType ?? '-'}`.padEnd(26)} $${t.pricePerHour.toFixed(2)}/h  ${t.regionsWithCapacity?.join(', ') ?? ''}`);
+          return ExitCode.OK;
+        }
+        if (sub === 'launch') {
+          if (args.length !== 2) throw new UsageError('`tether cloud launch PROVIDER TYPE [--region R] [--name N] [--ssh-key K] [--image I]`');
+          const [provider, instanceType] = args as [string, string];
+          const v = await engine.cloud.provision(provider, {
+            name: o.name ?? `${instanceType}`,
+            instanceType,
+            ...(o.region ? { region: o.region } : {}),
+            ...(o['ssh-key'] ? { sshKeyName: o['ssh-key'] } : {}),
+            ...(o.image ? { image: o.image } : {}),
+          });
+          io.out(o.json ? JSON.stringify(v, null, 2) : `launched ${v.name}: ${v.providerTitle} ${v.id ?? '(id pending)'} ${v.instanceType ?? ''} ${v.region ?? ''} at $${v.pricePerHour.toFixed(2)}/h (${v.status})`);
+          return ExitCode.OK;
+        }
+        if (sub === 'terminate') {
+          if (args.length !== 1) throw new UsageError('`tether cloud terminate NAME|ID [--unmanaged]`');
+          const st = await engine.cloud.status();
+          const v = st.instances.find((i) => i.name === args[0] || i.id === args[0] || i.ledgerId === args[0]);
+          if (!v) throw new UsageError(`no cloud instance named "${args[0]}"`, 'See `tether status` for the names and ids.');
+          if (!v.managed && !o.unmanaged) {
+            throw new UsageError(`${v.name} was not launched by Tether`, 'Add --unmanaged to terminate it anyway (you pick it by hand).');
+          }
+          await engine.cloud.terminate(v, { picked: o.unmanaged });
+          io.out(`terminated ${v.name} (${v.providerTitle} ${v.id ?? ''}); it cost $${v.costSoFar.toFixed(2)}`);
+          return ExitCode.OK;
+        }
+        throw new UsageError(`unknown cloud command "${sub ?? ''}"`, 'Use `tether cloud types|launch|terminate`.');
       }
       case 'ledger': {
         if (rest[0] !== 'repair') throw new UsageError('unknown ledger command', 'Use `tether ledger repair`.');
@@ -223,7 +273,16 @@ export function renderStatus(r: StatusReport): string {
     out.push('', 'hosts:');
     for (const h of r.hosts) out.push(...renderHost(h).map((l) => `  ${l}`));
   }
-  out.push('', `${r.totals.running} running · ${r.totals.processes} process(es) · $${r.totals.costPerHour.toFixed(2)}/h`);
+  if (r.cloud.instances.length || r.cloud.errors.length) {
+    out.push('', 'cloud:');
+    for (const i of r.cloud.instances) {
+      out.push(
+        `  ${i.name.padEnd(20)} ${i.providerTitle} ${i.id ?? '-'} ${i.status}${i.gpuCount ? ` ${i.gpuType ?? 'GPU'}×${i.gpuCount}` : ''} ${i.region ?? ''} $${i.pricePerHour.toFixed(2)}/h $${i.costSoFar.toFixed(2)} so far${i.managed ? '' : ' (unmanaged)'}${i.problem && i.managed ? ` — ${i.problem}` : ''}`,
+      );
+    }
+    for (const e of r.cloud.errors) out.push(`  ${e.provider}: ${e.message}`);
+  }
+  out.push('', `${r.totals.running} running · ${r.totals.processes} process(es) · $${r.totals.costPerHour.toFixed(2)}/h · $${r.totals.costSoFar.toFixed(2)} so far`);
   return out.join('\n');
 }
 

@@ -22,6 +22,8 @@ import {
   type ContainerStopReport,
 } from '../plugins/docker';
 import type Docker from 'dockerode';
+import { CloudManager, type CloudStatus } from './cloud';
+import type { CloudProvider } from '../plugins/cloud/provider';
 import { SshConnectionPool, SshError, type HostState, type SshConnectionOptions } from '../plugins/ssh/connection';
 import type { GpuInfo } from '../plugins/ssh/remote';
 import { RemoteSshPlugin, SshHostMonitor, stopRemoteResource, type RemotePluginSpec, type RemoteProcessInfo } from '../plugins/ssh/remotePlugin';
@@ -93,7 +95,10 @@ export interface StatusReport {
   orphans: PluginStatus[];
   /** Every SSH host with a plugin declared in this workspace or an active remote resource (any workspace). */
   hosts: HostStatus[];
-  totals: { running: number; processes: number; costPerHour: number };
+  /** Cloud instances of every configured provider account (managed and unmanaged). */
+  cloud: CloudStatus;
+  /** costPerHour and costSoFar: USD over everything that bills (cloud instances). */
+  totals: { running: number; processes: number; costPerHour: number; costSoFar: number };
 }
 
 /** One SSH host as `tether status --json` prints it. */
@@ -128,6 +133,8 @@ export interface EngineOptions {
    * is then refused with a clear error). Default ssh config / known_hosts: the user's ~/.ssh.
    */
   ssh?: SshConnectionOptions;
+  /** Cloud provider clients of the configured accounts (UI: SecretStorage keys; CLI: environment). */
+  cloudProviders?: () => CloudProvider[];
   /** More SSH hosts to watch (e.g. the `tether.sshHosts` setting), besides tether.json's. */
   extraHosts?: () => string[];
   /** An SSH monitor shared with other engines (one connection per host for all of them); `ssh` is then ignored and {@link Engine.dispose} leaves it open. */
@@ -175,6 +182,12 @@ export class Engine {
       );
     }
     return spec;
+  }
+
+  private cloudManager: CloudManager | undefined;
+  /** Cloud instances: provision, list (reconciled with the ledger), terminate. */
+  get cloud(): CloudManager {
+    return (this.cloudManager ??= new CloudManager(this.ledger, this.owner, this.opts.cloudProviders ?? (() => []), this.log));
   }
 
   /** The Docker engine client (created on first use; honours DOCKER_HOST). */
@@ -504,6 +517,12 @@ export class Engine {
       configProblems = err.problems;
     }
     const snap = await this.reconcile();
+    const cloudPromise: Promise<CloudStatus> = this.cloud.status().catch((err: unknown) => ({
+      instances: [],
+      errors: [{ provider: 'cloud', message: asTetherError(err).oneLine() }],
+      costPerHour: 0,
+      costSoFar: 0,
+    }));
     // Remote: one round trip per host (hosts in parallel), for its records or, without any, its GPUs.
     const remoteActive = this.ledger.read().resources.filter((r) => r.kind === 'ssh' && r.host);
     const hostNames = [
@@ -521,6 +540,7 @@ export class Engine {
         .filter((h) => !remoteActive.some((r) => r.host === h))
         .map((h) => this.ssh.pollGpus(h).catch((err: unknown) => void pollErrors.set(h, asTetherError(err).oneLine()))),
     ]);
+    const cloud = await cloudPromise;
     const body = this.ledger.read();
     const hosts = new Map<string, HostStatus>();
     for (const h of hostNames) {
@@ -625,10 +645,12 @@ export class Engine {
       plugins,
       orphans,
       hosts: [...hosts.values()],
+      cloud,
       totals: {
-        running: running.length,
+        running: running.length + cloud.instances.filter((i) => i.managed && (i.status === 'running' || i.status === 'provisioning')).length,
         processes: running.reduce((n, p) => n + p.processes.length, 0),
-        costPerHour: 0,
+        costPerHour: cloud.costPerHour,
+        costSoFar: cloud.costSoFar,
       },
     };
   }

@@ -1,0 +1,239 @@
+/**
+ * Cloud instances, for the CLI and the UI: what each configured provider runs, matched with the
+ * ledger. Nothing that bills is ever forgotten: an intent is recorded before every launch, the
+ * instance is tagged with the ledger id, and every poll reconciles the provider's list with the
+ * ledger — an instance Tether launched but lost track of is re-adopted; one started elsewhere is
+ * shown as unmanaged and never terminated unless the user picks it.
+ */
+import { TetherError } from '../core/errors';
+import type { Ledger, LedgerResource, ResourceOwner } from '../core/ledger';
+import type { Logger } from '../core/logger';
+import type { CloudProviderType } from '../core/protocols';
+import { CloudInstancePlugin, ledgerStateOf, remoteOf } from '../plugins/cloud/cloudPlugin';
+import type { CloudInstance, CloudProvider, InstanceType, LaunchRequest } from '../plugins/cloud/provider';
+import { reconcileCloud } from '../plugins/cloud/reconcile';
+
+/** One instance as the tree, the status bar and `tether status --json` show it. */
+export interface CloudView {
+  /** The ledger record; null for an unmanaged instance. */
+  ledgerId: string | null;
+  /** Launched by Tether (tagged with a ledger id). */
+  managed: boolean;
+  provider: CloudProviderType;
+  providerTitle: string;
+  id: string | null;
+  name: string;
+  /** Provider status mapped onto Tether's words (provisioning, running, stopped, terminated...). */
+  status: string;
+  rawStatus: string;
+  region?: string;
+  instanceType?: string;
+  gpuType?: string;
+  gpuCount: number;
+  /** USD/h recorded at launch (or quoted by the provider for unmanaged instances). */
+  pricePerHour: number;
+  /** USD accrued so far from the recorded state history (provider billing rules: see README). */
+  costSoFar: number;
+  /** Seconds since launch. */
+  uptimeSeconds: number;
+  sshCommand?: string;
+  consoleUrl?: string;
+  problem?: string;
+}
+
+export interface CloudStatus {
+  instances: CloudView[];
+  /** Providers that could not be asked (bad key, unreachable...), one line each. */
+  errors: Array<{ provider: string; message: string }>;
+  /** Sum of $/h over billing instances. */
+  costPerHour: number;
+  costSoFar: number;
+}
+
+/** States in which compute is billed (see each provider's rule in README "Costs"). */
+const BILLING = new Set(['provisioning', 'running', 'stopping']);
+
+/** USD accrued by a record from its state history: price × time spent in billing states. */
+export function accruedFromHistory(r: LedgerResource, nowMs = Date.now()): number {
+  const price = r.remote?.estimatedCostPerHour ?? 0;
+  if (!price) return 0;
+  let total = 0;
+  const h = r.history;
+  for (let i = 0; i < h.length; i++) {
+    const note = h[i]!.note;
+    const state = note?.startsWith('cloud:') ? note.slice(6).split(' ')[0]! : mapLedgerState(h[i]!.state);
+    if (!BILLING.has(state)) continue;
+    const from = Date.parse(h[i]!.at);
+    const to = i + 1 < h.length ? Date.parse(h[i + 1]!.at) : r.state === 'stopped' || r.state === 'failed' ? from : nowMs;
+    total += (Math.max(0, to - from) / 3_600_000) * price;
+  }
+  return total;
+}
+
+function mapLedgerState(s: LedgerResource['state']): string {
+  return s === 'starting' ? 'provisioning' : s;
+}
+
+export class CloudManager {
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly owner: ResourceOwner,
+    private readonly providers: () => CloudProvider[],
+    private readonly log: Logger,
+  ) {}
+
+  provider(type: string): CloudProvider {
+    const p = this.providers().find((x) => x.type === type);
+    if (!p) {
+      throw new TetherError(`no ${type} account is configured`, {
+        remedy: 'Run "Tether: Set Cloud API Key…" (or set the provider\'s API key environment variable for the CLI).',
+      });
+    }
+    return p;
+  }
+
+  async catalogue(type: string): Promise<InstanceType[]> {
+    return this.provider(type).listInstanceTypes();
+  }
+
+  /** Polls every configured provider once and reconciles its list with the ledger. */
+  async status(): Promise<CloudStatus> {
+    const instances: CloudView[] = [];
+    const errors: CloudStatus['errors'] = [];
+    await Promise.all(
+      this.providers().map(async (p) => {
+        let list: CloudInstance[];
+        try {
+          list = await p.listInstances();
+        } catch (err) {
+          errors.push({ provider: p.title, message: err instanceof TetherError ? err.oneLine() : String(err) });
+          // Keep showing what the ledger knows, with the problem.
+          for (const r of this.records(p.type)) instances.push({ ...this.view(p, r, undefined), problem: `${p.title} did not answer: ${err instanceof Error ? err.message : String(err)}` });
+          return;
+        }
+        await this.reconcile(p, list);
+        const records = this.records(p.type);
+        for (const r of records) instances.push(this.view(p, r, list.find((i) => i.id === r.remote?.instanceId)));
+        for (const i of list) {
+          if (i.tetherId || i.status === 'terminated') continue;
+          instances.push(this.unmanagedView(p, i));
+        }
+      }),
+    );
+    const billing = instances.filter((i) => i.managed && BILLING.has(i.status));
+    return {
+      instances,
+      errors,
+      costPerHour: billing.reduce((s, i) => s + i.pricePerHour, 0),
+      costSoFar: instances.reduce((s, i) => s + i.costSoFar, 0),
+    };
+  }
+
+  private records(type: string): LedgerResource[] {
+    return this.ledger.read().resources.filter((r) => r.kind === 'cloud' && r.remote?.provider === type);
+  }
+
+  /** Matches the provider's list with the ledger (adopt by marker, end the gone), then records state changes. */
+  private async reconcile(p: CloudProvider, list: CloudInstance[]): Promise<void> {
+    const result = await reconcileCloud(p, this.ledger);
+    for (const a of result.adopted) this.log.warn(`${p.title}: instance ${a.id} carries Tether's marker but was missing from the ledger; re-adopted`);
+    for (const id of result.gone) this.log.info(`${p.title}: ledger record ${id} closed: its instance is gone`);
+    // State history (what accrual reads): one event per observed change.
+    const changed = this.records(p.type).flatMap((r) => {
+      const inst = list.find((i) => i.id === r.remote?.instanceId);
+      return inst && inst.rawStatus !== r.remote?.metadata.providerStatus ? [{ r, inst }] : [];
+    });
+    if (!changed.length) return;
+    await this.ledger.update((b) => {
+      for (const { r, inst } of changed) {
+        const cur = b.resources.find((x) => x.id === r.id);
+        if (!cur?.remote) continue;
+        cur.remote = remoteOf(inst, cur.remote);
+        const st = ledgerStateOf(inst.status);
+        const now = new Date().toISOString();
+        cur.state = st;
+        cur.updatedAt = now;
+        cur.history.push({ at: now, state: st, note: `cloud:${inst.status}` });
+      }
+    }, 'recording cloud states');
+  }
+
+  private view(p: CloudProvider, r: LedgerResource, i: CloudInstance | undefined): CloudView {
+    const remote = r.remote!;
+    const status = i?.status ?? (r.state === 'starting' ? 'provisioning' : r.state);
+    const host = i?.sshHost ?? remote.sshHost;
+    const user = i?.sshUser ?? (remote.metadata.sshUser as string | undefined);
+    return {
+      ledgerId: r.id,
+      managed: true,
+      provider: p.type,
+      providerTitle: p.title,
+      id: i?.id ?? remote.instanceId ?? null,
+      name: r.plugin,
+      status,
+      rawStatus: i?.rawStatus ?? String(remote.metadata.providerStatus ?? remote.status),
+      ...(remote.region ? { region: remote.region } : {}),
+      ...(remote.resourceType ? { instanceType: remote.resourceType } : {}),
+      ...(remote.gpuType ? { gpuType: remote.gpuType } : {}),
+      gpuCount: remote.gpuCount,
+      pricePerHour: remote.estimatedCostPerHour ?? 0,
+      costSoFar: accruedFromHistory(r),
+      uptimeSeconds: Math.max(0, (Date.now() - Date.parse(r.createdAt)) / 1000),
+      ...(host ? { sshCommand: `ssh ${remote.sshPort && remote.sshPort !== 22 ? `-p ${remote.sshPort} ` : ''}${user ? `${user}@` : ''}${host}` } : {}),
+      ...(i ? { consoleUrl: p.consoleUrl(i) } : {}),
+    };
+  }
+
+  private unmanagedView(p: CloudProvider, i: CloudInstance): CloudView {
+    return {
+      ledgerId: null,
+      managed: false,
+      provider: p.type,
+      providerTitle: p.title,
+      id: i.id,
+      name: i.name ?? i.id,
+      status: i.status,
+      rawStatus: i.rawStatus,
+      ...(i.region ? { region: i.region } : {}),
+      ...(i.instanceType ? { instanceType: i.instanceType } : {}),
+      ...(i.gpuType ? { gpuType: i.gpuType } : {}),
+      gpuCount: i.gpuCount,
+      pricePerHour: i.pricePerHour ?? 0,
+      costSoFar: 0,
+      uptimeSeconds: i.launchedAt ? Math.max(0, (Date.now() - Date.parse(i.launchedAt)) / 1000) : 0,
+      ...(i.sshHost ? { sshCommand: `ssh ${i.sshPort && i.sshPort !== 22 ? `-p ${i.sshPort} ` : ''}${i.sshUser ? `${i.sshUser}@` : ''}${i.sshHost}` } : {}),
+      consoleUrl: p.consoleUrl(i),
+      problem: 'not launched by Tether: shown, never terminated unless you pick it',
+    };
+  }
+
+  /**
+   * Launches one instance through {@link CloudInstancePlugin}: the intent (with the price) is in
+   * the ledger before the provider is called, the instance carries the ledger id, and an
+   * ambiguous failure keeps the record until a poll proves what happened.
+   */
+  async provision(type: string, req: Omit<LaunchRequest, 'ledgerId'> & { pricePerHour?: number }): Promise<CloudView> {
+    const p = this.provider(type);
+    const plugin = new CloudInstancePlugin({ provider: p, ledger: this.ledger, name: req.name, log: (l) => this.log.info(l) });
+    await plugin.provisionRemoteResource({ ...req });
+    const rec = this.ledger.read().resources.find((r) => r.id === plugin.ledgerId);
+    if (!rec) throw new TetherError(`${p.title}: the launch of ${req.name} was not recorded`, { remedy: 'See the Tether log.' });
+    if (!rec.owner) await this.ledger.patch(rec.id, { owner: this.owner });
+    return this.view(p, rec, await p.describe(rec.remote?.instanceId ?? '').catch(() => undefined));
+  }
+
+  /** Terminates an instance. Unmanaged ones only with `picked` (the user chose it by hand). */
+  async terminate(view: CloudView, opts: { picked?: boolean } = {}): Promise<void> {
+    if (!view.managed && !opts.picked) {
+      throw new TetherError(`${view.name} was not launched by Tether`, { remedy: 'Pick it by hand in the Cloud view to terminate it.' });
+    }
+    const p = this.provider(view.provider);
+    const rec = view.ledgerId ? this.ledger.read().resources.find((r) => r.id === view.ledgerId) : undefined;
+    if (rec?.remote?.instanceId) {
+      await CloudInstancePlugin.fromRecord({ provider: p, ledger: this.ledger, log: (l) => this.log.info(l) }, rec).terminateRemoteResource();
+      return;
+    }
+    if (view.id) await p.terminate(view.id);
+    if (view.ledgerId) await this.ledger.end(view.ledgerId, 'stopped', 'terminated by the user');
+  }
+}

@@ -1,0 +1,63 @@
+// Cloud instances through the real `tether` CLI, against a fake Lambda Cloud server that follows
+// the published API (the real API cannot be called from tests).
+import { strict as assert } from 'node:assert';
+import { FakeLambdaServer } from '../fakes/lambdaServer';
+import { runCli } from '../helpers/cli';
+import { sleep, tmpDir, workspaceWith } from '../helpers/tmp';
+import type { StatusReport } from '../../src/engine/engine';
+
+describe('tether CLI with a cloud provider (fake Lambda Cloud server)', function () {
+  this.timeout(60000);
+  let fake: FakeLambdaServer;
+  let env: Record<string, string>;
+  let ws: string;
+  before(async () => {
+    fake = new FakeLambdaServer({ bootMs: 200, terminateMs: 200 });
+    await fake.start();
+    env = { TETHER_STATE_DIR: tmpDir('tether-cloud-cli-'), LAMBDA_API_KEY: fake.apiKey, TETHER_LAMBDA_URL: fake.url };
+    ws = workspaceWith({ plugins: [] });
+  });
+  after(async () => {
+    await fake?.stop();
+  });
+
+  it('types → launch (intent first) → status shows it billing → terminate; a foreign instance stays unmanaged', async () => {
+    const types = await runCli(['cloud', 'types', 'lambda_labs', '--json', '--workspace', ws], env);
+    assert.equal(types.code, 0, types.stderr);
+    const a10 = (JSON.parse(types.stdout) as Array<{ name: string; pricePerHour: number }>).find((t) => t.name === 'gpu_1x_a10');
+    assert.equal(a10?.pricePerHour, 0.75);
+    const foreign = fake.addForeign('someone-elses-box');
+    const launch = await runCli(['cloud', 'launch', 'lambda_labs', 'gpu_1x_a10', '--region', 'us-east-1', '--name', 'trainer', '--workspace', ws], env);
+    assert.equal(launch.code, 0, launch.stderr);
+    assert.match(launch.stdout, /^launched trainer: Lambda Cloud \S+ gpu_1x_a10 us-east-1 at \$0\.75\/h/);
+    await sleep(400);
+    const st = JSON.parse((await runCli(['status', '--json', '--workspace', ws], env)).stdout) as StatusReport;
+    const mine = st.cloud.instances.find((i) => i.name === 'trainer')!;
+    assert.equal(mine.managed, true);
+    assert.equal(mine.status, 'running');
+    assert.equal(mine.pricePerHour, 0.75);
+    assert.equal(st.totals.costPerHour, 0.75);
+    const other = st.cloud.instances.find((i) => i.id === foreign)!;
+    assert.equal(other.managed, false);
+    const human = await runCli(['status', '--workspace', ws], env);
+    assert.match(human.stdout, /trainer\s+Lambda Cloud \S+ running .*\$0\.75\/h/);
+    assert.match(human.stdout, /\(unmanaged\)/);
+    const refuse = await runCli(['cloud', 'terminate', foreign, '--workspace', ws], env);
+    assert.equal(refuse.code, 2);
+    assert.match(refuse.stderr, /was not launched by Tether — Add --unmanaged/);
+    const term = await runCli(['cloud', 'terminate', 'trainer', '--workspace', ws], env);
+    assert.equal(term.code, 0, term.stderr);
+    await sleep(400);
+    const after = JSON.parse((await runCli(['status', '--json', '--workspace', ws], env)).stdout) as StatusReport;
+    assert.equal(after.cloud.instances.some((i) => i.name === 'trainer'), false);
+    assert.equal(after.totals.costPerHour, 0);
+    assert.ok(after.cloud.instances.some((i) => i.id === foreign && i.status === 'running'), 'the foreign instance was never touched');
+  });
+
+  it('a wrong API key: the provider error with a remedy, the key never printed', async () => {
+    const r = await runCli(['cloud', 'types', 'lambda_labs', '--workspace', ws], { ...env, LAMBDA_API_KEY: 'wrong-secret-key-123' });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Lambda Cloud: .*— .*API key/i);
+    assert.doesNotMatch(r.stderr + r.stdout, /wrong-secret-key-123/);
+  });
+});

@@ -13,6 +13,9 @@ import { RefreshManager } from './ui/refreshManager';
 import { TetherStatusBar } from './ui/statusBar';
 import { TetherTreeProvider } from './ui/treeProvider';
 import { SshPrompts } from './ui/sshPrompts';
+import { CloudKeys } from './ui/cloudKeys';
+import { createProviders } from './engine/cloudAccounts';
+import type { CloudProvider } from './plugins/cloud/provider';
 
 type CleanupOnExit = 'none' | 'localPlugins' | 'everything';
 
@@ -38,6 +41,17 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
   const stateDir = () => settings().stateDir ?? defaultStateDir();
   log.info(`Tether activating (state folder ${stateDir()})`);
 
+  // Cloud API keys live in SecretStorage; provider clients are rebuilt when they change.
+  const cloudKeys = new CloudKeys(context.secrets);
+  let cloudProviders: CloudProvider[] = [];
+  context.subscriptions.push(
+    cloudKeys,
+    cloudKeys.onDidChange(() => {
+      cloudProviders = createProviders(cloudKeys.current, log);
+      void model.refresh('config');
+    }),
+  );
+
   // Key passphrases live in SecretStorage; unknown host keys are accepted only by the user.
   const prompts = new SshPrompts(context.secrets);
   // Background polls never open a dialog: an unknown host key or a missing passphrase then shows
@@ -46,8 +60,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
     passphrase: async (keyFile, o) => (model.isInteractive ? prompts.passphrase(keyFile, o.retry) : prompts.storedPassphrase(keyFile)),
     onPassphraseRejected: (keyFile) => prompts.forgetPassphrase(keyFile),
     onUnknownKey: async (fingerprint, info) => model.isInteractive && prompts.trustHostKey(`${info.host}:${info.port}`, fingerprint, info.knownHostsFile),
-  }, () => vscode.workspace.getConfiguration('tether').get<string[]>('sshHosts', []).filter((h) => typeof h === 'string' && /^[^\s'"`$\\;|&<>(){}]+$/.test(h)));
+  }, () => vscode.workspace.getConfiguration('tether').get<string[]>('sshHosts', []).filter((h) => typeof h === 'string' && /^[^\s'"`$\\;|&<>(){}]+$/.test(h)),
+  () => cloudProviders);
   context.subscriptions.push(prompts, model, prompts.onDidChangePassphrase((keyFile) => model.forgetSshPassphrase(keyFile)));
+  await cloudKeys.load();
   const folders = () => (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
   model.setFolders(folders());
 
@@ -108,7 +124,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
   );
 
   context.subscriptions.push(
-    ...registerCommands({ model, refresh, log, graceMs: () => settings().graceMs, confirm: () => settings().confirm }),
+    ...registerCommands({ model, refresh, log, graceMs: () => settings().graceMs, confirm: () => settings().confirm, cloudKeys }),
   );
 
   // Not contributed (so not in the palette): lets in-editor tests read what the UI renders.

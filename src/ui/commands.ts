@@ -10,6 +10,10 @@ import { EXAMPLE_CONFIG, configPath } from '../core/config';
 import { describeError } from '../core/errors';
 import type { PluginStatus } from '../engine/engine';
 import { DockerPlugin } from '../plugins/docker';
+import type { CloudKeys } from './cloudKeys';
+import { formatUsd } from '../core/format';
+import { CLOUD_ACCOUNT_TITLES, type CloudAccountKind } from '../engine/cloudAccounts';
+import type { CloudView } from '../engine/cloud';
 import type { TetherModel } from './model';
 import type { RefreshManager } from './refreshManager';
 import type { TreeNode } from './treeProvider';
@@ -21,6 +25,7 @@ export interface CommandDeps {
   log: vscode.LogOutputChannel;
   graceMs: () => number;
   confirm: () => boolean;
+  cloudKeys: CloudKeys;
 }
 
 type PluginRef = { folder: string; status: PluginStatus };
@@ -374,7 +379,134 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     await picked?.run?.();
   };
 
+  // ---- cloud ------------------------------------------------------------------------------
+
+  const firstEngine = () => {
+    const f = model.folders[0];
+    if (!f) throw new Error('Open a folder first: Tether keeps its ledger per user, but needs a workspace to run.');
+    return model.engine(f);
+  };
+
+  const provision = async () => {
+    const accounts = deps.cloudKeys.current;
+    const kinds = (Object.keys(CLOUD_ACCOUNT_TITLES) as CloudAccountKind[]).filter((k) => accounts[k]);
+    if (!kinds.length) {
+      const c = await vscode.window.showInformationMessage('Tether: no cloud account yet. Add an API key first.', 'Set Cloud API Key…');
+      if (c) await deps.cloudKeys.setKey();
+      return;
+    }
+    const provider = await vscode.window.showQuickPick(kinds.map((k) => ({ label: CLOUD_ACCOUNT_TITLES[k], account: k })), { title: 'Provision (1/5): provider', placeHolder: 'Which provider?' });
+    if (!provider) return;
+    const engine = firstEngine();
+    let types;
+    try {
+      types = await withProgress(`Tether: reading ${provider.label}'s instance types…`, () => engine.cloud.catalogue(provider.account));
+    } catch (err) {
+      return showError(deps, err);
+    }
+    const offered = types.filter((t) => Number.isFinite(t.pricePerHour)).sort((a, b) => a.pricePerHour - b.pricePerHour);
+    const type = await vscode.window.showQuickPick(
+      offered.map((t) => ({
+        label: t.name,
+        description: `${t.gpuCount ? `${t.gpuCount} × ${t.gpuType ?? 'GPU'}` : 'CPU only'} · ${formatUsd(t.pricePerHour)}/h`,
+        detail: t.regionsWithCapacity === undefined ? t.description : t.regionsWithCapacity.length ? `capacity in ${t.regionsWithCapacity.join(', ')}` : 'no capacity right now',
+        t,
+      })),
+      { title: 'Provision (2/5): instance type', placeHolder: 'GPU, count, $/h and regions with capacity', matchOnDescription: true, matchOnDetail: true },
+    );
+    if (!type) return;
+    let region: string | undefined;
+    const regions = type.t.regionsWithCapacity;
+    if (regions && regions.length) {
+      region = (await vscode.window.showQuickPick(regions, { title: 'Provision (3/5): region', placeHolder: 'Regions with capacity' })) ?? undefined;
+      if (!region) return;
+    } else if (regions && !regions.length) {
+      return void vscode.window.showWarningMessage(`Tether: ${type.t.name} has no capacity anywhere right now; try another type.`);
+    }
+    let sshKeyName: string | undefined;
+    const lambda = engine.cloud.provider(provider.account) as unknown as { listSshKeys?: () => Promise<Array<{ name: string }>> };
+    if (lambda.listSshKeys) {
+      const keys = await lambda.listSshKeys().catch(() => []);
+      if (keys.length) {
+        sshKeyName = (await vscode.window.showQuickPick(keys.map((k) => k.name), { title: 'Provision (4/5): SSH key', placeHolder: 'The key to log in with' })) ?? undefined;
+        if (!sshKeyName) return;
+      }
+    }
+    const name = await vscode.window.showInputBox({
+      title: 'Provision (5/5): name',
+      value: `${type.t.name.replace(/[^\w-]/g, '-')}-${new Date().toISOString().slice(5, 10)}`,
+      validateInput: (v) => (/^[\w][\w.-]{0,40}$/.test(v) ? undefined : 'Letters, digits, ".", "_" and "-" (at most 41).'),
+    });
+    if (!name) return;
+    const spend = model.snapshot;
+    const ok = await vscode.window.showWarningMessage(
+      `Launch ${type.t.name} on ${provider.label} for ${formatUsd(type.t.pricePerHour)}/h?`,
+      {
+        modal: true,
+        detail: `${name}${region ? ` in ${region}` : ''}: ${formatUsd(type.t.pricePerHour)} per hour (${formatUsd(type.t.pricePerHour * 24)} per day) until you terminate it.\nYou are spending ${formatUsd(spend.costPerHour)}/h now (${formatUsd(spend.costSoFar)} so far); no budget is set.`,
+      },
+      'Launch',
+    );
+    if (ok !== 'Launch') return;
+    try {
+      const v = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Tether: launching ${name}…` }, async (progress) => {
+        const launched = await engine.cloud.provision(provider.account, { name, instanceType: type.t.name, pricePerHour: type.t.pricePerHour, ...(region ? { region } : {}), ...(sshKeyName ? { sshKeyName } : {}) });
+        progress.report({ message: 'booting' });
+        await after();
+        return launched;
+      });
+      log.info(`launched ${v.name}: ${v.providerTitle} ${v.id} at ${formatUsd(v.pricePerHour)}/h`);
+      void vscode.window.showInformationMessage(`Tether: ${v.name} is launching on ${v.providerTitle} (${formatUsd(v.pricePerHour)}/h).`);
+    } catch (err) {
+      await showError(deps, err);
+    } finally {
+      await after();
+    }
+  };
+
+  const cloudOf = (node: unknown): CloudView | undefined => {
+    const n = node as TreeNode | undefined;
+    return n?.kind === 'cloud' ? n.view : undefined;
+  };
+
+  const terminate = async (node?: unknown) => {
+    const v = cloudOf(node);
+    if (!v) return;
+    const money = `${formatUsd(v.pricePerHour)}/h, ${formatUsd(v.costSoFar)} so far`;
+    const ok = await vscode.window.showWarningMessage(
+      v.managed ? `Terminate ${v.name}?` : `Terminate ${v.name}? Tether did not launch it.`,
+      { modal: true, detail: `${v.providerTitle} ${v.id ?? ''} · ${v.instanceType ?? ''} ${v.region ?? ''} · ${money}.\nTermination deletes the instance and its local disk.${v.managed ? '' : '\nIt was started outside Tether; you are picking it by hand.'}` },
+      'Terminate',
+    );
+    if (ok !== 'Terminate') return;
+    try {
+      await withProgress(`Tether: terminating ${v.name}…`, () => firstEngine().cloud.terminate(v, { picked: !v.managed }));
+    } catch (err) {
+      await showError(deps, err);
+    } finally {
+      await after();
+    }
+  };
+
+  const copySsh = async (node?: unknown) => {
+    const v = cloudOf(node);
+    if (!v?.sshCommand) return void vscode.window.showInformationMessage('Tether: no SSH address yet (still booting?).');
+    await vscode.env.clipboard.writeText(v.sshCommand);
+    vscode.window.setStatusBarMessage(`Copied: ${v.sshCommand}`, 3000);
+  };
+
+  const openConsole = async (node?: unknown) => {
+    const v = cloudOf(node);
+    if (v?.consoleUrl) await vscode.env.openExternal(vscode.Uri.parse(v.consoleUrl));
+  };
+
   const table: Record<string, (...args: unknown[]) => unknown> = {
+    'tether.provision': provision,
+    'tether.terminateInstance': terminate,
+    'tether.copySshCommand': copySsh,
+    'tether.openProviderConsole': openConsole,
+    'tether.setCloudKey': () => deps.cloudKeys.setKey(),
+    'tether.removeCloudKey': () => deps.cloudKeys.removeKey(),
     'tether.start': start,
     'tether.stop': (n) => stop(n),
     'tether.restart': restart,

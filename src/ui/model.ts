@@ -24,6 +24,7 @@ import type { StopReport } from '../core/treeKiller';
 import { Engine, type PluginStatus, type StatusReport } from '../engine/engine';
 import { SshConnectionPool, type SshConnectionOptions } from '../plugins/ssh/connection';
 import { SshHostMonitor } from '../plugins/ssh/remotePlugin';
+import type { CloudProvider } from '../plugins/cloud/provider';
 
 export interface FolderView {
   folder: string;
@@ -92,6 +93,7 @@ export class TetherModel implements vscode.Disposable {
     private readonly stateDir: () => string | undefined,
     sshOptions: SshConnectionOptions = {},
     private readonly extraHosts: () => string[] = () => [],
+    private readonly cloudProviders: () => CloudProvider[] = () => [],
   ) {
     this.sshMonitor = new SshHostMonitor(new SshConnectionPool({ ...sshOptions, log }), { log });
   }
@@ -117,6 +119,7 @@ export class TetherModel implements vscode.Disposable {
             tracker: this.tracker,
             sshMonitor: this.sshMonitor,
             extraHosts: this.extraHosts,
+            cloudProviders: this.cloudProviders,
             ...(sd ? { stateDir: sd } : {}),
           }),
         );
@@ -207,6 +210,9 @@ export class TetherModel implements vscode.Disposable {
     }
     const localRunning = folders.reduce((n, f) => n + (f.report?.plugins.filter((p) => p.processes.length > 0).length ?? 0), 0);
     const foreignOrphans = orphans.filter((o) => !folders.some((f) => f.report?.plugins.some((p) => p.ledgerId === o.ledgerId)));
+    // Every folder sees the same cloud accounts: count them once.
+    const cloud = folders.find((f) => f.report)?.report?.cloud;
+    const cloudRunning = cloud?.instances.filter((i) => i.managed && (i.status === 'running' || i.status === 'provisioning')).length ?? 0;
     const apiRunning = apiPlugins.filter((a) => a.processes.length > 0 || a.costPerHour > 0 || a.remote?.status === 'running').length;
     return {
       seq: this.current.seq + 1,
@@ -214,9 +220,9 @@ export class TetherModel implements vscode.Disposable {
       folders,
       apiPlugins,
       orphans,
-      running: localRunning + foreignOrphans.length + apiRunning,
-      costPerHour: apiPlugins.reduce((s, a) => s + a.costPerHour, 0),
-      costSoFar: apiPlugins.reduce((s, a) => s + a.costSoFar, 0),
+      running: localRunning + foreignOrphans.length + apiRunning + cloudRunning,
+      costPerHour: apiPlugins.reduce((s, a) => s + a.costPerHour, 0) + (cloud?.costPerHour ?? 0),
+      costSoFar: apiPlugins.reduce((s, a) => s + a.costSoFar, 0) + (cloud?.costSoFar ?? 0),
     };
   }
 

@@ -9,6 +9,7 @@ import { formatBytes, formatCpu, formatUsd } from '../core/format';
 import type { ProcessInfo } from '../core/processTracker';
 import type { HostStatus, PluginStatus } from '../engine/engine';
 import type { GpuInfo } from '../plugins/ssh/remote';
+import type { CloudView } from '../engine/cloud';
 import type { ApiPluginView, Snapshot, TetherModel } from './model';
 
 export type TreeNode =
@@ -19,6 +20,8 @@ export type TreeNode =
   | { kind: 'api'; id: string; view: ApiPluginView }
   | { kind: 'host'; id: string; host: HostStatus; folder: string }
   | { kind: 'gpu'; id: string; host: string; gpu: GpuInfo }
+  | { kind: 'provider'; id: string; title: string }
+  | { kind: 'cloud'; id: string; view: CloudView }
   | { kind: 'info'; id: string; label: string; icon: string; tooltip?: string; description?: string; command?: vscode.Command; contextValue?: string; children?: TreeNode[] };
 
 const STATE_ICON: Record<PluginStatus['state'], [string, string | undefined]> = {
@@ -101,6 +104,8 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       s.apiPlugins.map((a) => [a.name, a.processes.map((x) => x.pid), a.remote?.status, a.error]),
       s.orphans.map((o) => o.ledgerId),
       s.folders.map((f) => f.report?.hosts?.map((h) => [h.host, h.state, h.gpus?.length ?? 0])),
+      s.folders.find((f) => f.report)?.report?.cloud.instances.map((i) => [i.ledgerId, i.id, i.status, i.providerTitle]),
+      s.folders.find((f) => f.report)?.report?.cloud.errors.length,
     ]);
     if (structure !== this.structure) {
       this.structure = structure;
@@ -137,6 +142,13 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       node.proc = proc;
       return node;
     }
+    if (node.kind === 'cloud') {
+      const v = s.folders.find((f) => f.report)?.report?.cloud.instances.find((i) => i.provider === node.view.provider && (i.ledgerId ?? i.id) === (node.view.ledgerId ?? node.view.id));
+      if (!v) return undefined;
+      node.view = v;
+      return node;
+    }
+    if (node.kind === 'provider') return node;
     if (node.kind === 'host') {
       const h = s.folders.flatMap((f) => f.report?.hosts ?? []).find((x) => x.host === node.host.host);
       if (!h) return undefined;
@@ -191,6 +203,12 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         return n.children ?? [];
       case 'host':
         return this.hostChildren(n);
+      case 'provider': {
+        const report = this.snap.folders.find((f) => f.report)?.report;
+        return (report?.cloud.instances ?? [])
+          .filter((i) => i.providerTitle === n.title)
+          .map((view) => this.node({ kind: 'cloud', id: `cloud:${view.provider}:${view.ledgerId ?? view.id}`, view }, n));
+      }
       case 'api':
         return n.view.processes
           .filter((p) => !n.view.processes.some((q) => q.pid === p.ppid))
@@ -222,9 +240,23 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       return [...hosts.values()].map(({ host, folder }) => this.node({ kind: 'host', id: `host:${host.host}`, host, folder }, g));
     }
     if (g.group === 'cloud') {
-      const cloud = s.apiPlugins.filter((a) => a.cloud);
-      if (cloud.length) return cloud.map((view) => this.node({ kind: 'api', id: `api:${view.name}`, view }, g));
-      return [this.node({ kind: 'info', id: 'info:cloud', label: 'No cloud instances', icon: 'cloud', tooltip: 'Cloud plugins registered by other extensions appear here with their $/h.' }, g)];
+      const out: TreeNode[] = [];
+      const report = s.folders.find((f) => f.report)?.report;
+      const providers = [...new Set((report?.cloud.instances ?? []).map((i) => i.providerTitle))];
+      for (const title of providers) out.push(this.node({ kind: 'provider', id: `provider:${title}`, title }, g));
+      for (const e of report?.cloud.errors ?? []) {
+        out.push(this.node({ kind: 'info', id: `info:cloud-error:${e.provider}`, label: `${e.provider}: cannot list instances`, icon: 'error', description: e.message, tooltip: e.message, command: { title: 'Set key', command: 'tether.setCloudKey' } }, g));
+      }
+      for (const view of s.apiPlugins.filter((a) => a.cloud)) out.push(this.node({ kind: 'api', id: `api:${view.name}`, view }, g));
+      if (!out.length) {
+        out.push(
+          this.node(
+            { kind: 'info', id: 'info:cloud', label: 'No cloud instances', icon: 'cloud', description: 'Provision…', tooltip: 'Provision a GPU on Lambda Cloud, RunPod, Vast.ai or AWS EC2 (add an API key first).', command: { title: 'Provision', command: 'tether.provision' } },
+            g,
+          ),
+        );
+      }
+      return out;
     }
     const out: TreeNode[] = [];
     if (s.folders.length > 1) {
@@ -414,6 +446,45 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
           .join(' · ');
         item.tooltip = md([`**${escapeMd(h.host)}**${h.target ? ` (${escapeMd(h.target)})` : ''} — ${h.state}`, h.error ? `$(warning) ${escapeMd(h.error)}` : '', `plugins: ${h.plugins.map(escapeMd).join(', ') || '—'}`].filter(Boolean));
         item.contextValue = `tether.host;${h.state};${h.state === 'connected' ? 'disconnect;' : 'connect;'}terminal;`;
+        return item;
+      }
+      case 'provider': {
+        const item = new vscode.TreeItem(n.title, vscode.TreeItemCollapsibleState.Expanded);
+        item.id = n.id;
+        item.iconPath = new vscode.ThemeIcon('cloud');
+        const inst = (this.snap.folders.find((f) => f.report)?.report?.cloud.instances ?? []).filter((i) => i.providerTitle === n.title && i.managed);
+        const rate = inst.filter((i) => i.status === 'running' || i.status === 'provisioning').reduce((a, i) => a + i.pricePerHour, 0);
+        item.description = rate ? `${formatUsd(rate)}/h` : '';
+        item.contextValue = 'tether.provider;';
+        return item;
+      }
+      case 'cloud': {
+        const v = n.view;
+        const item = new vscode.TreeItem(v.name, vscode.TreeItemCollapsibleState.None);
+        item.id = n.id;
+        const live = v.status === 'running' || v.status === 'provisioning';
+        item.iconPath = new vscode.ThemeIcon(
+          !v.managed ? 'question' : v.status === 'provisioning' ? 'loading~spin' : live ? 'vm-running' : 'vm-outline',
+          live && v.managed ? new vscode.ThemeColor('testing.iconPassed') : undefined,
+        );
+        const up = v.uptimeSeconds >= 3600 ? `${Math.floor(v.uptimeSeconds / 3600)}h ${Math.floor((v.uptimeSeconds % 3600) / 60)}m` : `${Math.floor(v.uptimeSeconds / 60)}m`;
+        item.description = [
+          v.managed ? v.status : `unmanaged · ${v.status}`,
+          v.gpuCount ? `${v.gpuType ?? 'GPU'} × ${v.gpuCount}` : v.instanceType ?? '',
+          v.region ?? '',
+          `${formatUsd(v.pricePerHour)}/h`,
+          v.managed ? `${formatUsd(v.costSoFar)} so far` : '',
+          v.managed && live ? up : '',
+        ]
+          .filter(Boolean)
+          .join(' · ');
+        item.tooltip = md([
+          `**${escapeMd(v.name)}** — ${v.providerTitle} ${v.id ?? ''} (${v.rawStatus})`,
+          `${v.instanceType ?? ''} ${v.region ?? ''} · ${formatUsd(v.pricePerHour)}/h · ${formatUsd(v.costSoFar)} so far`,
+          v.sshCommand ? `$(terminal) \`${v.sshCommand}\`` : '',
+          v.problem ? `$(warning) ${escapeMd(v.problem)}` : '',
+        ].filter(Boolean));
+        item.contextValue = `tether.cloud;${v.managed ? 'managed' : 'unmanaged'};${v.status !== 'terminated' ? 'terminate;' : ''}${v.sshCommand ? 'ssh;' : ''}${v.consoleUrl ? 'console;' : ''}`;
         return item;
       }
       case 'gpu': {

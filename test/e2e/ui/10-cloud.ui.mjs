@@ -1,0 +1,85 @@
+// A cloud GPU through the wizard in a real VS Code, against a fake Lambda Cloud server that follows
+// the published API (the real API cannot be called from tests): the API key goes into
+// SecretStorage, the wizard shows types with $/h and regions with capacity, the confirmation names
+// the price, the instance appears under Cloud with its $/h, the status bar sums the spend, and
+// Terminate (modal with the money figure) ends it.
+import assert from 'node:assert/strict';
+import { clickDialogButton, contextMenu, openActivity, runCommand, waitForRow, waitForRows, waitForStatusBar, waitForWorkbench } from '../lib.mjs';
+import { FakeLambdaServer } from '../../fakes/lambdaServer.ts';
+
+export const timeout = 150000;
+export const workspace = 'demo';
+let fake;
+
+export async function setup({ log }) {
+  fake = new FakeLambdaServer({ bootMs: 1500, terminateMs: 500 });
+  await fake.start();
+  log(`fake Lambda Cloud at ${fake.url}`);
+  return { env: { TETHER_LAMBDA_URL: fake.url }, teardown: () => fake.stop() };
+}
+
+/** Picks in the open quick pick by filtering for `text` and accepting the match. */
+async function pick(page, text, title) {
+  if (title) await page.locator('.quick-input-widget .quick-input-title', { hasText: title }).waitFor({ timeout: 15000 });
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 15000 });
+  await input.fill(text);
+  await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: text }).first().waitFor({ timeout: 15000 });
+  await page.keyboard.press('Enter');
+}
+
+async function type(page, text) {
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 15000 });
+  await input.fill(text);
+  await page.keyboard.press('Enter');
+}
+
+export async function run({ page, url, screenshot, log }) {
+  await page.goto(url);
+  await waitForWorkbench(page);
+  await openActivity(page, 'Tether');
+  await waitForRow(page, /^No cloud instances/);
+
+  await runCommand(page, 'Tether: Set Cloud API Key…');
+  await pick(page, 'Lambda Cloud');
+  await type(page, fake.apiKey);
+  await page.locator('.notification-toast', { hasText: 'Lambda Cloud account saved' }).first().waitFor({ timeout: 15000 });
+
+  await runCommand(page, 'Tether: Provision Cloud Instance…');
+  await pick(page, 'Lambda Cloud', 'provider');
+  const a10 = page.locator('.quick-input-list .monaco-list-row', { hasText: 'gpu_1x_a10' }).first();
+  await a10.waitFor({ timeout: 15000 });
+  const typeRow = (await a10.innerText()).replace(/\s+/g, ' ');
+  log(`type row: ${typeRow}`);
+  assert.match(typeRow, /gpu_1x_a10 ?1 × A10.* · \$0\.75\/h ?capacity in us-east-1, us-west-1/);
+  await screenshot('1-wizard-types');
+  await a10.click();
+  await pick(page, 'us-west-1', 'region');
+  await pick(page, 'laptop', 'SSH key');
+  await type(page, 'trainer');
+  const dialog = page.locator('.monaco-dialog-box');
+  await dialog.waitFor({ timeout: 15000 });
+  const text = (await dialog.innerText()).replace(/\s+/g, ' ');
+  log(`confirm: ${text}`);
+  assert.match(text, /Launch gpu_1x_a10 on Lambda Cloud for \$0\.75\/h\?/);
+  assert.match(text, /trainer in us-west-1: \$0\.75 per hour \(\$18\.00 per day\)/);
+  await screenshot('2-wizard-confirm');
+  await clickDialogButton(page, 'Launch');
+
+  const row = await waitForRow(page, /^trainer running · A10 \(24 GB PCIe\) × 1 · us-west-1 · \$0\.75\/h · \$0\.\d\d so far/, { timeout: 30000 });
+  log(`instance: ${row}`);
+  const bar = await waitForStatusBar(page, /1 running · \$0\.75\/h/);
+  log(`status bar: ${bar}`);
+  assert.equal(fake.instanceCount?.() ?? 1, 1);
+  await screenshot('3-instance-running');
+
+  await contextMenu(page, 'trainer', 'Terminate Instance');
+  const dlg = (await page.locator('.monaco-dialog-box').innerText()).replace(/\s+/g, ' ');
+  log(`terminate: ${dlg}`);
+  assert.match(dlg, /Terminate trainer\?.*\$0\.75\/h, \$0\.\d\d so far/);
+  await clickDialogButton(page, 'Terminate');
+  await waitForRows(page, (r) => !r.some((x) => /^trainer /.test(x)), 'the instance gone', { timeout: 30000 });
+  await waitForStatusBar(page, /\$0\.00\/h/);
+  await screenshot('4-terminated');
+}

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { ExitCode, TetherError, UsageError, describeError } from './core/errors';
 import type { Logger } from './core/logger';
-import { accountsFromEnv, createProviders } from './engine/cloudAccounts';
+import { accountKindOf, accountsFromEnv, createProviders } from './engine/cloudAccounts';
 import { Engine, asTetherError, type HostStatus, type PluginStatus, type StatusReport } from './engine/engine';
 import { formatBytes, formatCpu } from './core/format';
 
@@ -25,6 +25,8 @@ Commands:
   cloud types PROVIDER   Instance types with $/h and regions with capacity
   cloud launch PROVIDER TYPE [--region R] [--name N] [--ssh-key K] [--image I]
   cloud terminate NAME|ID [--unmanaged]
+  provision --provider lambda|runpod|vast|aws --type T [--region R] [--name N] [--ssh-key K] --yes
+  terminate ID|NAME [--unmanaged]
                          Providers: lambda_labs (LAMBDA_API_KEY), runpod (RUNPOD_API_KEY),
                          vast_ai (VAST_API_KEY), aws (TETHER_AWS_REGION + the AWS chain)
 
@@ -72,6 +74,9 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         'ssh-key': { type: 'string' },
         image: { type: 'string' },
         unmanaged: { type: 'boolean', default: false },
+        provider: { type: 'string' },
+        type: { type: 'string' },
+        yes: { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
@@ -104,6 +109,17 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       ...(o['state-dir'] ? { stateDir: o['state-dir'] } : {}),
       ...(graceMs === undefined ? {} : { graceMs }),
     });
+    const terminateCloud = async (which: string): Promise<number> => {
+      const st = await engine!.cloud.status();
+      const v = st.instances.find((i) => i.name === which || i.id === which || i.ledgerId === which);
+      if (!v) throw new UsageError(`no cloud instance named "${which}"`, 'See `tether status` for the names and ids.');
+      if (!v.managed && !o.unmanaged) {
+        throw new UsageError(`${v.name} was not launched by Tether`, 'Add --unmanaged to terminate it anyway (you pick it by hand).');
+      }
+      await engine!.cloud.terminate(v, { picked: o.unmanaged });
+      io.out(`terminated ${v.name} (${v.providerTitle} ${v.id ?? ''}); it cost $${v.costSoFar.toFixed(2)}`);
+      return ExitCode.OK;
+    };
     const needName = (): string => {
       if (rest.length !== 1) throw new UsageError(`\`tether ${cmd}\` needs exactly one plugin name`);
       return rest[0]!;
@@ -160,18 +176,41 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         else io.out(orphans.length ? orphans.map((p) => `${p.name}${p.host ? `@${p.host}` : ''}\t${p.processes.map((x) => x.pid).join(',')}\t${p.orphanReason}`).join('\n') : 'no orphans');
         return ExitCode.OK;
       }
+      case 'provision': {
+        const kind = o.provider ? accountKindOf(o.provider) : undefined;
+        if (!kind || !o.type) throw new UsageError('`tether provision --provider lambda|runpod|vast|aws --type T [--region R] [--name N] [--ssh-key K] --yes`');
+        const type = (await engine.cloud.catalogue(kind)).find((t) => t.name === o.type);
+        if (!type) throw new UsageError(`${kind} has no instance type "${o.type}"`, `See \`tether cloud types ${kind}\`.`);
+        const price = `$${type.pricePerHour.toFixed(2)}/h ($${(type.pricePerHour * 24).toFixed(2)}/day)`;
+        if (!o.yes) throw new UsageError(`this launches ${o.type}${o.region ? ` in ${o.region}` : ''} at ${price} until you terminate it`, 'Add --yes to confirm.');
+        const v = await engine.cloud.provision(kind, {
+          name: o.name ?? o.type,
+          instanceType: o.type,
+          pricePerHour: type.pricePerHour,
+          ...(o.region ? { region: o.region } : {}),
+          ...(o['ssh-key'] ? { sshKeyName: o['ssh-key'] } : {}),
+          ...(o.image ? { image: o.image } : {}),
+        });
+        io.out(o.json ? JSON.stringify(v, null, 2) : `launched ${v.name}: ${v.providerTitle} ${v.id ?? '(id pending)'} ${v.instanceType ?? ''} ${v.region ?? ''} at ${price} (${v.status})`);
+        return ExitCode.OK;
+      }
+      case 'terminate': {
+        if (rest.length !== 1) throw new UsageError('`tether terminate ID|NAME [--unmanaged]`');
+        return await terminateCloud(rest[0]!);
+      }
       case 'cloud': {
         const [sub, ...args] = rest;
         if (sub === 'types') {
           if (args.length !== 1) throw new UsageError('`tether cloud types PROVIDER` needs a provider (lambda_labs, runpod, vast_ai, aws)');
-          const types = await engine.cloud.catalogue(args[0]!);
+          const types = await engine.cloud.catalogue(accountKindOf(args[0]!) ?? args[0]!);
           if (o.json) io.out(JSON.stringify(types, null, 2));
           else for (const t of types) io.out(`${t.name.padEnd(28)} ${`${t.gpuCount}× ${t.gpuType ?? '-'}`.padEnd(26)} $${t.pricePerHour.toFixed(2)}/h  ${t.regionsWithCapacity?.join(', ') ?? ''}`);
           return ExitCode.OK;
         }
         if (sub === 'launch') {
           if (args.length !== 2) throw new UsageError('`tether cloud launch PROVIDER TYPE [--region R] [--name N] [--ssh-key K] [--image I]`');
-          const [provider, instanceType] = args as [string, string];
+          const [providerName, instanceType] = args as [string, string];
+          const provider = accountKindOf(providerName) ?? providerName;
           const v = await engine.cloud.provision(provider, {
             name: o.name ?? `${instanceType}`,
             instanceType,
@@ -184,15 +223,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         }
         if (sub === 'terminate') {
           if (args.length !== 1) throw new UsageError('`tether cloud terminate NAME|ID [--unmanaged]`');
-          const st = await engine.cloud.status();
-          const v = st.instances.find((i) => i.name === args[0] || i.id === args[0] || i.ledgerId === args[0]);
-          if (!v) throw new UsageError(`no cloud instance named "${args[0]}"`, 'See `tether status` for the names and ids.');
-          if (!v.managed && !o.unmanaged) {
-            throw new UsageError(`${v.name} was not launched by Tether`, 'Add --unmanaged to terminate it anyway (you pick it by hand).');
-          }
-          await engine.cloud.terminate(v, { picked: o.unmanaged });
-          io.out(`terminated ${v.name} (${v.providerTitle} ${v.id ?? ''}); it cost $${v.costSoFar.toFixed(2)}`);
-          return ExitCode.OK;
+          return await terminateCloud(args[0]!);
         }
         throw new UsageError(`unknown cloud command "${sub ?? ''}"`, 'Use `tether cloud types|launch|terminate`.');
       }

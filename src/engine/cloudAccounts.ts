@@ -27,21 +27,41 @@ export const CLOUD_ACCOUNT_TITLES: Record<CloudAccountKind, string> = {
   aws: 'AWS EC2',
 };
 
+/** Environment overrides of each provider's API base URL (proxies, compatible endpoints, tests). */
+export const API_URL_ENV: Record<CloudAccountKind, string> = {
+  lambda_labs: 'TETHER_LAMBDA_API_URL',
+  runpod: 'TETHER_RUNPOD_API_URL',
+  vast_ai: 'TETHER_VAST_API_URL',
+  aws: 'TETHER_AWS_API_URL',
+};
+
+/** Short names the CLI accepts for `--provider`. */
+export function accountKindOf(name: string): CloudAccountKind | undefined {
+  const n = name.toLowerCase();
+  if (n === 'lambda' || n === 'lambda_labs' || n === 'lambdalabs') return 'lambda_labs';
+  if (n === 'runpod') return 'runpod';
+  if (n === 'vast' || n === 'vast_ai' || n === 'vastai') return 'vast_ai';
+  if (n === 'aws' || n === 'ec2') return 'aws';
+  return undefined;
+}
+
 /**
- * Accounts from the environment (the CLI): LAMBDA_API_KEY, RUNPOD_API_KEY, VAST_API_KEY, and
- * AWS when TETHER_AWS_REGION is set (credentials from the standard AWS chain). TETHER_<P>_URL
- * and TETHER_AWS_ENDPOINT point a provider at another endpoint (tests use local fakes).
+ * Accounts from the environment (the CLI), with each provider's conventional variable:
+ * LAMBDA_API_KEY, RUNPOD_API_KEY, VAST_API_KEY, and AWS when TETHER_AWS_REGION (or AWS_REGION)
+ * is set (credentials from the standard AWS chain). TETHER_<PROVIDER>_API_URL points a provider
+ * at another endpoint.
  */
 export function accountsFromEnv(env: NodeJS.ProcessEnv = process.env): CloudAccounts {
   const a: CloudAccounts = {};
-  const url = (name: string) => (env[name] ? { baseUrl: env[name]! } : {});
-  if (env.LAMBDA_API_KEY) a.lambda_labs = { apiKey: env.LAMBDA_API_KEY, ...url('TETHER_LAMBDA_URL') };
-  if (env.RUNPOD_API_KEY) a.runpod = { apiKey: env.RUNPOD_API_KEY, ...url('TETHER_RUNPOD_URL') };
-  if (env.VAST_API_KEY) a.vast_ai = { apiKey: env.VAST_API_KEY, ...url('TETHER_VAST_URL') };
-  if (env.TETHER_AWS_REGION) {
+  const url = (kind: CloudAccountKind) => (env[API_URL_ENV[kind]] ? { baseUrl: env[API_URL_ENV[kind]]! } : {});
+  if (env.LAMBDA_API_KEY) a.lambda_labs = { apiKey: env.LAMBDA_API_KEY, ...url('lambda_labs') };
+  if (env.RUNPOD_API_KEY) a.runpod = { apiKey: env.RUNPOD_API_KEY, ...url('runpod') };
+  if (env.VAST_API_KEY) a.vast_ai = { apiKey: env.VAST_API_KEY, ...url('vast_ai') };
+  const region = env.TETHER_AWS_REGION ?? env.AWS_REGION;
+  if (region) {
     a.aws = {
-      region: env.TETHER_AWS_REGION,
-      ...(env.TETHER_AWS_ENDPOINT ? { endpoint: env.TETHER_AWS_ENDPOINT } : {}),
+      region,
+      ...(env[API_URL_ENV.aws] ? { endpoint: env[API_URL_ENV.aws]! } : {}),
       ...(env.TETHER_AWS_AMI ? { defaultImageId: env.TETHER_AWS_AMI } : {}),
     };
   }

@@ -4,11 +4,14 @@
  * logs). Provider endpoints may be redirected with TETHER_<P>_URL (proxies, tests).
  */
 import * as vscode from 'vscode';
-import { CLOUD_ACCOUNT_TITLES, type CloudAccountKind, type CloudAccounts } from '../engine/cloudAccounts';
+import { API_URL_ENV, CLOUD_ACCOUNT_TITLES, type CloudAccountKind, type CloudAccounts } from '../engine/cloudAccounts';
 
 const KEY = (kind: CloudAccountKind) => `tether.cloud.${kind}.apiKey`;
 const REST_KINDS = ['lambda_labs', 'runpod', 'vast_ai'] as const;
-const URL_ENV: Record<(typeof REST_KINDS)[number], string> = { lambda_labs: 'TETHER_LAMBDA_URL', runpod: 'TETHER_RUNPOD_URL', vast_ai: 'TETHER_VAST_URL' };
+/** The API base URL: TETHER_<PROVIDER>_API_URL, else the `tether.cloud.apiUrls` setting. */
+function apiUrl(kind: CloudAccountKind): string | undefined {
+  return process.env[API_URL_ENV[kind]] || vscode.workspace.getConfiguration('tether.cloud').get<Record<string, string>>('apiUrls', {})[kind] || undefined;
+}
 
 export class CloudKeys implements vscode.Disposable {
   private accounts: CloudAccounts = {};
@@ -22,7 +25,7 @@ export class CloudKeys implements vscode.Disposable {
         if (e.key.startsWith('tether.cloud.')) void this.load();
       }),
       vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration('tether.aws')) void this.load();
+        if (e.affectsConfiguration('tether.aws') || e.affectsConfiguration('tether.cloud')) void this.load();
       }),
     );
   }
@@ -36,7 +39,8 @@ export class CloudKeys implements vscode.Disposable {
     const next: CloudAccounts = {};
     for (const kind of REST_KINDS) {
       const apiKey = await this.secrets.get(KEY(kind));
-      if (apiKey) next[kind] = { apiKey, ...(process.env[URL_ENV[kind]] ? { baseUrl: process.env[URL_ENV[kind]]! } : {}) };
+      const baseUrl = apiUrl(kind);
+      if (apiKey) next[kind] = { apiKey, ...(baseUrl ? { baseUrl } : {}) };
     }
     const aws = vscode.workspace.getConfiguration('tether.aws');
     const region = aws.get<string>('region', '').trim();
@@ -44,7 +48,7 @@ export class CloudKeys implements vscode.Disposable {
       const creds = await this.secrets.get(KEY('aws'));
       const parsed = creds ? (JSON.parse(creds) as { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) : undefined;
       const ami = aws.get<string>('imageId', '').trim();
-      next.aws = { region, ...(parsed ? { credentials: parsed } : {}), ...(ami ? { defaultImageId: ami } : {}), ...(process.env.TETHER_AWS_ENDPOINT ? { endpoint: process.env.TETHER_AWS_ENDPOINT } : {}) };
+      next.aws = { region, ...(parsed ? { credentials: parsed } : {}), ...(ami ? { defaultImageId: ami } : {}), ...(apiUrl('aws') ? { endpoint: apiUrl('aws')! } : {}) };
     }
     this.accounts = next;
     this.changed.fire();

@@ -14,7 +14,7 @@ describe('tether CLI with a cloud provider (fake Lambda Cloud server)', function
   before(async () => {
     fake = new FakeLambdaServer({ bootMs: 200, terminateMs: 200 });
     await fake.start();
-    env = { TETHER_STATE_DIR: tmpDir('tether-cloud-cli-'), LAMBDA_API_KEY: fake.apiKey, TETHER_LAMBDA_URL: fake.url };
+    env = { TETHER_STATE_DIR: tmpDir('tether-cloud-cli-'), LAMBDA_API_KEY: fake.apiKey, TETHER_LAMBDA_API_URL: fake.url };
     ws = workspaceWith({ plugins: [] });
   });
   after(async () => {
@@ -27,9 +27,15 @@ describe('tether CLI with a cloud provider (fake Lambda Cloud server)', function
     const a10 = (JSON.parse(types.stdout) as Array<{ name: string; pricePerHour: number }>).find((t) => t.name === 'gpu_1x_a10');
     assert.equal(a10?.pricePerHour, 0.75);
     const foreign = fake.addForeign('someone-elses-box');
-    const launch = await runCli(['cloud', 'launch', 'lambda_labs', 'gpu_1x_a10', '--region', 'us-east-1', '--name', 'trainer', '--workspace', ws], env);
+    const args = ['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-east-1', '--name', 'trainer', '--workspace', ws];
+    const unconfirmed = await runCli(args, env);
+    assert.equal(unconfirmed.code, 2);
+    assert.match(unconfirmed.stderr, /this launches gpu_1x_a10 in us-east-1 at \$0\.75\/h \(\$18\.00\/day\) until you terminate it — Add --yes/);
+    assert.equal(fake.instanceCount(), 1, 'nothing launched without --yes (only the foreign one)');
+    const launch = await runCli([...args, '--yes'], env);
     assert.equal(launch.code, 0, launch.stderr);
     assert.match(launch.stdout, /^launched trainer: Lambda Cloud \S+ gpu_1x_a10 us-east-1 at \$0\.75\/h/);
+    assert.equal(fake.instanceCount(), 2);
     await sleep(400);
     const st = JSON.parse((await runCli(['status', '--json', '--workspace', ws], env)).stdout) as StatusReport;
     const mine = st.cloud.instances.find((i) => i.name === 'trainer')!;
@@ -45,7 +51,7 @@ describe('tether CLI with a cloud provider (fake Lambda Cloud server)', function
     const refuse = await runCli(['cloud', 'terminate', foreign, '--workspace', ws], env);
     assert.equal(refuse.code, 2);
     assert.match(refuse.stderr, /was not launched by Tether — Add --unmanaged/);
-    const term = await runCli(['cloud', 'terminate', 'trainer', '--workspace', ws], env);
+    const term = await runCli(['terminate', 'trainer', '--workspace', ws], env);
     assert.equal(term.code, 0, term.stderr);
     await sleep(400);
     const after = JSON.parse((await runCli(['status', '--json', '--workspace', ws], env)).stdout) as StatusReport;

@@ -15,7 +15,7 @@ export async function setup({ log }) {
   fake = new FakeLambdaServer({ bootMs: 1500, terminateMs: 500 });
   await fake.start();
   log(`fake Lambda Cloud at ${fake.url}`);
-  return { env: { TETHER_LAMBDA_URL: fake.url }, teardown: () => fake.stop() };
+  return { env: { TETHER_LAMBDA_API_URL: fake.url }, teardown: () => fake.stop() };
 }
 
 /** Picks in the open quick pick by filtering for `text` and accepting the match. */

@@ -49,7 +49,7 @@ async function pickPlugin(model: TetherModel, filter: (p: PluginStatus) => boole
       detail: `${multi ? `${path.basename(r.folder)}: ` : ''}${r.status.command}`,
       ref: r,
     })),
-    { placeHolder, matchOnDetail: true },
+    { placeHolder, matchOnDetail: true, ignoreFocusOut: true },
   );
   return picked?.ref;
 }

@@ -27,10 +27,13 @@ export async function run({ page, url, screenshot, log }) {
   await screenshot('2-running');
 
   await runCommand(page, 'Tether: Stop Plugin…');
+  // Filter and accept with the keyboard: a click can land while the list re-renders.
   const pick = page.locator('.quick-input-list .monaco-list-row', { hasText: 'workers' }).first();
   await pick.waitFor({ timeout: 10000 });
+  await page.locator('.quick-input-widget input').fill('workers');
+  await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: 'workers' }).first().waitFor({ timeout: 10000 });
   await screenshot('3-stop-pick');
-  await pick.click();
+  await page.keyboard.press('Enter');
   const dialog = page.locator('.monaco-dialog-box');
   await dialog.waitFor({ timeout: 10000 });
   const text = (await dialog.innerText()).replace(/\s+/g, ' ');

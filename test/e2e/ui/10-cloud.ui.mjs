@@ -54,7 +54,7 @@ export async function run({ page, url, screenshot, log }) {
   log(`type row: ${typeRow}`);
   assert.match(typeRow, /gpu_1x_a10 ?1 × A10.* · \$0\.75\/h ?capacity in us-east-1, us-west-1/);
   await screenshot('1-wizard-types');
-  await a10.click();
+  await pick(page, 'gpu_1x_a10', 'instance type');
   await pick(page, 'us-west-1', 'region');
   await pick(page, 'laptop', 'SSH key');
   await type(page, 'trainer');

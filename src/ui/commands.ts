@@ -495,6 +495,18 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     vscode.window.setStatusBarMessage(`Copied: ${v.sshCommand}`, 3000);
   };
 
+  const addAsSshHost = async (node?: unknown) => {
+    const v = cloudOf(node);
+    const m = v?.sshCommand ? /^ssh (?:-p (\d+) )?(?:(\S+)@)?(\S+)$/.exec(v.sshCommand) : null;
+    if (!v || !m) return void vscode.window.showInformationMessage('Tether: no SSH address yet (still booting?).');
+    const target = `${m[2] ? `${m[2]}@` : ''}${m[3]}:${m[1] ?? '22'}`;
+    const cfg = vscode.workspace.getConfiguration('tether');
+    const hosts = cfg.get<string[]>('sshHosts', []);
+    if (!hosts.includes(target)) await cfg.update('sshHosts', [...hosts, target], vscode.ConfigurationTarget.Global);
+    void vscode.window.showInformationMessage(`Tether: ${target} is now under SSH hosts; declare plugins with "host": "${target}" to run them there.`);
+    await after();
+  };
+
   const openConsole = async (node?: unknown) => {
     const v = cloudOf(node);
     if (v?.consoleUrl) await vscode.env.openExternal(vscode.Uri.parse(v.consoleUrl));
@@ -505,6 +517,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     'tether.terminateInstance': terminate,
     'tether.copySshCommand': copySsh,
     'tether.openProviderConsole': openConsole,
+    'tether.addAsSshHost': addAsSshHost,
     'tether.setCloudKey': () => deps.cloudKeys.setKey(),
     'tether.removeCloudKey': () => deps.cloudKeys.removeKey(),
     'tether.start': start,

@@ -67,3 +67,33 @@ describe('tether CLI with a cloud provider (fake Lambda Cloud server)', function
     assert.doesNotMatch(r.stderr + r.stdout, /wrong-secret-key-123/);
   });
 });
+
+describe('provisioning survives a crash at every step (the CLI killed; fake Lambda Cloud server)', function () {
+  this.timeout(60000);
+  for (const point of ['before-launch', 'after-launch', 'after-record'] as const) {
+    it(`killed ${point}: after a restart no instance is unknown to the ledger`, async () => {
+      const fake = new FakeLambdaServer({ bootMs: 100, terminateMs: 100 });
+      await fake.start();
+      try {
+        const env = { TETHER_STATE_DIR: tmpDir('tether-crash-'), LAMBDA_API_KEY: fake.apiKey, TETHER_LAMBDA_API_URL: fake.url };
+        const ws = workspaceWith({ plugins: [] });
+        const args = ['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-east-1', '--name', 'job', '--yes', '--workspace', ws];
+        const crashed = await runCli(args, { ...env, TETHER_TEST_CRASH_AT: point });
+        assert.equal(crashed.code, -1, `killed by SIGKILL: ${crashed.stderr}`);
+        // Restart: the next status reconciles the provider's list with the ledger.
+        await sleep(200);
+        const st = JSON.parse((await runCli(['status', '--json', '--workspace', ws], env)).stdout) as StatusReport;
+        const live = st.cloud.instances.filter((i) => i.status !== 'terminated');
+        assert.equal(fake.instanceCount(), point === 'before-launch' ? 0 : 1);
+        assert.ok(live.every((i) => i.managed && i.ledgerId), `every instance is known to the ledger: ${JSON.stringify(live)}`);
+        // Every instance the provider has is known; an intent that never reached the provider stays
+        // visible (no id) until a poll proves nothing exists, and can be closed by hand.
+        assert.equal(live.filter((i) => i.id).length, fake.instanceCount());
+        if (point === 'before-launch') assert.deepEqual(live.map((i) => [i.status, i.id]), [['provisioning', null]]);
+        for (const i of live) assert.equal((await runCli(['terminate', i.ledgerId!, '--workspace', ws], env)).code, 0);
+      } finally {
+        await fake.stop();
+      }
+    });
+  }
+});

@@ -136,6 +136,7 @@ export class CloudInstancePlugin implements CloudAwarePlugin {
     rec.remote!.metadata.marker = markedName(rec.id, name);
     await ledger.patch(rec.id, { remote: rec.remote! });
     this.info = rec.remote;
+    crashPoint('before-launch');
 
     let inst: CloudInstance;
     try {
@@ -165,8 +166,10 @@ export class CloudInstancePlugin implements CloudAwarePlugin {
         throw err;
       }
     }
+    crashPoint('after-launch');
     this.info = remoteOf(inst, rec.remote);
     await ledger.patch(rec.id, { remote: this.info, state: ledgerStateOf(inst.status) }, `launched ${inst.id}`);
+    crashPoint('after-record');
     return this.info;
   }
 
@@ -211,4 +214,13 @@ export class CloudInstancePlugin implements CloudAwarePlugin {
     p.info = rec.remote;
     return p;
   }
+}
+
+/**
+ * Fault injection for the crash tests only: `TETHER_TEST_CRASH_AT=before-launch|after-launch|
+ * after-record` kills this process at that step of provisioning, as a crash or a killed
+ * extension host would.
+ */
+function crashPoint(point: 'before-launch' | 'after-launch' | 'after-record'): void {
+  if (process.env.TETHER_TEST_CRASH_AT === point) process.kill(process.pid, 'SIGKILL');
 }

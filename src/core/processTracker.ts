@@ -19,7 +19,7 @@ import {
   lastPid,
   listPids,
   readCmdline,
-  readEnvVar,
+  readEnvVarAsync,
   readStat,
   startTimeToDate,
   type ProcStat,
@@ -56,22 +56,32 @@ const key = (p: ProcessIdentity) => `${p.pid}:${p.startTime}`;
 
 /** Cooperative time slicing: `tick()` yields to the event loop once a slice is used up. */
 export class TimeSlicer {
-  /** When true, every slice's duration (ms) is appended to {@link slices} (benchmark). */
+  /** When true, every slice's start and duration (ms) are appended to {@link slices} (benchmark). */
   static recording = false;
-  static slices: Array<{ wallMs: number }> = [];
+  static slices: Array<{ startMs: number; wallMs: number }> = [];
   private start = performance.now();
+  private open = true;
   constructor(private readonly sliceMs = 0.5) {}
 
+  /** Yields to the event loop once the current slice has used its time. */
   async tick(): Promise<void> {
     if (performance.now() - this.start < this.sliceMs) return;
     this.end();
     await new Promise<void>((r) => setImmediate(r));
-    this.start = performance.now();
+    this.resumed();
   }
 
-  /** Closes the current slice (call when the work is done). */
+  /** Starts a new slice after an `await` that gave the event loop back. */
+  resumed(): void {
+    this.start = performance.now();
+    this.open = true;
+  }
+
+  /** Closes the current slice (before an `await`, and when the work is done). */
   end(): void {
-    if (TimeSlicer.recording) TimeSlicer.slices.push({ wallMs: performance.now() - this.start });
+    if (!this.open) return;
+    this.open = false;
+    if (TimeSlicer.recording) TimeSlicer.slices.push({ startMs: this.start, wallMs: performance.now() - this.start });
   }
 }
 
@@ -89,7 +99,9 @@ export class ProcessTracker {
     // No PID allocated since the last sweep: no process can have appeared, so the markers
     // known are complete (dead PIDs in the map are skipped by their failing stat reads).
     if (now !== undefined && now === before) return this.markersByValue();
+    slicer.end();
     const pids = await listPids();
+    slicer.resumed();
     const live = new Set(pids);
     for (const pid of this.markerByPid.keys()) if (!live.has(pid)) this.markerByPid.delete(pid);
     const allocatedSince = (pid: number): boolean => {
@@ -99,8 +111,13 @@ export class ProcessTracker {
       return pid > before || pid <= now; // wrapped around pid_max
     };
     const fresh = pids.filter((pid) => !this.markerByPid.has(pid) || allocatedSince(pid));
-    for (const pid of fresh) {
-      this.markerByPid.set(pid, readEnvVar(pid, MARKER_ENV) ?? null);
+    // Off the event loop, 64 at a time (the thread pool has 4 threads; more only queue up).
+    for (let i = 0; i < fresh.length; i += 64) {
+      const batch = fresh.slice(i, i + 64);
+      slicer.end();
+      const values = await Promise.all(batch.map((pid) => readEnvVarAsync(pid, MARKER_ENV)));
+      slicer.resumed();
+      batch.forEach((pid, j) => this.markerByPid.set(pid, values[j] ?? null));
       await slicer.tick();
     }
     this.lastSeenPid = now;

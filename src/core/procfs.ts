@@ -140,6 +140,23 @@ export function readEnvVar(pid: number, name: string): string | undefined {
   } catch {
     return undefined;
   }
+  return envValue(env, name);
+}
+
+/**
+ * Asynchronous {@link readEnvVar}, for sweeps over many processes: reading another process's
+ * environment takes its memory lock and can stall for milliseconds, so it must not run on the
+ * event loop thread.
+ */
+export async function readEnvVarAsync(pid: number, name: string): Promise<string | undefined> {
+  try {
+    return envValue(await fs.promises.readFile(`${procRoot}/${pid}/environ`, 'latin1'), name);
+  } catch {
+    return undefined;
+  }
+}
+
+function envValue(env: string, name: string): string | undefined {
   const prefix = name + '=';
   const at = env.startsWith(prefix) ? 0 : env.indexOf('\0' + prefix) + 1;
   if (at === 0 && !env.startsWith(prefix)) return undefined;

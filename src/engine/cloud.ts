@@ -9,6 +9,7 @@ import { TetherError } from '../core/errors';
 import type { Ledger, LedgerResource, ResourceOwner } from '../core/ledger';
 import type { Logger } from '../core/logger';
 import type { CloudProviderType } from '../core/protocols';
+import { accrue, type BillingRule, type BillingState, type StateEvent } from '../core/cost';
 import { CloudInstancePlugin, ledgerStateOf, remoteOf } from '../plugins/cloud/cloudPlugin';
 import type { CloudInstance, CloudProvider, InstanceType, LaunchRequest } from '../plugins/cloud/provider';
 import { reconcileCloud } from '../plugins/cloud/reconcile';
@@ -50,29 +51,31 @@ export interface CloudStatus {
   costSoFar: number;
 }
 
-/** States in which compute is billed (see each provider's rule in README "Costs"). */
-const BILLING = new Set(['provisioning', 'running', 'stopping']);
+/** The state history of a cloud record as billing events (see src/core/cost.ts). */
+export function billingEvents(r: LedgerResource, ended: boolean): StateEvent[] {
+  const out: StateEvent[] = [];
+  r.history.forEach((h, i) => {
+    const last = i === r.history.length - 1;
+    let state: BillingState;
+    if (h.note?.startsWith('cloud:')) state = h.note.slice(6).split(' ')[0] as BillingState;
+    else if (h.state === 'starting') state = 'provisioning';
+    else if (h.state === 'running' || h.state === 'stopping') state = h.state;
+    else state = ended && last ? 'terminated' : h.state === 'failed' ? 'terminated' : 'stopped';
+    if (ended && last) state = 'terminated';
+    out.push({ at: Date.parse(h.at), state });
+  });
+  return out;
+}
 
-/** USD accrued by a record from its state history: price × time spent in billing states. */
-export function accruedFromHistory(r: LedgerResource, nowMs = Date.now()): number {
+/** USD a cloud record has cost so far, by its provider's billing rule. */
+export function accruedCost(r: LedgerResource, rule: BillingRule, ended = false, nowMs = Date.now()): number {
   const price = r.remote?.estimatedCostPerHour ?? 0;
-  if (!price) return 0;
-  let total = 0;
-  const h = r.history;
-  for (let i = 0; i < h.length; i++) {
-    const note = h[i]!.note;
-    const state = note?.startsWith('cloud:') ? note.slice(6).split(' ')[0]! : mapLedgerState(h[i]!.state);
-    if (!BILLING.has(state)) continue;
-    const from = Date.parse(h[i]!.at);
-    const to = i + 1 < h.length ? Date.parse(h[i + 1]!.at) : r.state === 'stopped' || r.state === 'failed' ? from : nowMs;
-    total += (Math.max(0, to - from) / 3_600_000) * price;
-  }
-  return total;
+  const storage = Number(r.remote?.metadata.storagePerHour ?? 0) || 0;
+  if (!price && !storage) return 0;
+  return accrue(billingEvents(r, ended), [{ at: Date.parse(r.createdAt), computePerHour: price, storagePerHour: storage }], rule, nowMs).total;
 }
 
-function mapLedgerState(s: LedgerResource['state']): string {
-  return s === 'starting' ? 'provisioning' : s;
-}
+const BILLING = new Set(['provisioning', 'running', 'stopping']);
 
 export class CloudManager {
   constructor(
@@ -177,7 +180,7 @@ export class CloudManager {
       ...(remote.gpuType ? { gpuType: remote.gpuType } : {}),
       gpuCount: remote.gpuCount,
       pricePerHour: remote.estimatedCostPerHour ?? 0,
-      costSoFar: accruedFromHistory(r),
+      costSoFar: accruedCost(r, p.billing),
       uptimeSeconds: Math.max(0, (Date.now() - Date.parse(r.createdAt)) / 1000),
       ...(host ? { sshCommand: `ssh ${remote.sshPort && remote.sshPort !== 22 ? `-p ${remote.sshPort} ` : ''}${user ? `${user}@` : ''}${host}` } : {}),
       ...(i ? { consoleUrl: p.consoleUrl(i) } : {}),

@@ -11,6 +11,7 @@
  * Lambda has no tags and no idempotency token: the instance name carries Tether's marker
  * ({@link markedName}) and a launch lists by name before every (re)try.
  */
+import type { BillingRule } from '../../core/cost';
 import { CloudProviderType } from '../../core/protocols';
 import { JsonHttpClient, isAmbiguous, type ParsedError } from './http';
 import { launchIdempotently, parseMarker } from './marker';
@@ -86,7 +87,24 @@ function lambdaState(s: string): InstanceState {
   }
 }
 
+/**
+ * Lambda Cloud's billing rule: on-demand instances are billed in one-minute increments from
+ * launch until termination, whatever their state (booting and unhealthy instances bill too);
+ * there is no stop. Source: Lambda Cloud docs, "Billing" (https://docs.lambda.ai/public-cloud/billing/)
+ * and the on-demand pricing page (https://lambda.ai/service/gpu-cloud#pricing).
+ */
+export const LAMBDA_BILLING: BillingRule = {
+  provider: 'lambda_labs',
+  computeStates: ['provisioning', 'running', 'unknown', 'stopping', 'terminating'],
+  storageStates: [],
+  incrementSeconds: 60,
+  minimumSeconds: 60,
+  citation: 'https://docs.lambda.ai/public-cloud/billing/',
+  summary: 'billed per started minute from launch until terminated, booting included',
+};
+
 export class LambdaCloudProvider implements CloudProvider {
+  readonly billing = LAMBDA_BILLING;
   readonly type = CloudProviderType.LAMBDA_LABS;
   readonly title = 'Lambda Cloud';
   private readonly http: JsonHttpClient;

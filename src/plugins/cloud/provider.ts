@@ -3,6 +3,7 @@
  * this one). Providers speak their real published API; this file only fixes the shape Tether
  * needs: a price catalogue, list / describe / launch / terminate, and idempotent launches.
  */
+import type { BillingRule } from '../../core/cost';
 import { TetherError } from '../../core/errors';
 import type { CloudProviderType } from '../../core/protocols';
 
@@ -65,6 +66,8 @@ export interface CloudProvider {
   readonly type: CloudProviderType;
   /** Display name ("Lambda Cloud"). */
   readonly title: string;
+  /** How the provider bills (increment, minimum, which states bill), with its citation. */
+  readonly billing: BillingRule;
   listInstanceTypes(): Promise<InstanceType[]>;
   listInstances(): Promise<CloudInstance[]>;
   /** Undefined when the provider does not know the id (404). */

@@ -16,6 +16,7 @@
  * Traps handled: `costPerHr` is a *string* in REST (`adjustedCostPerHr` a number); no tags, so
  * the pod name carries the marker and a launch lists by name before every (re)try.
  */
+import type { BillingRule } from '../../core/cost';
 import { CloudProviderType } from '../../core/protocols';
 import { JsonHttpClient, isAmbiguous, type ParsedError } from './http';
 import { launchIdempotently, parseMarker } from './marker';
@@ -94,7 +95,23 @@ function runpodState(p: RunPodPod): { state: InstanceState; raw: string } {
   }
 }
 
+/**
+ * RunPod's billing rule: pods are billed per second while running (costPerHr); a stopped
+ * (EXITED) pod keeps paying for its volume disk at the storage rate until it is terminated.
+ * Source: RunPod docs, "Pricing" / "Storage" (https://docs.runpod.io/pods/pricing).
+ */
+export const RUNPOD_BILLING: BillingRule = {
+  provider: 'runpod',
+  computeStates: ['running'],
+  storageStates: ['stopped'],
+  incrementSeconds: 1,
+  minimumSeconds: 0,
+  citation: 'https://docs.runpod.io/pods/pricing',
+  summary: 'billed per second while running; a stopped pod still pays for its volume',
+};
+
 export class RunPodProvider implements CloudProvider {
+  readonly billing = RUNPOD_BILLING;
   readonly type = CloudProviderType.RUNPOD;
   readonly title = 'RunPod';
   private readonly http: JsonHttpClient;

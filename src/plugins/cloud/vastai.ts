@@ -14,6 +14,7 @@
  * instance, so the label carries Tether's marker and the list is searched by label before any
  * retry; `no_such_instance` on destroy means already gone.
  */
+import type { BillingRule } from '../../core/cost';
 import { CloudProviderType } from '../../core/protocols';
 import { JsonHttpClient, type ParsedError } from './http';
 import { launchIdempotently, parseMarker } from './marker';
@@ -85,7 +86,23 @@ function vastState(i: VastInstance): InstanceState {
   }
 }
 
+/**
+ * Vast.ai's billing rule: the GPU is billed per second while the instance runs; storage is
+ * billed per second from creation (loading, running and stopped alike) until it is destroyed.
+ * Source: Vast.ai docs, "Billing" (https://docs.vast.ai/documentation/reference/billing).
+ */
+export const VAST_BILLING: BillingRule = {
+  provider: 'vast_ai',
+  computeStates: ['running'],
+  storageStates: ['provisioning', 'running', 'stopping', 'stopped'],
+  incrementSeconds: 1,
+  minimumSeconds: 0,
+  citation: 'https://docs.vast.ai/documentation/reference/billing',
+  summary: 'GPU per second while running; storage per second from creation until destroyed',
+};
+
 export class VastAiProvider implements CloudProvider {
+  readonly billing = VAST_BILLING;
   readonly type = CloudProviderType.VAST_AI;
   readonly title = 'Vast.ai';
   private readonly http: JsonHttpClient;

@@ -3,7 +3,7 @@
 import { strict as assert } from 'node:assert';
 import { FakeLambdaServer } from '../fakes/lambdaServer';
 import { runCli } from '../helpers/cli';
-import { sleep, tmpDir, workspaceWith } from '../helpers/tmp';
+import { sleep, tmpDir, waitFor, workspaceWith } from '../helpers/tmp';
 import type { StatusReport } from '../../src/engine/engine';
 
 describe('tether CLI with a cloud provider (fake Lambda Cloud server)', function () {
@@ -36,8 +36,10 @@ describe('tether CLI with a cloud provider (fake Lambda Cloud server)', function
     assert.equal(launch.code, 0, launch.stderr);
     assert.match(launch.stdout, /^launched trainer: Lambda Cloud \S+ gpu_1x_a10 us-east-1 at \$0\.75\/h/);
     assert.equal(fake.instanceCount(), 2);
-    await sleep(400);
-    const st = JSON.parse((await runCli(['status', '--json', '--workspace', ws], env)).stdout) as StatusReport;
+    const st = await waitFor(async () => {
+      const s = JSON.parse((await runCli(['status', '--json', '--workspace', ws], env)).stdout) as StatusReport;
+      return s.cloud.instances.find((i) => i.name === 'trainer')?.status === 'running' ? s : undefined;
+    }, 10000, 'the instance running');
     const mine = st.cloud.instances.find((i) => i.name === 'trainer')!;
     assert.equal(mine.managed, true);
     assert.equal(mine.status, 'running');
@@ -53,8 +55,10 @@ describe('tether CLI with a cloud provider (fake Lambda Cloud server)', function
     assert.match(refuse.stderr, /was not launched by Tether — Add --unmanaged/);
     const term = await runCli(['terminate', 'trainer', '--workspace', ws], env);
     assert.equal(term.code, 0, term.stderr);
-    await sleep(400);
-    const after = JSON.parse((await runCli(['status', '--json', '--workspace', ws], env)).stdout) as StatusReport;
+    const after = await waitFor(async () => {
+      const s = JSON.parse((await runCli(['status', '--json', '--workspace', ws], env)).stdout) as StatusReport;
+      return s.cloud.instances.some((i) => i.name === 'trainer') ? undefined : s;
+    }, 10000, 'the instance gone');
     assert.equal(after.cloud.instances.some((i) => i.name === 'trainer'), false);
     assert.equal(after.totals.costPerHour, 0);
     assert.ok(after.cloud.instances.some((i) => i.id === foreign && i.status === 'running'), 'the foreign instance was never touched');

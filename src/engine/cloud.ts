@@ -10,6 +10,7 @@ import type { Ledger, LedgerResource, ResourceOwner } from '../core/ledger';
 import type { Logger } from '../core/logger';
 import type { CloudProviderType } from '../core/protocols';
 import { accrue, type BillingRule, type BillingState, type StateEvent } from '../core/cost';
+import { evaluateBudgets, periodStart, type Budget, type BudgetVerdict, type SpendItem } from '../core/budget';
 import { CloudInstancePlugin, ledgerStateOf, remoteOf } from '../plugins/cloud/cloudPlugin';
 import type { CloudInstance, CloudProvider, InstanceType, LaunchRequest } from '../plugins/cloud/provider';
 import { reconcileCloud } from '../plugins/cloud/reconcile';
@@ -83,7 +84,47 @@ export class CloudManager {
     private readonly owner: ResourceOwner,
     private readonly providers: () => CloudProvider[],
     private readonly log: Logger,
+    /** The clock (tests simulate it). */
+    private readonly now: () => number = Date.now,
   ) {}
+
+  /**
+   * Applies budgets to the instances of a status: warns through the verdicts, and terminates
+   * (autoTerminate) what would cross a cap before the next poll, recording why in the ledger.
+   */
+  async enforceBudgets(status: CloudStatus, budgets: readonly Budget[], pollMs: number): Promise<BudgetVerdict[]> {
+    const now = this.now();
+    const body = this.ledger.read();
+    const items: SpendItem[] = [];
+    for (const v of status.instances) {
+      const rec = v.managed && v.ledgerId ? body.resources.find((r) => r.id === v.ledgerId) : undefined;
+      const p = this.providers().find((x) => x.type === v.provider);
+      if (!rec || !p) continue;
+      items.push({
+        ledgerId: rec.id,
+        provider: v.provider,
+        name: v.name,
+        ratePerHour: BILLING.has(v.status) ? v.pricePerHour : 0,
+        spentInPeriod: (period) => {
+          const start = periodStart(period, now);
+          const before = start > Date.parse(rec.createdAt) ? accruedCost(rec, p.billing, false, start) : 0;
+          return accruedCost(rec, p.billing, false, now) - before;
+        },
+      });
+    }
+    const verdicts = evaluateBudgets(budgets, items, pollMs);
+    for (const verdict of verdicts) {
+      for (const id of verdict.terminate) {
+        const v = status.instances.find((x) => x.ledgerId === id);
+        if (!v || !this.ledger.read().resources.some((r) => r.id === id)) continue;
+        const why = `budget "${verdict.budget.name}" ($${verdict.budget.limitUsd.toFixed(2)} per ${verdict.budget.period}): $${verdict.spent.toFixed(2)} spent, $${verdict.projected.toFixed(2)} by the next poll`;
+        this.log.warn(`terminating ${v.name}: ${why}`);
+        await this.ledger.patch(id, {}, `terminated by ${why}`);
+        await this.terminate(v);
+      }
+    }
+    return verdicts;
+  }
 
   provider(type: string): CloudProvider {
     const p = this.providers().find((x) => x.type === type);
@@ -180,8 +221,8 @@ export class CloudManager {
       ...(remote.gpuType ? { gpuType: remote.gpuType } : {}),
       gpuCount: remote.gpuCount,
       pricePerHour: remote.estimatedCostPerHour ?? 0,
-      costSoFar: accruedCost(r, p.billing),
-      uptimeSeconds: Math.max(0, (Date.now() - Date.parse(r.createdAt)) / 1000),
+      costSoFar: accruedCost(r, p.billing, false, this.now()),
+      uptimeSeconds: Math.max(0, (this.now() - Date.parse(r.createdAt)) / 1000),
       ...(host ? { sshCommand: `ssh ${remote.sshPort && remote.sshPort !== 22 ? `-p ${remote.sshPort} ` : ''}${user ? `${user}@` : ''}${host}` } : {}),
       ...(i ? { consoleUrl: p.consoleUrl(i) } : {}),
     };

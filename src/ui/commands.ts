@@ -470,8 +470,18 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
   };
 
   const terminate = async (node?: unknown) => {
-    const v = cloudOf(node);
-    if (!v) return;
+    let v = cloudOf(node);
+    if (!v) {
+      await model.refresh('manual');
+      const all = (model.snapshot.folders.find((f) => f.report)?.report?.cloud.instances ?? []).filter((i) => i.status !== 'terminated');
+      if (!all.length) return void vscode.window.showInformationMessage('Tether: no cloud instance is running.');
+      const picked = await vscode.window.showQuickPick(
+        all.map((i) => ({ label: i.name, description: `${i.providerTitle} · ${i.status} · ${formatUsd(i.pricePerHour)}/h${i.managed ? '' : ' · unmanaged'}`, view: i })),
+        { placeHolder: 'Terminate which instance?', ignoreFocusOut: true },
+      );
+      if (!picked) return;
+      v = picked.view;
+    }
     const money = `${formatUsd(v.pricePerHour)}/h, ${formatUsd(v.costSoFar)} so far`;
     const ok = await vscode.window.showWarningMessage(
       v.managed ? `Terminate ${v.name}?` : `Terminate ${v.name}? Tether did not launch it.`,

@@ -139,3 +139,20 @@ export async function clickDialogButton(page, label, { timeout = 10000 } = {}) {
   await button.waitFor({ timeout });
   await button.click();
 }
+
+/**
+ * After a context-menu action on a tree row that a poll may have re-rendered in between, VS Code
+ * can hand the command no node; Tether then asks with a quick pick. Accept `text` there if so.
+ */
+export async function acceptPickIfShown(page, text, { timeout = 1500 } = {}) {
+  const input = page.locator('.quick-input-widget input');
+  try {
+    await input.waitFor({ state: 'visible', timeout });
+  } catch {
+    return false;
+  }
+  await input.fill(text);
+  await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: text }).first().waitFor({ timeout: 10000 });
+  await page.keyboard.press('Enter');
+  return true;
+}

@@ -1,7 +1,7 @@
 // Start a plugin from the tree's context menu, watch its PIDs and the status bar, stop it from
 // the palette with the confirmation modal, and watch everything update.
 import assert from 'node:assert/strict';
-import { clickDialogButton, contextMenu, openActivity, runCommand, waitForRow, waitForRows, waitForStatusBar, waitForWorkbench, treeRows } from '../lib.mjs';
+import { acceptPickIfShown, clickDialogButton, contextMenu, openActivity, runCommand, waitForRow, waitForRows, waitForStatusBar, waitForWorkbench, treeRows } from '../lib.mjs';
 
 export const workspace = 'demo';
 export const timeout = 120000;
@@ -16,6 +16,7 @@ export async function run({ page, url, screenshot, log }) {
   await screenshot('1-stopped');
 
   await contextMenu(page, 'workers', 'Start Plugin');
+  await acceptPickIfShown(page, 'workers', { timeout: 800 });
   const rows = await waitForRows(page, (r) => r.filter((x) => /PID \d+/.test(x)).length >= 3, 'the root and two child PIDs');
   const pidRows = rows.filter((x) => /PID \d+/.test(x));
   log(`tree: ${JSON.stringify(rows)}`);

@@ -2,7 +2,7 @@
 // `tether.cleanupOnExit: localPlugins` says, without holding the reload up.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { contextMenu, openActivity, runCommand, waitForRow, waitForRows, waitForStatusBar, waitForWorkbench } from '../lib.mjs';
+import { acceptPickIfShown, contextMenu, openActivity, runCommand, waitForRow, waitForRows, waitForStatusBar, waitForWorkbench } from '../lib.mjs';
 
 export const workspace = 'demo';
 export const timeout = 120000;
@@ -22,6 +22,7 @@ export async function run({ page, url, screenshot, log }) {
   await openActivity(page, 'Tether');
   await waitForRow(page, /^ticker stopped/);
   await contextMenu(page, 'ticker', 'Start Plugin');
+  await acceptPickIfShown(page, 'ticker', { timeout: 800 });
   const rows = await waitForRows(page, (r) => r.some((x) => /^node PID \d+/.test(x)), 'the ticker PID');
   const pid = Number(/PID (\d+)/.exec(rows.find((x) => /^node PID/.test(x)))[1]);
   assert.ok(alive(pid));

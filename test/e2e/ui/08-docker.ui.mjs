@@ -1,7 +1,7 @@
 // A container plugin in a real VS Code against a private dockerd started for this test: start it
 // from the tree, see the container with its host process tree, open its logs, stop it.
 import assert from 'node:assert/strict';
-import { contextMenu, openActivity, clickDialogButton, waitForRow, waitForRows, waitForStatusBar, waitForWorkbench } from '../lib.mjs';
+import { acceptPickIfShown, contextMenu, openActivity, clickDialogButton, waitForRow, waitForRows, waitForStatusBar, waitForWorkbench } from '../lib.mjs';
 import { startDockerd } from '../../helpers/dockerd.ts';
 
 export const timeout = 150000;
@@ -27,6 +27,7 @@ export async function run({ page, url, screenshot, log }) {
   await openActivity(page, 'Tether');
   await waitForRow(page, /^box stopped/);
   await contextMenu(page, 'box', 'Start Plugin');
+  await acceptPickIfShown(page, 'box', { timeout: 800 });
   const rows = await waitForRows(page, (r) => r.some((x) => /^box running · 2 processes .* tether-test\/busybox:1/.test(x)) && r.filter((x) => /^sleep PID \d+/.test(x)).length === 2, 'the container and its two processes');
   log(`tree: ${JSON.stringify(rows)}`);
   const containers = await dockerd.docker.listContainers({ filters: { label: ['dev.tether.plugin=box'] } });
@@ -42,6 +43,7 @@ export async function run({ page, url, screenshot, log }) {
   await screenshot('2-container-logs');
 
   await contextMenu(page, 'box', 'Stop Plugin');
+  await acceptPickIfShown(page, 'box');
   await clickDialogButton(page, 'Stop');
   await waitForRows(page, (r) => r.some((x) => /^box stopped/.test(x)) && !r.some((x) => /PID/.test(x)), 'box stopped');
   await waitForStatusBar(page, /0 running/);

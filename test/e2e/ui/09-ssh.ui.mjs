@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { clickDialogButton, contextMenu, openActivity, waitForRow, waitForRows, waitForStatusBar, waitForWorkbench } from '../lib.mjs';
+import { acceptPickIfShown, clickDialogButton, contextMenu, openActivity, waitForRow, waitForRows, waitForStatusBar, waitForWorkbench } from '../lib.mjs';
 import { startSshd, processesOf } from '../../helpers/sshd.ts';
 
 export const timeout = 150000;
@@ -55,6 +55,7 @@ export async function run({ page, url, screenshot, log }) {
   await screenshot('1-host-idle');
 
   await contextMenu(page, 'trainer', 'Start Plugin');
+  await acceptPickIfShown(page, 'trainer', { timeout: 800 });
   const dialog = page.locator('.monaco-dialog-box');
   await dialog.waitFor({ timeout: 20000 });
   const text = (await dialog.innerText()).replace(/\s+/g, ' ');
@@ -75,6 +76,7 @@ export async function run({ page, url, screenshot, log }) {
   await screenshot('3-remote-running');
 
   await contextMenu(page, 'trainer', 'Stop Plugin');
+  await acceptPickIfShown(page, 'trainer');
   await clickDialogButton(page, 'Stop');
   await waitForRows(page, (r) => r.some((x) => /^trainer stopped/.test(x)) && !r.some((x) => /PID/.test(x)), 'trainer stopped', { timeout: 30000 });
   await waitForStatusBar(page, /0 running/);

@@ -4,7 +4,7 @@
 // the price, the instance appears under Cloud with its $/h, the status bar sums the spend, and
 // Terminate (modal with the money figure) ends it.
 import assert from 'node:assert/strict';
-import { clickDialogButton, contextMenu, openActivity, runCommand, waitForRow, waitForRows, waitForStatusBar, waitForWorkbench } from '../lib.mjs';
+import { acceptPickIfShown, clickDialogButton, contextMenu, openActivity, runCommand, waitForRow, waitForRows, waitForStatusBar, waitForWorkbench } from '../lib.mjs';
 import { FakeLambdaServer } from '../../fakes/lambdaServer.ts';
 
 export const timeout = 150000;
@@ -75,6 +75,7 @@ export async function run({ page, url, screenshot, log }) {
   await screenshot('3-instance-running');
 
   await contextMenu(page, 'trainer', 'Terminate Instance');
+  await acceptPickIfShown(page, 'trainer');
   const dlg = (await page.locator('.monaco-dialog-box').innerText()).replace(/\s+/g, ' ');
   log(`terminate: ${dlg}`);
   assert.match(dlg, /Terminate trainer\?.*\$0\.75\/h, \$0\.\d\d so far/);

@@ -16,6 +16,7 @@ import { SshPrompts } from './ui/sshPrompts';
 import { CloudKeys } from './ui/cloudKeys';
 import { createProviders } from './engine/cloudAccounts';
 import type { CloudProvider } from './plugins/cloud/provider';
+import type { Budget } from './core/budget';
 
 type CleanupOnExit = 'none' | 'localPlugins' | 'everything';
 
@@ -61,7 +62,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
     onPassphraseRejected: (keyFile) => prompts.forgetPassphrase(keyFile),
     onUnknownKey: async (fingerprint, info) => model.isInteractive && prompts.trustHostKey(`${info.host}:${info.port}`, fingerprint, info.knownHostsFile),
   }, () => vscode.workspace.getConfiguration('tether').get<string[]>('sshHosts', []).filter((h) => typeof h === 'string' && /^[^\s'"`$\\;|&<>(){}]+$/.test(h)),
-  () => cloudProviders);
+  () => cloudProviders,
+  () => ({ budgets: vscode.workspace.getConfiguration('tether').get<Budget[]>('budgets', []).filter(validBudget), pollMs: settings().pollMs }));
   context.subscriptions.push(prompts, model, prompts.onDidChangePassphrase((keyFile) => model.forgetSshPassphrase(keyFile)));
   await cloudKeys.load();
   const folders = () => (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
@@ -114,7 +116,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('tether.pollIntervalSeconds')) refresh.restart();
-      if (e.affectsConfiguration('tether.sshHosts')) refresh.request('config');
+      if (e.affectsConfiguration('tether.sshHosts') || e.affectsConfiguration('tether.budgets')) refresh.request('config');
       if (e.affectsConfiguration('tether.stateDirectory')) {
         model.setFolders(folders());
         refresh.watchStateDir(stateDir());
@@ -145,6 +147,24 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
     await Promise.race([work, new Promise((r) => setTimeout(r, SHUTDOWN_BUDGET_MS))]);
   };
 
+  // Budget thresholds: one notification each time a budget reaches a new level.
+  const budgetLevels = new Map<string, number>();
+  context.subscriptions.push(
+    model.onDidChange((s) => {
+      for (const v of s.budgets) {
+        const before = budgetLevels.get(v.budget.name) ?? 0;
+        budgetLevels.set(v.budget.name, v.level);
+        if (v.level <= before) continue;
+        const msg = `Tether: budget "${v.budget.name}" at ${Math.round(v.level * 100)} %: $${v.spent.toFixed(2)} of $${v.budget.limitUsd.toFixed(2)} per ${v.budget.period}${v.terminate.length ? ` — terminated ${v.terminate.length} instance(s) to stay within it` : ''}.`;
+        log.warn(msg);
+        void vscode.window.showWarningMessage(msg, 'Terminate…', 'Extend', 'Ignore').then((c) => {
+          if (c === 'Terminate…') void vscode.commands.executeCommand('tether.terminateInstance');
+          if (c === 'Extend') void vscode.commands.executeCommand('workbench.action.openSettings', 'tether.budgets');
+        });
+      }
+    }),
+  );
+
   onConfigChanged();
   await refresh.request('startup');
   if (model.snapshot.orphans.length) {
@@ -159,6 +179,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
   }
   log.info('Tether ready');
   return model.apiSurface;
+}
+
+function validBudget(b: unknown): b is Budget {
+  const x = b as Budget;
+  return !!x && typeof x.name === 'string' && typeof x.limitUsd === 'number' && x.limitUsd > 0 && ['day', 'month', 'lifetime'].includes(x.period);
 }
 
 export async function deactivate(): Promise<void> {

@@ -439,11 +439,22 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     });
     if (!name) return;
     const spend = model.snapshot;
+    const applicable = spend.budgets.filter((v) => !v.budget.ledgerId && (!v.budget.provider || v.budget.provider === provider.account));
+    const hardCap = applicable.find((v) => v.budget.autoTerminate && v.spent + type.t.pricePerHour > v.budget.limitUsd);
+    if (hardCap) {
+      void vscode.window.showErrorMessage(
+        `Tether: launching ${type.t.name} would exceed the hard cap "${hardCap.budget.name}": ${formatUsd(hardCap.spent)} spent + ${formatUsd(type.t.pricePerHour)} for the first hour > ${formatUsd(hardCap.budget.limitUsd)} per ${hardCap.budget.period}. Raise the budget (tether.budgets) or pick a cheaper type.`,
+      );
+      return;
+    }
+    const budgetLine = applicable.length
+      ? applicable.map((v) => `Budget "${v.budget.name}": ${formatUsd(Math.max(0, v.budget.limitUsd - v.spent))} left of ${formatUsd(v.budget.limitUsd)} per ${v.budget.period}.`).join('\n')
+      : 'No budget is set (tether.budgets).';
     const ok = await vscode.window.showWarningMessage(
       `Launch ${type.t.name} on ${provider.label} for ${formatUsd(type.t.pricePerHour)}/h?`,
       {
         modal: true,
-        detail: `${name}${region ? ` in ${region}` : ''}: ${formatUsd(type.t.pricePerHour)} per hour (${formatUsd(type.t.pricePerHour * 24)} per day) until you terminate it.\nYou are spending ${formatUsd(spend.costPerHour)}/h now (${formatUsd(spend.costSoFar)} so far); no budget is set.`,
+        detail: `${name}${region ? ` in ${region}` : ''}: ${formatUsd(type.t.pricePerHour)} per hour (${formatUsd(type.t.pricePerHour * 24)} per day) until you terminate it.\nYou are spending ${formatUsd(spend.costPerHour)}/h now (${formatUsd(spend.costSoFar)} so far).\n${budgetLine}`,
       },
       'Launch',
     );

@@ -25,6 +25,7 @@ import { Engine, type PluginStatus, type StatusReport } from '../engine/engine';
 import { SshConnectionPool, type SshConnectionOptions } from '../plugins/ssh/connection';
 import { SshHostMonitor } from '../plugins/ssh/remotePlugin';
 import type { CloudProvider } from '../plugins/cloud/provider';
+import type { Budget, BudgetVerdict } from '../core/budget';
 
 export interface FolderView {
   folder: string;
@@ -59,6 +60,8 @@ export interface Snapshot {
   running: number;
   costPerHour: number;
   costSoFar: number;
+  /** Budgets as of this poll (what each has spent, the threshold reached). */
+  budgets: BudgetVerdict[];
 }
 
 export type RefreshReason = 'interval' | 'event' | 'config' | 'manual' | 'action' | 'startup';
@@ -81,7 +84,7 @@ export class TetherModel implements vscode.Disposable {
   private readonly tracker = new ProcessTracker();
   private readonly emitter = new vscode.EventEmitter<Snapshot>();
   readonly onDidChange = this.emitter.event;
-  private current: Snapshot = { seq: 0, at: 0, folders: [], apiPlugins: [], orphans: [], running: 0, costPerHour: 0, costSoFar: 0 };
+  private current: Snapshot = { seq: 0, at: 0, folders: [], apiPlugins: [], orphans: [], running: 0, costPerHour: 0, costSoFar: 0, budgets: [] };
   private inflight: Promise<Snapshot> | undefined;
   private again = false;
 
@@ -94,6 +97,7 @@ export class TetherModel implements vscode.Disposable {
     sshOptions: SshConnectionOptions = {},
     private readonly extraHosts: () => string[] = () => [],
     private readonly cloudProviders: () => CloudProvider[] = () => [],
+    private readonly budgets: () => { budgets: Budget[]; pollMs: number } = () => ({ budgets: [], pollMs: 2000 }),
   ) {
     this.sshMonitor = new SshHostMonitor(new SshConnectionPool({ ...sshOptions, log }), { log });
   }
@@ -212,6 +216,16 @@ export class TetherModel implements vscode.Disposable {
     const foreignOrphans = orphans.filter((o) => !folders.some((f) => f.report?.plugins.some((p) => p.ledgerId === o.ledgerId)));
     // Every folder sees the same cloud accounts: count them once.
     const cloud = folders.find((f) => f.report)?.report?.cloud;
+    let budgets: BudgetVerdict[] = [];
+    const b = this.budgets();
+    const firstEngine = this.engines.values().next().value as Engine | undefined;
+    if (b.budgets.length && cloud && firstEngine) {
+      try {
+        budgets = await firstEngine.cloud.enforceBudgets(cloud, b.budgets, b.pollMs);
+      } catch (err) {
+        this.log.error(`budgets: ${describeError(err)}`);
+      }
+    }
     const cloudRunning = cloud?.instances.filter((i) => i.managed && (i.status === 'running' || i.status === 'provisioning')).length ?? 0;
     const apiRunning = apiPlugins.filter((a) => a.processes.length > 0 || a.costPerHour > 0 || a.remote?.status === 'running').length;
     return {
@@ -223,6 +237,7 @@ export class TetherModel implements vscode.Disposable {
       running: localRunning + foreignOrphans.length + apiRunning + cloudRunning,
       costPerHour: apiPlugins.reduce((s, a) => s + a.costPerHour, 0) + (cloud?.costPerHour ?? 0),
       costSoFar: apiPlugins.reduce((s, a) => s + a.costSoFar, 0) + (cloud?.costSoFar ?? 0),
+      budgets,
     };
   }
 

@@ -26,8 +26,9 @@ export class TetherStatusBar implements vscode.Disposable {
 
   private render(s: Snapshot): void {
     const text = statusText(s);
-    const warn = s.orphans.length > 0;
-    const sig = `${text}|${warn}|${s.folders.map((f) => f.report?.plugins.map((p) => `${p.name}:${p.state}:${p.processes.length}`).join(',')).join(';')}`;
+    const nearBudget = s.budgets.filter((b) => b.level >= 0.8);
+    const warn = s.orphans.length > 0 || nearBudget.length > 0;
+    const sig = `${text}|${warn}|${s.budgets.map((b) => `${b.budget.name}:${b.spent.toFixed(2)}`).join(',')}|${s.folders.map((f) => f.report?.plugins.map((p) => `${p.name}:${p.state}:${p.processes.length}`).join(',')).join(';')}`;
     if (sig === this.last) return; // nothing visible changed: leave the item alone
     this.last = sig;
     this.item.text = text;
@@ -42,7 +43,10 @@ export class TetherStatusBar implements vscode.Disposable {
       }
     }
     for (const a of s.apiPlugins) if (a.processes.length || a.costPerHour) tip.appendMarkdown(`- $(extensions) ${a.title}${a.costPerHour ? `: ${formatUsd(a.costPerHour)}/h` : ''}\n`);
-    if (warn) tip.appendMarkdown(`\n$(warning) ${s.orphans.length} orphan(s) — run **Tether: Kill orphans…**\n`);
+    if (s.orphans.length) tip.appendMarkdown(`\n$(warning) ${s.orphans.length} orphan(s) — run **Tether: Kill orphans…**\n`);
+    for (const b of s.budgets) {
+      tip.appendMarkdown(`\n${b.level >= 0.8 ? '$(warning)' : '$(graph)'} budget "${b.budget.name}": ${formatUsd(b.spent)} of ${formatUsd(b.budget.limitUsd)} per ${b.budget.period}\n`);
+    }
     tip.appendMarkdown('\nClick for actions.');
     this.item.tooltip = tip;
     this.item.accessibilityInformation = { label: `Tether: ${s.running} running, ${formatUsd(s.costPerHour)} per hour` };

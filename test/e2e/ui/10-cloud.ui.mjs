@@ -9,6 +9,8 @@ import { FakeLambdaServer } from '../../fakes/lambdaServer.ts';
 
 export const timeout = 150000;
 export const workspace = 'demo';
+// A daily budget (warn only): the wizard's confirmation states what is left of it.
+export const userSettings = { 'tether.budgets': [{ name: 'daily GPUs', limitUsd: 25, period: 'day' }] };
 let fake;
 
 export async function setup({ log }) {
@@ -64,6 +66,7 @@ export async function run({ page, url, screenshot, log }) {
   log(`confirm: ${text}`);
   assert.match(text, /Launch gpu_1x_a10 on Lambda Cloud for \$0\.75\/h\?/);
   assert.match(text, /trainer in us-west-1: \$0\.75 per hour \(\$18\.00 per day\)/);
+  assert.match(text, /Budget "daily GPUs": \$25\.00 left of \$25\.00 per day\./);
   await screenshot('2-wizard-confirm');
   await clickDialogButton(page, 'Launch');
 

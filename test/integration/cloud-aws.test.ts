@@ -11,6 +11,7 @@ import { AwsEc2Provider, AWS_TAG_LEDGER_ID, AWS_TAG_MANAGED, awsClientToken, map
 import { CloudApiError, markedName } from '../../src/plugins/cloud/provider';
 import { CloudProviderType } from '../../src/core/protocols';
 import { findMotoServer, startMoto, type MotoServer } from '../helpers/moto';
+import { freePort as closedPort } from '../helpers/net';
 
 /** An Ubuntu AMI in moto's built-in image list (AMI validation is on). */
 const AMI = 'ami-1e749f67';
@@ -39,16 +40,6 @@ function spy(client: EC2Client, opts: { loseFirstResponseOf?: string } = {}) {
   return calls;
 }
 
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('AWS EC2 provider (real @aws-sdk/client-ec2 against moto)', function () {
   this.timeout(30000);

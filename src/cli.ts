@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { ExitCode, TetherError, UsageError, describeError } from './core/errors';
 import type { Logger } from './core/logger';
 import { accountKindOf, accountsFromEnv, createProviders } from './engine/cloudAccounts';
+import { costCsv, costReport } from './engine/costReport';
 import { Engine, asTetherError, type HostStatus, type PluginStatus, type StatusReport } from './engine/engine';
 import { formatBytes, formatCpu } from './core/format';
 
@@ -25,6 +26,8 @@ Commands:
   cloud types PROVIDER   Instance types with $/h and regions with capacity
   cloud launch PROVIDER TYPE [--region R] [--name N] [--ssh-key K] [--image I]
   cloud terminate NAME|ID [--unmanaged]
+  cost [--since DATE] [--json|--csv]
+                         What every cloud resource cost, by its provider's billing rule
   provision --provider lambda|runpod|vast|aws --type T [--region R] [--name N] [--ssh-key K] --yes
   terminate ID|NAME [--unmanaged]
                          Providers: lambda_labs (LAMBDA_API_KEY), runpod (RUNPOD_API_KEY),
@@ -77,6 +80,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         provider: { type: 'string' },
         type: { type: 'string' },
         yes: { type: 'boolean', default: false },
+        since: { type: 'string' },
+        csv: { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
@@ -174,6 +179,23 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         const orphans = await engine.orphans();
         if (o.json) io.out(JSON.stringify(orphans, null, 2));
         else io.out(orphans.length ? orphans.map((p) => `${p.name}${p.host ? `@${p.host}` : ''}\t${p.processes.map((x) => x.pid).join(',')}\t${p.orphanReason}`).join('\n') : 'no orphans');
+        return ExitCode.OK;
+      }
+      case 'cost': {
+        let since: number | undefined;
+        if (o.since !== undefined) {
+          since = Date.parse(o.since);
+          if (!Number.isFinite(since)) throw new UsageError(`--since must be a date (e.g. 2026-11-01), got "${o.since}"`);
+        }
+        const report = costReport(engine.ledger, since);
+        if (o.json) io.out(JSON.stringify(report, null, 2));
+        else if (o.csv) process.stdout.write(costCsv(report));
+        else {
+          for (const l of report.lines) {
+            io.out(`${l.name.padEnd(22)} ${l.provider.padEnd(12)} ${(l.instanceType ?? '').padEnd(16)} $${l.pricePerHour.toFixed(2)}/h  $${l.cost.toFixed(2)}${l.endedAt ? '' : '  (running)'}`);
+          }
+          io.out(`total $${report.total.toFixed(2)}${report.since ? ` since ${report.since}` : ''}`);
+        }
         return ExitCode.OK;
       }
       case 'provision': {

@@ -62,6 +62,16 @@ describe('tether CLI with a cloud provider (fake Lambda Cloud server)', function
     assert.equal(after.cloud.instances.some((i) => i.name === 'trainer'), false);
     assert.equal(after.totals.costPerHour, 0);
     assert.ok(after.cloud.instances.some((i) => i.id === foreign && i.status === 'running'), 'the foreign instance was never touched');
+    // What it cost, by Lambda's rule (per started minute): a run of a few seconds pays one minute.
+    const cost = JSON.parse((await runCli(['cost', '--json', '--workspace', ws], env)).stdout) as { lines: Array<{ name: string; cost: number; endedAt: string | null }>; total: number };
+    const line = cost.lines.find((l) => l.name === 'trainer')!;
+    assert.ok(Math.abs(line.cost - 0.75 / 60) < 1e-9, `one minute at $0.75/h, got ${line.cost}`);
+    assert.ok(line.endedAt);
+    const csv = (await runCli(['cost', '--csv', '--workspace', ws], env)).stdout;
+    assert.match(csv, /^ledger_id,name,provider,instance_type,usd_per_hour,started_at,ended_at,cost_usd\r\n[^,]+,trainer,lambda_labs,gpu_1x_a10,0\.75,/);
+    const future = await runCli(['cost', '--since', '2999-01-01', '--json', '--workspace', ws], env);
+    assert.equal((JSON.parse(future.stdout) as { total: number }).total, 0);
+    assert.equal((await runCli(['cost', '--since', 'yesterday-ish', '--workspace', ws], env)).code, 2);
   });
 
   it('a wrong API key: the provider error with a remedy, the key never printed', async () => {

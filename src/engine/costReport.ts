@@ -1,0 +1,90 @@
+/**
+ * The cost report: what every cloud resource in the ledger (running or ended) has cost, by its
+ * provider's billing rule, from the recorded state history alone (no network).
+ */
+import type { BillingRule } from '../core/cost';
+import type { Ledger, LedgerResource } from '../core/ledger';
+import { AWS_BILLING } from '../plugins/cloud/aws';
+import { LAMBDA_BILLING } from '../plugins/cloud/lambda';
+import { RUNPOD_BILLING } from '../plugins/cloud/runpod';
+import { VAST_BILLING } from '../plugins/cloud/vastai';
+import { accruedCost } from './cloud';
+
+export const BILLING_RULES: Record<string, BillingRule> = {
+  lambda_labs: LAMBDA_BILLING,
+  runpod: RUNPOD_BILLING,
+  vast_ai: VAST_BILLING,
+  aws: AWS_BILLING,
+};
+
+export interface CostLine {
+  ledgerId: string;
+  name: string;
+  provider: string;
+  instanceType: string | null;
+  pricePerHour: number;
+  startedAt: string;
+  /** ISO time it ended, null while it runs. */
+  endedAt: string | null;
+  /** USD accrued since `since` (or in all). */
+  cost: number;
+  rule: string;
+}
+
+export interface CostReport {
+  since: string | null;
+  generatedAt: string;
+  lines: CostLine[];
+  total: number;
+  byProvider: Record<string, number>;
+}
+
+/** Cost of every cloud record, accrued since `sinceMs` (default: all time). */
+export function costReport(ledger: Ledger, sinceMs?: number, nowMs = Date.now()): CostReport {
+  const body = ledger.read();
+  const lines: CostLine[] = [];
+  const add = (r: LedgerResource, ended: boolean) => {
+    if (r.kind !== 'cloud' || !r.remote) return;
+    const rule = BILLING_RULES[r.remote.provider];
+    if (!rule) return;
+    const total = accruedCost(r, rule, ended, nowMs);
+    const before = sinceMs !== undefined && sinceMs > Date.parse(r.createdAt) ? accruedCost(r, rule, ended, sinceMs) : 0;
+    const cost = Math.max(0, total - before);
+    const endedAt = ended ? r.updatedAt : null;
+    if (sinceMs !== undefined && endedAt && Date.parse(endedAt) < sinceMs) return;
+    lines.push({
+      ledgerId: r.id,
+      name: r.plugin,
+      provider: r.remote.provider,
+      instanceType: r.remote.resourceType ?? null,
+      pricePerHour: r.remote.estimatedCostPerHour ?? 0,
+      startedAt: r.createdAt,
+      endedAt,
+      cost,
+      rule: rule.summary,
+    });
+  };
+  for (const r of body.resources) add(r, false);
+  for (const r of body.ended) add(r, true);
+  lines.sort((a, b) => b.cost - a.cost);
+  const byProvider: Record<string, number> = {};
+  for (const l of lines) byProvider[l.provider] = (byProvider[l.provider] ?? 0) + l.cost;
+  return {
+    since: sinceMs === undefined ? null : new Date(sinceMs).toISOString(),
+    generatedAt: new Date(nowMs).toISOString(),
+    lines,
+    total: lines.reduce((s, l) => s + l.cost, 0),
+    byProvider,
+  };
+}
+
+/** RFC 4180 CSV of the report's lines. */
+export function costCsv(r: CostReport): string {
+  const q = (v: unknown) => {
+    const s = v === null || v === undefined ? '' : String(v);
+    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  const head = ['ledger_id', 'name', 'provider', 'instance_type', 'usd_per_hour', 'started_at', 'ended_at', 'cost_usd'];
+  const rows = r.lines.map((l) => [l.ledgerId, l.name, l.provider, l.instanceType, l.pricePerHour, l.startedAt, l.endedAt, l.cost.toFixed(4)].map(q).join(','));
+  return [head.join(','), ...rows].join('\r\n') + '\r\n';
+}

@@ -5,7 +5,7 @@ const path = require('path');
 const webpack = require('webpack');
 
 /** @type {(env: unknown, argv: {mode?: string}) => import('webpack').Configuration} */
-module.exports = (_env, argv) => ({
+const extensionConfig = (_env, argv) => ({
   target: 'node20',
   mode: argv.mode ?? 'production',
   entry: {
@@ -16,7 +16,7 @@ module.exports = (_env, argv) => ({
     path: path.resolve(__dirname, 'dist'),
     filename: '[name].js',
     libraryTarget: 'commonjs2',
-    clean: { keep: /\.vsix$/ },
+    clean: { keep: /(\.vsix$|^webview|^types)/ },
   },
   externals: { vscode: 'commonjs vscode' },
   resolve: { extensions: ['.ts', '.js', '.mjs', '.cjs', '.json'] },
@@ -39,3 +39,17 @@ module.exports = (_env, argv) => ({
   ignoreWarnings: [{ module: /ssh2/, message: /Can't resolve|Critical dependency/ }],
   performance: { hints: false },
 });
+
+/** The cost report webview's script: a browser bundle with Chart.js inside (no CDN). */
+const webviewConfig = (_env, argv) => ({
+  target: 'web',
+  mode: argv.mode ?? 'production',
+  entry: { costReport: './src/webview/costReport.ts' },
+  output: { path: path.resolve(__dirname, 'dist', 'webview'), filename: '[name].js' },
+  resolve: { extensions: ['.ts', '.js'] },
+  module: { rules: [{ test: /\.ts$/, exclude: /node_modules/, loader: 'esbuild-loader', options: { target: 'es2020' } }] },
+  devtool: false,
+  performance: { hints: false },
+});
+
+module.exports = (env, argv) => [extensionConfig(env, argv), webviewConfig(env, argv)];

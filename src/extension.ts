@@ -13,6 +13,7 @@ import { RefreshManager } from './ui/refreshManager';
 import { TetherStatusBar } from './ui/statusBar';
 import { TetherTreeProvider } from './ui/treeProvider';
 import { SshPrompts } from './ui/sshPrompts';
+import { showCostReport } from './ui/costReportView';
 import { CloudKeys } from './ui/cloudKeys';
 import { createProviders } from './engine/cloudAccounts';
 import type { CloudProvider } from './plugins/cloud/provider';
@@ -128,6 +129,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
   context.subscriptions.push(
     ...registerCommands({ model, refresh, log, graceMs: () => settings().graceMs, confirm: () => settings().confirm, cloudKeys }),
   );
+
+  context.subscriptions.push(vscode.commands.registerCommand('tether.showCostReport', () => showCostReport(context, model)));
 
   // Not contributed (so not in the palette): lets in-editor tests read what the UI renders.
   context.subscriptions.push(vscode.commands.registerCommand('tether.internal.snapshot', () => model.snapshot));

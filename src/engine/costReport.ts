@@ -88,3 +88,31 @@ export function costCsv(r: CostReport): string {
   const rows = r.lines.map((l) => [l.ledgerId, l.name, l.provider, l.instanceType, l.pricePerHour, l.startedAt, l.endedAt, l.cost.toFixed(4)].map(q).join(','));
   return [head.join(','), ...rows].join('\r\n') + '\r\n';
 }
+
+/** Cumulative spend per provider at `points` moments from the first cloud resource until now. */
+export function spendSeries(ledger: Ledger, points = 48, nowMs = Date.now()): { labels: string[]; byProvider: Record<string, number[]> } {
+  const body = ledger.read();
+  const records = [...body.resources.map((r) => ({ r, ended: false })), ...body.ended.map((r) => ({ r, ended: true }))].filter(
+    ({ r }) => r.kind === 'cloud' && r.remote && BILLING_RULES[r.remote.provider],
+  );
+  if (!records.length) return { labels: [], byProvider: {} };
+  const start = Math.min(...records.map(({ r }) => Date.parse(r.createdAt)));
+  const span = Math.max(60_000, nowMs - start);
+  const times = Array.from({ length: points }, (_, i) => start + (span * i) / (points - 1));
+  const byProvider: Record<string, number[]> = {};
+  for (const { r, ended } of records) {
+    const rule = BILLING_RULES[r.remote!.provider]!;
+    const row = (byProvider[r.remote!.provider] ??= times.map(() => 0));
+    times.forEach((t, i) => {
+      row[i]! += accruedCost(r, rule, ended && t >= Date.parse(r.updatedAt), t);
+    });
+  }
+  // Round away float noise (1e-18 differences would look like cliffs on a tiny axis).
+  for (const row of Object.values(byProvider)) row.forEach((v, i) => (row[i] = Math.round(v * 1e6) / 1e6));
+  const day = span > 36 * 3_600_000;
+  const labels = times.map((t) => {
+    const d = new Date(t);
+    return day ? d.toISOString().slice(5, 16).replace('T', ' ') : d.toISOString().slice(11, 19);
+  });
+  return { labels, byProvider };
+}

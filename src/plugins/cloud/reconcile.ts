@@ -38,6 +38,9 @@ export async function reconcileCloud(provider: CloudProvider, ledger: Ledger, o:
       result.unmanaged.push(inst);
       continue;
     }
+    // Terminated through Tether a moment ago and still shutting down: not a forgotten instance.
+    const ended = ledger.read().ended.find((r) => r.kind === 'cloud' && r.remote?.instanceId === inst.id);
+    if (ended && (inst.status === 'terminating' || inst.status === 'stopping')) continue;
     const byMarker = recs.find((r) => matchesLedgerId(inst, r.id) && !r.remote?.instanceId);
     if (byMarker) {
       await ledger.patch(byMarker.id, { remote: remoteOf(inst, byMarker.remote), state: ledgerStateOf(inst.status) }, `re-adopted ${inst.id} by its marker`);

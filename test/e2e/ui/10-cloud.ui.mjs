@@ -86,4 +86,15 @@ export async function run({ page, url, screenshot, log }) {
   await waitForRows(page, (r) => !r.some((x) => /^trainer /.test(x)), 'the instance gone', { timeout: 30000 });
   await waitForStatusBar(page, /\$0\.00\/h/);
   await screenshot('4-terminated');
+
+  // The cost report: a webview with the chart (Chart.js bundled, strict CSP) and the table.
+  await runCommand(page, 'Tether: Show Cost Report');
+  const frame = page.frameLocator('iframe.webview.ready').first().frameLocator('iframe#active-frame');
+  await frame.locator('body[data-chart="ready"]').waitFor({ timeout: 20000 });
+  const table = (await frame.locator('table').innerText()).replace(/\s+/g, ' ');
+  log(`report table: ${table}`);
+  assert.match(table, /trainer lambda_labs gpu_1x_a10 \$0\.75\/h .* \$0\.01/);
+  const canvas = await frame.locator('canvas#spend').boundingBox();
+  assert.ok(canvas && canvas.width > 100 && canvas.height > 100, 'the chart has a size');
+  await screenshot('5-cost-report');
 }

@@ -5,12 +5,12 @@
  * The resulting process tree (conda's wrapper and everything under it) is tracked and cleaned
  * like any subprocess's: {@link CondaPlugin} is a {@link SubprocessPlugin} with a wrapped command.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { PluginSpec } from '../core/config';
 import { ExitCode, TetherError } from '../core/errors';
 import { PluginExecutionMode } from '../core/protocols';
 import { SubprocessPlugin, type SubprocessDeps } from './subprocess';
+import { findOnPath } from '../core/executables';
 
 export type CondaFlavor = 'conda' | 'micromamba' | 'mamba';
 
@@ -37,25 +37,6 @@ export class CondaEnvNotFoundError extends TetherError {}
 
 /** The names Tether looks for, in order, when nothing is configured. */
 export const CONDA_CANDIDATES: readonly CondaFlavor[] = ['conda', 'micromamba', 'mamba'];
-
-function isExecutable(p: string): boolean {
-  try {
-    fs.accessSync(p, fs.constants.X_OK);
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function onPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
-  if (name.includes('/')) return isExecutable(name) ? path.resolve(name) : undefined;
-  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const p = path.join(dir, name);
-    if (isExecutable(p)) return p;
-  }
-  return undefined;
-}
 
 /** conda, micromamba or mamba, from the executable's name (conda when unsure: same CLI). */
 export function flavorOf(executable: string): CondaFlavor {
@@ -87,7 +68,7 @@ export function findCondaTool(opts: CondaOptions = {}, what = 'conda'): CondaToo
   const env = opts.env ?? process.env;
   const explicit = opts.executable || env.TETHER_CONDA_EXE;
   if (explicit) {
-    const p = onPath(explicit, env);
+    const p = findOnPath(explicit, env);
     if (p) return { path: p, flavor: flavorOf(p) };
     throw new CondaNotFoundError(`${what}: the configured conda executable "${explicit}" was not found${explicit.includes('/') ? '' : ` on PATH (${env.PATH ?? ''})`}`, {
       remedy: 'Fix the configured path (the tether.condaExecutable setting or TETHER_CONDA_EXE), or clear it to use conda or micromamba from PATH.',
@@ -97,7 +78,7 @@ export function findCondaTool(opts: CondaOptions = {}, what = 'conda'): CondaToo
   const tries: Array<string | undefined> = [env.CONDA_EXE, 'conda', env.MAMBA_EXE, 'micromamba', 'mamba'];
   for (const t of tries) {
     if (!t) continue;
-    const p = onPath(t, env);
+    const p = findOnPath(t, env);
     if (p) return { path: p, flavor: flavorOf(p) };
   }
   throw new CondaNotFoundError(

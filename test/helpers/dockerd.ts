@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
+import { findOnPath } from '../../src/core/executables';
 
 export const TEST_IMAGE = 'tether-test/busybox:1';
 
@@ -31,18 +32,8 @@ export interface TestDockerd {
   stop(): Promise<void>;
 }
 
-const which = (cmd: string): string | undefined => {
-  for (const d of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/sbin'])) {
-    const p = path.join(d, cmd);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
-};
+/** `cmd` on PATH or in the sbin folders (dockerd lives in /usr/sbin). */
+const which = (cmd: string): string | undefined => findOnPath(cmd, { PATH: `${process.env.PATH ?? '/usr/bin:/bin'}:/usr/sbin:/sbin` });
 
 /** True for a statically linked ELF64 (no PT_INTERP program header): it runs in an empty root. */
 const isStaticBusybox = (p: string) => {

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort } from './net';
+import { isExecutable } from '../../src/core/executables';
 
 export interface MotoServer {
   endpoint: string;
@@ -21,15 +22,6 @@ export interface MotoServer {
   /** moto's output so far (for failure messages). */
   log(): string;
   stop(): Promise<void>;
-}
-
-function isExecutable(p: string): boolean {
-  try {
-    fs.accessSync(p, fs.constants.X_OK);
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
 }
 
 /** Where moto_server was looked for, and the first executable found (real binaries before pyenv shims). */

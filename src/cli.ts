@@ -7,6 +7,7 @@ import { ExitCode, TetherError, UsageError, describeError } from './core/errors'
 import type { Logger } from './core/logger';
 import { accountKindOf, accountsFromEnv, createProviders } from './engine/cloudAccounts';
 import { costCsv, costReport } from './engine/costReport';
+import type { CloudView } from './engine/cloud';
 import { Engine, asTetherError, type HostStatus, type PluginStatus, type StatusReport } from './engine/engine';
 import { formatBytes, formatCpu } from './core/format';
 
@@ -114,6 +115,19 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       ...(o['state-dir'] ? { stateDir: o['state-dir'] } : {}),
       ...(graceMs === undefined ? {} : { graceMs }),
     });
+    /** Launches one instance with the --name/--region/--ssh-key/--image options and prints it. */
+    const launchCloud = async (provider: string, instanceType: string, pricePerHour: number | undefined, price: (v: CloudView) => string): Promise<number> => {
+      const v = await engine!.cloud.provision(provider, {
+        name: o.name ?? instanceType,
+        instanceType,
+        ...(pricePerHour === undefined ? {} : { pricePerHour }),
+        ...(o.region ? { region: o.region } : {}),
+        ...(o['ssh-key'] ? { sshKeyName: o['ssh-key'] } : {}),
+        ...(o.image ? { image: o.image } : {}),
+      });
+      io.out(o.json ? JSON.stringify(v, null, 2) : `launched ${v.name}: ${v.providerTitle} ${v.id ?? '(id pending)'} ${v.instanceType ?? ''} ${v.region ?? ''} at ${price(v)} (${v.status})`);
+      return ExitCode.OK;
+    };
     const terminateCloud = async (which: string): Promise<number> => {
       const st = await engine!.cloud.status();
       const v = st.instances.find((i) => i.name === which || i.id === which || i.ledgerId === which);
@@ -205,16 +219,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         if (!type) throw new UsageError(`${kind} has no instance type "${o.type}"`, `See \`tether cloud types ${kind}\`.`);
         const price = `$${type.pricePerHour.toFixed(2)}/h ($${(type.pricePerHour * 24).toFixed(2)}/day)`;
         if (!o.yes) throw new UsageError(`this launches ${o.type}${o.region ? ` in ${o.region}` : ''} at ${price} until you terminate it`, 'Add --yes to confirm.');
-        const v = await engine.cloud.provision(kind, {
-          name: o.name ?? o.type,
-          instanceType: o.type,
-          pricePerHour: type.pricePerHour,
-          ...(o.region ? { region: o.region } : {}),
-          ...(o['ssh-key'] ? { sshKeyName: o['ssh-key'] } : {}),
-          ...(o.image ? { image: o.image } : {}),
-        });
-        io.out(o.json ? JSON.stringify(v, null, 2) : `launched ${v.name}: ${v.providerTitle} ${v.id ?? '(id pending)'} ${v.instanceType ?? ''} ${v.region ?? ''} at ${price} (${v.status})`);
-        return ExitCode.OK;
+        return await launchCloud(kind, o.type, type.pricePerHour, () => price);
       }
       case 'terminate': {
         if (rest.length !== 1) throw new UsageError('`tether terminate ID|NAME [--unmanaged]`');
@@ -232,16 +237,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         if (sub === 'launch') {
           if (args.length !== 2) throw new UsageError('`tether cloud launch PROVIDER TYPE [--region R] [--name N] [--ssh-key K] [--image I]`');
           const [providerName, instanceType] = args as [string, string];
-          const provider = accountKindOf(providerName) ?? providerName;
-          const v = await engine.cloud.provision(provider, {
-            name: o.name ?? `${instanceType}`,
-            instanceType,
-            ...(o.region ? { region: o.region } : {}),
-            ...(o['ssh-key'] ? { sshKeyName: o['ssh-key'] } : {}),
-            ...(o.image ? { image: o.image } : {}),
-          });
-          io.out(o.json ? JSON.stringify(v, null, 2) : `launched ${v.name}: ${v.providerTitle} ${v.id ?? '(id pending)'} ${v.instanceType ?? ''} ${v.region ?? ''} at $${v.pricePerHour.toFixed(2)}/h (${v.status})`);
-          return ExitCode.OK;
+          return await launchCloud(accountKindOf(providerName) ?? providerName, instanceType, undefined, (v) => `$${v.pricePerHour.toFixed(2)}/h`);
         }
         if (sub === 'terminate') {
           if (args.length !== 1) throw new UsageError('`tether cloud terminate NAME|ID [--unmanaged]`');

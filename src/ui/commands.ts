@@ -484,7 +484,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     let v = cloudOf(node);
     if (!v) {
       await model.refresh('manual');
-      const all = (model.snapshot.folders.find((f) => f.report)?.report?.cloud.instances ?? []).filter((i) => i.status !== 'terminated');
+      const all = (model.snapshot.cloud?.instances ?? []).filter((i) => i.status !== 'terminated');
       if (!all.length) return void vscode.window.showInformationMessage('Tether: no cloud instance is running.');
       const picked = await vscode.window.showQuickPick(
         all.map((i) => ({ label: i.name, description: `${i.providerTitle} · ${i.status} · ${formatUsd(i.pricePerHour)}/h${i.managed ? '' : ' · unmanaged'}`, view: i })),

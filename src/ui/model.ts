@@ -22,6 +22,7 @@ import {
 } from '../core/protocols';
 import type { StopReport } from '../core/treeKiller';
 import { Engine, type PluginStatus, type StatusReport } from '../engine/engine';
+import type { CloudStatus } from '../engine/cloud';
 import { SshConnectionPool, type SshConnectionOptions } from '../plugins/ssh/connection';
 import { SshHostMonitor } from '../plugins/ssh/remotePlugin';
 import type { CloudProvider } from '../plugins/cloud/provider';
@@ -62,6 +63,8 @@ export interface Snapshot {
   costSoFar: number;
   /** Budgets as of this poll (what each has spent, the threshold reached). */
   budgets: BudgetVerdict[];
+  /** Cloud instances (every folder sees the same accounts: taken from the first report). */
+  cloud: CloudStatus | undefined;
 }
 
 export type RefreshReason = 'interval' | 'event' | 'config' | 'manual' | 'action' | 'startup';
@@ -84,7 +87,7 @@ export class TetherModel implements vscode.Disposable {
   private readonly tracker = new ProcessTracker();
   private readonly emitter = new vscode.EventEmitter<Snapshot>();
   readonly onDidChange = this.emitter.event;
-  private current: Snapshot = { seq: 0, at: 0, folders: [], apiPlugins: [], orphans: [], running: 0, costPerHour: 0, costSoFar: 0, budgets: [] };
+  private current: Snapshot = { seq: 0, at: 0, folders: [], apiPlugins: [], orphans: [], running: 0, costPerHour: 0, costSoFar: 0, budgets: [], cloud: undefined };
   private inflight: Promise<Snapshot> | undefined;
   private again = false;
 
@@ -149,6 +152,11 @@ export class TetherModel implements vscode.Disposable {
   /** Drops a cached key passphrase (changed or deleted in SecretStorage, maybe by another window). */
   forgetSshPassphrase(keyFile: string): void {
     this.sshMonitor.pool.forgetPassphrase(keyFile);
+  }
+
+  /** The engine of the first folder: API plugins, orphans and cloud are per user, not per folder. */
+  private get primaryEngine(): Engine | undefined {
+    return this.engines.values().next().value;
   }
 
   engine(folder: string): Engine {
@@ -218,7 +226,7 @@ export class TetherModel implements vscode.Disposable {
     const cloud = folders.find((f) => f.report)?.report?.cloud;
     let budgets: BudgetVerdict[] = [];
     const b = this.budgets();
-    const firstEngine = this.engines.values().next().value as Engine | undefined;
+    const firstEngine = this.primaryEngine;
     if (b.budgets.length && cloud && firstEngine) {
       try {
         budgets = await firstEngine.cloud.enforceBudgets(cloud, b.budgets, b.pollMs);
@@ -238,6 +246,7 @@ export class TetherModel implements vscode.Disposable {
       costPerHour: apiPlugins.reduce((s, a) => s + a.costPerHour, 0) + (cloud?.costPerHour ?? 0),
       costSoFar: apiPlugins.reduce((s, a) => s + a.costSoFar, 0) + (cloud?.costSoFar ?? 0),
       budgets,
+      cloud,
     };
   }
 
@@ -270,7 +279,7 @@ export class TetherModel implements vscode.Disposable {
         this.api.delete(options.name);
         this.log.info(`API: unregistered plugin "${options.name}"`);
         const id = entry.ledgerId;
-        const engine = this.engines.values().next().value as Engine | undefined;
+        const engine = this.primaryEngine;
         if (id && engine) void engine.ledger.end(id, 'stopped', 'unregistered by its extension').catch(() => undefined);
         void this.refresh('event');
       },
@@ -322,7 +331,7 @@ export class TetherModel implements vscode.Disposable {
 
   /** Keeps a ledger record of an API plugin's processes, so a crash leaves a findable orphan. */
   private async recordApiProcesses(e: ApiEntry, ids: ProcessIdentity[]): Promise<void> {
-    const engine = this.engines.values().next().value as Engine | undefined;
+    const engine = this.primaryEngine;
     const before = new Set(e.known.map(key));
     const changed = ids.some((i) => !before.has(key(i)));
     for (const i of ids) if (!before.has(key(i))) e.known.push(i);
@@ -400,7 +409,7 @@ export class TetherModel implements vscode.Disposable {
   }
 
   async killOrphans(graceMs: number): Promise<{ killed: string[]; errors: string[] }> {
-    const engine = this.engines.values().next().value as Engine | undefined;
+    const engine = this.primaryEngine;
     if (!engine) return { killed: [], errors: [] };
     const r = await engine.killOrphans(graceMs);
     return { killed: r.killed, errors: r.errors.map((e) => e.oneLine()) };

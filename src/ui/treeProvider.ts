@@ -104,8 +104,8 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       s.apiPlugins.map((a) => [a.name, a.processes.map((x) => x.pid), a.remote?.status, a.error]),
       s.orphans.map((o) => o.ledgerId),
       s.folders.map((f) => f.report?.hosts?.map((h) => [h.host, h.state, h.gpus?.length ?? 0])),
-      s.folders.find((f) => f.report)?.report?.cloud.instances.map((i) => [i.ledgerId, i.id, i.status, i.providerTitle]),
-      s.folders.find((f) => f.report)?.report?.cloud.errors.length,
+      s.cloud?.instances.map((i) => [i.ledgerId, i.id, i.status, i.providerTitle]),
+      s.cloud?.errors.length,
     ]);
     if (structure !== this.structure) {
       this.structure = structure;
@@ -143,7 +143,7 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       return node;
     }
     if (node.kind === 'cloud') {
-      const v = s.folders.find((f) => f.report)?.report?.cloud.instances.find((i) => i.provider === node.view.provider && (i.ledgerId ?? i.id) === (node.view.ledgerId ?? node.view.id));
+      const v = s.cloud?.instances.find((i) => i.provider === node.view.provider && (i.ledgerId ?? i.id) === (node.view.ledgerId ?? node.view.id));
       if (!v) return undefined;
       node.view = v;
       return node;
@@ -204,8 +204,7 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       case 'host':
         return this.hostChildren(n);
       case 'provider': {
-        const report = this.snap.folders.find((f) => f.report)?.report;
-        return (report?.cloud.instances ?? [])
+        return (this.snap.cloud?.instances ?? [])
           .filter((i) => i.providerTitle === n.title)
           .map((view) => this.node({ kind: 'cloud', id: `cloud:${view.provider}:${view.ledgerId ?? view.id}`, view }, n));
       }
@@ -241,10 +240,9 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
     }
     if (g.group === 'cloud') {
       const out: TreeNode[] = [];
-      const report = s.folders.find((f) => f.report)?.report;
-      const providers = [...new Set((report?.cloud.instances ?? []).map((i) => i.providerTitle))];
+      const providers = [...new Set((s.cloud?.instances ?? []).map((i) => i.providerTitle))];
       for (const title of providers) out.push(this.node({ kind: 'provider', id: `provider:${title}`, title }, g));
-      for (const e of report?.cloud.errors ?? []) {
+      for (const e of s.cloud?.errors ?? []) {
         out.push(this.node({ kind: 'info', id: `info:cloud-error:${e.provider}`, label: `${e.provider}: cannot list instances`, icon: 'error', description: e.message, tooltip: e.message, command: { title: 'Set key', command: 'tether.setCloudKey' } }, g));
       }
       for (const view of s.apiPlugins.filter((a) => a.cloud)) out.push(this.node({ kind: 'api', id: `api:${view.name}`, view }, g));
@@ -452,7 +450,7 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         const item = new vscode.TreeItem(n.title, vscode.TreeItemCollapsibleState.Expanded);
         item.id = n.id;
         item.iconPath = new vscode.ThemeIcon('cloud');
-        const inst = (this.snap.folders.find((f) => f.report)?.report?.cloud.instances ?? []).filter((i) => i.providerTitle === n.title && i.managed);
+        const inst = (this.snap.cloud?.instances ?? []).filter((i) => i.providerTitle === n.title && i.managed);
         const rate = inst.filter((i) => i.status === 'running' || i.status === 'provisioning').reduce((a, i) => a + i.pricePerHour, 0);
         item.description = rate ? `${formatUsd(rate)}/h` : '';
         item.contextValue = 'tether.provider;';

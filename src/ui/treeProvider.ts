@@ -347,7 +347,10 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
     const pids = new Set(procs.map((p) => p.pid));
     const kids = under ? procs.filter((p) => p.ppid === under.pid) : procs.filter((p) => !pids.has(p.ppid));
     const base = parent.kind === 'process' ? parent.id.slice(0, parent.id.lastIndexOf('#')) : parent.id;
-    return kids.map((proc) => this.node({ kind: 'process', id: `${base}#${proc.pid}:${proc.startTime}`, folder, plugin, proc }, parent));
+    // A process that gains children later gets a new id: VS Code keeps a known id's collapsible
+    // state, so a former leaf would never show its children.
+    const leaf = (proc: ProcessInfo) => (procs.some((p) => p.ppid === proc.pid) ? '' : ':leaf');
+    return kids.map((proc) => this.node({ kind: 'process', id: `${base}#${proc.pid}:${proc.startTime}${leaf(proc)}`, folder, plugin, proc }, parent));
   }
 
   getTreeItem(n: TreeNode): vscode.TreeItem {

@@ -299,7 +299,9 @@ function renderPlugin(p: PluginStatus): string[] {
 }
 
 function renderHost(h: HostStatus): string[] {
-  const lines = [`${h.host}${h.target && h.target !== h.host ? ` (${h.target})` : ''}  ${h.state}${h.plugins.length ? `  plugins: ${h.plugins.join(', ')}` : ''}`];
+  const lines = [
+    `${h.host}${h.target && h.target !== h.host ? ` (${h.target})` : ''}  ${h.state}${h.cloud ? `  cloud instance ${h.cloud.name}` : ''}${h.plugins.length ? `  plugins: ${h.plugins.join(', ')}` : ''}`,
+  ];
   if (h.error) lines.push(`  error: ${h.error}${h.retryAt ? ` (next attempt from ${h.retryAt})` : ''}`);
   for (const g of h.gpus ?? []) {
     const mem = g.memoryUsedMiB !== null && g.memoryTotalMiB !== null ? `  ${g.memoryUsedMiB}/${g.memoryTotalMiB} MiB` : '';
@@ -331,6 +333,7 @@ export function renderStatus(r: StatusReport): string {
     }
     for (const e of r.cloud.errors) out.push(`  ${e.provider}: ${e.message}`);
   }
+  if (r.closedWhileBilling) out.push('', `! ${r.closedWhileBilling.message}`);
   out.push('', `${r.totals.running} running · ${r.totals.processes} process(es) · $${r.totals.costPerHour.toFixed(2)}/h · $${r.totals.costSoFar.toFixed(2)} so far`);
   return out.join('\n');
 }

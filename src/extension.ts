@@ -18,6 +18,9 @@ import { CloudKeys } from './ui/cloudKeys';
 import { createProviders } from './engine/cloudAccounts';
 import type { CloudProvider } from './plugins/cloud/provider';
 import type { Budget } from './core/budget';
+import { Ledger } from './core/ledger';
+import { identify } from './core/procfs';
+import { WindowRegistry, dismissCloseRecord, recordWindowClose } from './engine/closeGuard';
 
 type CleanupOnExit = 'none' | 'localPlugins' | 'everything';
 
@@ -64,7 +67,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
     onUnknownKey: async (fingerprint, info) => model.isInteractive && prompts.trustHostKey(`${info.host}:${info.port}`, fingerprint, info.knownHostsFile),
   }, () => vscode.workspace.getConfiguration('tether').get<string[]>('sshHosts', []).filter((h) => typeof h === 'string' && /^[^\s'"`$\\;|&<>(){}]+$/.test(h)),
   () => cloudProviders,
-  () => ({ budgets: vscode.workspace.getConfiguration('tether').get<Budget[]>('budgets', []).filter(validBudget), pollMs: settings().pollMs }));
+  () => ({
+    budgets: vscode.workspace.getConfiguration('tether').get<Budget[]>('budgets', []).filter(validBudget),
+    pollMs: settings().pollMs,
+    spendPeriod: vscode.workspace.getConfiguration('tether').get<string>('spendPeriod', 'day') === 'month' ? 'month' : 'day',
+  }));
   context.subscriptions.push(prompts, model, prompts.onDidChangePassphrase((keyFile) => model.forgetSshPassphrase(keyFile)));
   await cloudKeys.load();
   const folders = () => (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
@@ -79,7 +86,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
   context.subscriptions.push(tree, view);
   context.subscriptions.push(
     model.onDidChange((s) => {
-      view.badge = s.running > 0 ? { value: s.running, tooltip: `${s.running} running` } : undefined;
+      const closed = s.folders.find((f) => f.report?.closedWhileBilling)?.report?.closedWhileBilling;
+      const tip = [s.running > 0 ? `${s.running} running` : '', closed ? `billed $${closed.spentSince.toFixed(2)} while VS Code was closed` : ''].filter(Boolean).join(' · ');
+      view.badge = s.running > 0 || closed ? { value: s.running + (closed ? 1 : 0), tooltip: tip } : undefined;
       void vscode.commands.executeCommand('setContext', 'tether.hasOrphans', s.orphans.length > 0);
     }),
     view.onDidChangeVisibility((e) => e.visible && refresh.request('event')),
@@ -117,7 +126,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('tether.pollIntervalSeconds')) refresh.restart();
-      if (e.affectsConfiguration('tether.sshHosts') || e.affectsConfiguration('tether.budgets')) refresh.request('config');
+      if (e.affectsConfiguration('tether.sshHosts') || e.affectsConfiguration('tether.budgets') || e.affectsConfiguration('tether.spendPeriod')) refresh.request('config');
       if (e.affectsConfiguration('tether.stateDirectory')) {
         model.setFolders(folders());
         refresh.watchStateDir(stateDir());
@@ -131,15 +140,38 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
   );
 
   context.subscriptions.push(vscode.commands.registerCommand('tether.showCostReport', () => showCostReport(context, model)));
+  context.subscriptions.push(
+    vscode.commands.registerCommand('tether.dismissCloseReport', async () => {
+      dismissCloseRecord(stateDir());
+      await refresh.request('action');
+    }),
+  );
 
   // Not contributed (so not in the palette): lets in-editor tests read what the UI renders.
   context.subscriptions.push(vscode.commands.registerCommand('tether.internal.snapshot', () => model.snapshot));
+
+  // The window-close guard: this window is registered while it lives; when the last one closes
+  // with something still billing, a record is left for the next start (and `tether status`).
+  const me = identify(process.pid);
+  const registry = () => new WindowRegistry(stateDir());
+  if (me) registry().register(me);
+  const guardOnClose = () => {
+    if (!me) return;
+    try {
+      const ledger = new Ledger(stateDir());
+      const rec = recordWindowClose(ledger, me);
+      if (rec) log.warn(`last window closing while ${rec.resources.length} cloud resource(s) bill ($${rec.perHour.toFixed(2)}/h): ${rec.resources.map((r) => r.name).join(', ')}`);
+    } catch (err) {
+      log.error(`close guard: ${describeError(err)}`);
+    }
+  };
 
   onDeactivate = async () => {
     const mode = settings().cleanupOnExit;
     if (mode === 'none') {
       const left = await model.detachOwned();
       if (left.length) log.info(`on exit: left running (cleanupOnExit = none): ${left.join(', ')}`);
+      guardOnClose();
       return;
     }
     const grace = Math.min(settings().graceMs, SHUTDOWN_BUDGET_MS - 1000);
@@ -148,6 +180,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
       for (const e of r.errors) log.error(`on exit: ${e}`);
     });
     await Promise.race([work, new Promise((r) => setTimeout(r, SHUTDOWN_BUDGET_MS))]);
+    guardOnClose();
   };
 
   // Budget thresholds: one notification each time a budget reaches a new level.
@@ -179,6 +212,21 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
         if (c === 'Kill Orphans…') void vscode.commands.executeCommand('tether.killOrphans');
         if (c === 'Show') void vscode.commands.executeCommand('tether.resources.focus');
       });
+  }
+  // What billed while no window was open (left by the last window to close).
+  const closed = model.snapshot.folders.find((f) => f.report?.closedWhileBilling)?.report?.closedWhileBilling;
+  if (closed && Date.now() - Date.parse(closed.closedAt) < 60_000) {
+    // A reload, not a closed editor: nothing worth a notification.
+    log.info(`close record from ${closed.closedAt} (under a minute ago, a reload): dismissed`);
+    dismissCloseRecord(stateDir());
+    await refresh.request('action');
+  } else if (closed) {
+    log.warn(closed.message);
+    void vscode.window.showWarningMessage(`Tether: ${closed.message}`, 'Show Instances', 'Cost Report', 'Dismiss').then(async (c) => {
+      if (c === 'Show Instances') void vscode.commands.executeCommand('tether.resources.focus');
+      if (c === 'Cost Report') void vscode.commands.executeCommand('tether.showCostReport');
+      if (c === 'Dismiss') await vscode.commands.executeCommand('tether.dismissCloseReport');
+    });
   }
   log.info('Tether ready');
   return model.apiSurface;

@@ -179,7 +179,7 @@ export class CloudManager {
 
   /** Matches the provider's list with the ledger (adopt by marker, end the gone), then records state changes. */
   private async reconcile(p: CloudProvider, list: CloudInstance[]): Promise<void> {
-    const result = await reconcileCloud(p, this.ledger);
+    const result = await reconcileCloud(p, this.ledger, { list });
     for (const a of result.adopted) this.log.warn(`${p.title}: instance ${a.id} carries Tether's marker but was missing from the ledger; re-adopted`);
     for (const id of result.gone) this.log.info(`${p.title}: ledger record ${id} closed: its instance is gone`);
     // State history (what accrual reads): one event per observed change.

@@ -8,7 +8,8 @@ import { AWS_BILLING } from '../plugins/cloud/aws';
 import { LAMBDA_BILLING } from '../plugins/cloud/lambda';
 import { RUNPOD_BILLING } from '../plugins/cloud/runpod';
 import { VAST_BILLING } from '../plugins/cloud/vastai';
-import { accruedCost } from './cloud';
+import { periodStart } from '../core/budget';
+import { accruedCost, billingEvents } from './cloud';
 
 export const BILLING_RULES: Record<string, BillingRule> = {
   lambda_labs: LAMBDA_BILLING,
@@ -76,6 +77,59 @@ export function costReport(ledger: Ledger, sinceMs?: number, nowMs = Date.now())
     total: lines.reduce((s, l) => s + l.cost, 0),
     byProvider,
   };
+}
+
+export type SpendPeriod = 'day' | 'month';
+
+export interface PeriodSpend {
+  period: SpendPeriod;
+  /** Start of the period (UTC, like budgets). */
+  since: string;
+  /** When these figures were computed (ms since the epoch); the status bar extrapolates from here. */
+  at: number;
+  /** USD accrued in the period by every cloud record, running or ended. */
+  spent: number;
+  /** USD/h billing right now (compute and storage, by each provider's rule). */
+  perHour: number;
+  byProvider: Record<string, { spent: number; perHour: number }>;
+}
+
+/** What a record bills per hour right now: compute in compute states, storage in storage states. */
+export function currentRate(r: LedgerResource, rule: BillingRule): number {
+  const ev = billingEvents(r, false);
+  const state = ev[ev.length - 1]?.state;
+  if (!state) return 0;
+  const compute = rule.computeStates.includes(state) ? (r.remote?.estimatedCostPerHour ?? 0) : 0;
+  const storage = rule.storageStates.includes(state) ? Number(r.remote?.metadata.storagePerHour ?? 0) || 0 : 0;
+  return compute + storage;
+}
+
+/** Spend so far in the current day or month (UTC) and the burn rate, from the ledger alone. */
+export function periodSpend(ledger: Ledger, period: SpendPeriod, nowMs = Date.now()): PeriodSpend {
+  const since = periodStart(period, nowMs);
+  const report = costReport(ledger, since, nowMs);
+  const byProvider: PeriodSpend['byProvider'] = {};
+  for (const [p, spent] of Object.entries(report.byProvider)) byProvider[p] = { spent, perHour: 0 };
+  for (const r of ledger.read().resources) {
+    const rule = r.kind === 'cloud' && r.remote ? BILLING_RULES[r.remote.provider] : undefined;
+    if (!rule) continue;
+    const rate = currentRate(r, rule);
+    if (rate > 0) (byProvider[r.remote!.provider] ??= { spent: 0, perHour: 0 }).perHour += rate;
+  }
+  const entries = Object.values(byProvider);
+  return {
+    period,
+    since: new Date(since).toISOString(),
+    at: nowMs,
+    spent: entries.reduce((s, e) => s + e.spent, 0),
+    perHour: entries.reduce((s, e) => s + e.perHour, 0),
+    byProvider,
+  };
+}
+
+/** The spend `ms` after the figures were taken, by the burn rate (local arithmetic: what the status bar ticks). */
+export function spendAt(s: Pick<PeriodSpend, 'spent' | 'perHour' | 'at'>, nowMs: number): number {
+  return s.spent + (s.perHour * Math.max(0, nowMs - s.at)) / 3_600_000;
 }
 
 /** RFC 4180 CSV of the report's lines. */

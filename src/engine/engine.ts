@@ -22,6 +22,7 @@ import {
   type ContainerStopReport,
 } from '../plugins/docker';
 import type Docker from 'dockerode';
+import { closeReport, readCloseRecord, type CloseReport } from './closeGuard';
 import { CloudManager, type CloudStatus } from './cloud';
 import type { CloudProvider } from '../plugins/cloud/provider';
 import { SshConnectionPool, SshError, type HostState, type SshConnectionOptions } from '../plugins/ssh/connection';
@@ -99,6 +100,8 @@ export interface StatusReport {
   cloud: CloudStatus;
   /** costPerHour and costSoFar: USD over everything that bills (cloud instances). */
   totals: { running: number; processes: number; costPerHour: number; costSoFar: number };
+  /** The last VS Code window closed while these kept billing (until dismissed); null otherwise. */
+  closedWhileBilling: CloseReport | null;
 }
 
 /** One SSH host as `tether status --json` prints it. */
@@ -116,6 +119,17 @@ export interface HostStatus {
   gpus?: GpuInfo[];
   /** Plugins on this host: declared in this workspace, or with an active ledger record. */
   plugins: string[];
+  /** Set when the host is the SSH endpoint of a running cloud instance Tether launched. */
+  cloud?: { ledgerId: string; name: string; provider: string };
+}
+
+/** The SSH host spec (user@host:port) of a running cloud record, or undefined. */
+export function cloudSshHost(r: LedgerResource): string | undefined {
+  const host = r.remote?.sshHost;
+  if (r.kind !== 'cloud' || r.state !== 'running' || !host || !/^[A-Za-z0-9.:_-]+$/.test(host)) return undefined;
+  const user = r.remote?.metadata.sshUser;
+  const u = typeof user === 'string' && /^[A-Za-z0-9._-]+$/.test(user) ? `${user}@` : '';
+  return `${u}${host.includes(':') ? `[${host}]` : host}:${r.remote?.sshPort ?? 22}`;
 }
 
 export interface EngineOptions {
@@ -525,12 +539,19 @@ export class Engine {
     }));
     // Remote: one round trip per host (hosts in parallel), for its records or, without any, its GPUs.
     const remoteActive = this.ledger.read().resources.filter((r) => r.kind === 'ssh' && r.host);
+    // A running cloud instance Tether launched is an SSH host too (GPUs, remote plugins, idle checks).
+    const cloudHosts = new Map<string, LedgerResource>();
+    for (const r of this.ledger.read().resources) {
+      const h = cloudSshHost(r);
+      if (h) cloudHosts.set(h, r);
+    }
     const hostNames = [
       ...new Set([
         ...(cfg?.plugins ?? []).flatMap((p) => (p.host ? [p.host] : [])),
         ...remoteActive.map((r) => r.host!),
         ...(cfg?.hosts ?? []),
         ...(this.opts.extraHosts?.() ?? []),
+        ...cloudHosts.keys(),
       ]),
     ];
     const pollErrors = new Map<string, string>();
@@ -551,7 +572,10 @@ export class Engine {
         ]),
       ];
       const unanswered = remoteActive.some((r) => r.host === h && !remote.has(r.id));
-      hosts.set(h, this.hostStatus(h, names, pollErrors.get(h) ?? (unanswered ? 'the poll of this host failed' : undefined)));
+      const st = this.hostStatus(h, names, pollErrors.get(h) ?? (unanswered ? 'the poll of this host failed' : undefined));
+      const c = cloudHosts.get(h);
+      if (c) st.cloud = { ledgerId: c.id, name: c.plugin, provider: c.remote!.provider };
+      hosts.set(h, st);
     }
     const declared = cfg ? new Set(cfg.plugins.map((p) => p.name)) : undefined;
     const plugins: PluginStatus[] = [];
@@ -652,7 +676,14 @@ export class Engine {
         costPerHour: cloud.costPerHour,
         costSoFar: cloud.costSoFar,
       },
+      closedWhileBilling: this.closeReport(),
     };
+  }
+
+  /** What kept billing while no VS Code window was open (see closeGuard.ts), until dismissed. */
+  closeReport(): CloseReport | null {
+    const rec = readCloseRecord(this.ledger.stateDir);
+    return rec ? closeReport(rec, this.ledger) : null;
   }
 
   /** A declared container plugin: its record, what Docker says, and its host process tree. */

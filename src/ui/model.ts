@@ -27,6 +27,7 @@ import { SshConnectionPool, type SshConnectionOptions } from '../plugins/ssh/con
 import { SshHostMonitor } from '../plugins/ssh/remotePlugin';
 import type { CloudProvider } from '../plugins/cloud/provider';
 import type { Budget, BudgetVerdict } from '../core/budget';
+import { periodSpend, type PeriodSpend, type SpendPeriod } from '../engine/costReport';
 
 export interface FolderView {
   folder: string;
@@ -65,6 +66,8 @@ export interface Snapshot {
   budgets: BudgetVerdict[];
   /** Cloud instances (every folder sees the same accounts: taken from the first report). */
   cloud: CloudStatus | undefined;
+  /** Spend in the current day or month and the burn rate, from the ledger (the status bar ticks from it). */
+  spend?: PeriodSpend;
 }
 
 export type RefreshReason = 'interval' | 'event' | 'config' | 'manual' | 'action' | 'startup';
@@ -100,7 +103,7 @@ export class TetherModel implements vscode.Disposable {
     sshOptions: SshConnectionOptions = {},
     private readonly extraHosts: () => string[] = () => [],
     private readonly cloudProviders: () => CloudProvider[] = () => [],
-    private readonly budgets: () => { budgets: Budget[]; pollMs: number } = () => ({ budgets: [], pollMs: 2000 }),
+    private readonly budgets: () => { budgets: Budget[]; pollMs: number; spendPeriod?: SpendPeriod } = () => ({ budgets: [], pollMs: 2000 }),
   ) {
     this.sshMonitor = new SshHostMonitor(new SshConnectionPool({ ...sshOptions, log }), { log });
   }
@@ -234,6 +237,14 @@ export class TetherModel implements vscode.Disposable {
         this.log.error(`budgets: ${describeError(err)}`);
       }
     }
+    let spend: PeriodSpend | undefined;
+    if (firstEngine) {
+      try {
+        spend = periodSpend(firstEngine.ledger, b.spendPeriod ?? 'day');
+      } catch (err) {
+        this.log.error(`spend: ${describeError(err)}`);
+      }
+    }
     const cloudRunning = cloud?.instances.filter((i) => i.managed && (i.status === 'running' || i.status === 'provisioning')).length ?? 0;
     const apiRunning = apiPlugins.filter((a) => a.processes.length > 0 || a.costPerHour > 0 || a.remote?.status === 'running').length;
     return {
@@ -243,10 +254,12 @@ export class TetherModel implements vscode.Disposable {
       apiPlugins,
       orphans,
       running: localRunning + foreignOrphans.length + apiRunning + cloudRunning,
-      costPerHour: apiPlugins.reduce((s, a) => s + a.costPerHour, 0) + (cloud?.costPerHour ?? 0),
+      // One burn rate: the ledger's (it also counts storage billed while stopped), else the poll's.
+      costPerHour: apiPlugins.reduce((s, a) => s + a.costPerHour, 0) + (spend ? spend.perHour : (cloud?.costPerHour ?? 0)),
       costSoFar: apiPlugins.reduce((s, a) => s + a.costSoFar, 0) + (cloud?.costSoFar ?? 0),
       budgets,
       cloud,
+      ...(spend ? { spend } : {}),
     };
   }
 

@@ -246,6 +246,24 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         out.push(this.node({ kind: 'info', id: `info:cloud-error:${e.provider}`, label: `${e.provider}: cannot list instances`, icon: 'error', description: e.message, tooltip: e.message, command: { title: 'Set key', command: 'tether.setCloudKey' } }, g));
       }
       for (const view of s.apiPlugins.filter((a) => a.cloud)) out.push(this.node({ kind: 'api', id: `api:${view.name}`, view }, g));
+      const closed = s.folders.find((f) => f.report?.closedWhileBilling)?.report?.closedWhileBilling;
+      if (closed) {
+        out.unshift(
+          this.node(
+            {
+              kind: 'info',
+              id: 'info:closed-while-billing',
+              label: `Billed ${`$${closed.spentSince.toFixed(2)}`} while VS Code was closed`,
+              icon: 'warning',
+              description: closed.resources.map((r) => r.name).join(', '),
+              tooltip: closed.message,
+              contextValue: 'tether.closeReport',
+              command: { title: 'Cost report', command: 'tether.showCostReport' },
+            },
+            g,
+          ),
+        );
+      }
       if (!out.length) {
         out.push(
           this.node(
@@ -442,7 +460,7 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         const icon = { connected: 'vm-active', connecting: 'loading~spin', idle: 'vm-outline', unreachable: 'debug-disconnect' }[h.state];
         item.iconPath = new vscode.ThemeIcon(icon, h.state === 'unreachable' ? new vscode.ThemeColor('list.warningForeground') : h.state === 'connected' ? new vscode.ThemeColor('testing.iconPassed') : undefined);
         const running = this.snap.folders.flatMap((f) => f.report?.plugins ?? []).filter((p) => p.kind === 'ssh' && p.host === h.host && p.processes.length).length;
-        item.description = [h.state, h.gpus?.length ? `${h.gpus.length} GPU${h.gpus.length === 1 ? '' : 's'}` : '', running ? `${running} running` : '', h.state === 'unreachable' && h.retryAt ? `retry ${new Date(h.retryAt).toLocaleTimeString()}` : '']
+        item.description = [h.cloud ? `${h.cloud.name} (cloud)` : '', h.state, h.gpus?.length ? `${h.gpus.length} GPU${h.gpus.length === 1 ? '' : 's'}` : '', running ? `${running} running` : '', h.state === 'unreachable' && h.retryAt ? `retry ${new Date(h.retryAt).toLocaleTimeString()}` : '']
           .filter(Boolean)
           .join(' · ');
         item.tooltip = md([`**${escapeMd(h.host)}**${h.target ? ` (${escapeMd(h.target)})` : ''} — ${h.state}`, h.error ? `$(warning) ${escapeMd(h.error)}` : '', `plugins: ${h.plugins.map(escapeMd).join(', ') || '—'}`].filter(Boolean));

@@ -23,11 +23,13 @@ export interface ReconcileOptions {
   pluginName?: string;
   /** An intent without an instance older than this is ended as failed (ms). Default 15 min. */
   staleIntentMs?: number;
+  /** The provider's list when the caller has just fetched it (one request per poll, not two). */
+  list?: CloudInstance[];
 }
 
 export async function reconcileCloud(provider: CloudProvider, ledger: Ledger, o: ReconcileOptions = {}): Promise<ReconcileResult> {
   const result: ReconcileResult = { adopted: [], unmanaged: [], gone: [] };
-  const live = (await provider.listInstances()).filter((i) => i.status !== 'terminated');
+  const live = (o.list ?? (await provider.listInstances())).filter((i) => i.status !== 'terminated');
   const records = (): LedgerResource[] => ledger.read().resources.filter((r) => r.kind === 'cloud' && r.remote?.provider === provider.type);
 
   for (const inst of live) {

@@ -4,13 +4,14 @@
 // the price, the instance appears under Cloud with its $/h, the status bar sums the spend, and
 // Terminate (modal with the money figure) ends it.
 import assert from 'node:assert/strict';
-import { acceptPickIfShown, clickDialogButton, contextMenu, openActivity, runCommand, waitForRow, waitForRows, waitForStatusBar, waitForWorkbench } from '../lib.mjs';
+import { acceptPickIfShown, clickDialogButton, contextMenu, openActivity, runCommand, statusBarText, waitForRow, waitForRows, waitForStatusBar, waitForWorkbench } from '../lib.mjs';
 import { FakeLambdaServer } from '../../fakes/lambdaServer.ts';
 
 export const timeout = 150000;
 export const workspace = 'demo';
 // A daily budget (warn only): the wizard's confirmation states what is left of it.
-export const userSettings = { 'tether.budgets': [{ name: 'daily GPUs', limitUsd: 25, period: 'day' }] };
+// Polls every 6 s: the status bar's spend must tick every second in between, from local arithmetic.
+export const userSettings = { 'tether.budgets': [{ name: 'daily GPUs', limitUsd: 25, period: 'day' }], 'tether.pollIntervalSeconds': 6 };
 let fake;
 
 export async function setup({ log }) {
@@ -72,8 +73,22 @@ export async function run({ page, url, screenshot, log }) {
 
   const row = await waitForRow(page, /^trainer running · A10 \(24 GB PCIe\) × 1 · us-west-1 · \$0\.75\/h · \$0\.\d\d so far/, { timeout: 30000 });
   log(`instance: ${row}`);
-  const bar = await waitForStatusBar(page, /1 running · \$0\.75\/h/);
+  const bar = await waitForStatusBar(page, /1 running · \$0\.75\/h · \$0\.\d{4} today/);
   log(`status bar: ${bar}`);
+  // The spend ticks every second between polls, from the burn rate alone: no request to the
+  // provider per tick (at $0.75/h a second is $0.000208, visible in the meter's 4 decimals).
+  const meter = async () => Number(/\$(\d+\.\d{4}) today/.exec(await statusBarText(page))?.[1]);
+  const listBefore = fake.requests.filter((r) => r.path === '/instances').length;
+  const t0 = Date.now();
+  const readings = [await meter()];
+  for (let i = 0; i < 3; i++) {
+    await page.waitForTimeout(1100);
+    readings.push(await meter());
+  }
+  const polls = fake.requests.filter((r) => r.path === '/instances').length - listBefore;
+  log(`meter readings ${readings.join(' → ')} over ${Date.now() - t0} ms with ${polls} poll(s) of the provider`);
+  for (let i = 1; i < readings.length; i++) assert.ok(readings[i] > readings[i - 1], `the meter ticks: ${readings.join(' → ')}`);
+  assert.ok(polls <= 1, `ticks come from local arithmetic, not from polls (${polls} polls in ${Date.now() - t0} ms)`);
   assert.equal(fake.instanceCount?.() ?? 1, 1);
   await screenshot('3-instance-running');
 

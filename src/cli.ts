@@ -29,7 +29,7 @@ Commands:
   cloud terminate NAME|ID [--unmanaged]
   cost [--since DATE] [--json|--csv]
                          What every cloud resource cost, by its provider's billing rule
-  provision --provider lambda|runpod|vast|aws --type T [--region R] [--name N] [--ssh-key K] --yes
+  provision --provider lambda|runpod|vast|aws --type T [--region R] [--name N] [--ssh-key K] [--time-limit HOURS] --yes
   terminate ID|NAME [--unmanaged]
                          Providers: lambda_labs (LAMBDA_API_KEY), runpod (RUNPOD_API_KEY),
                          vast_ai (VAST_API_KEY), aws (TETHER_AWS_REGION + the AWS chain)
@@ -77,6 +77,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         name: { type: 'string' },
         'ssh-key': { type: 'string' },
         image: { type: 'string' },
+        'time-limit': { type: 'string' },
         unmanaged: { type: 'boolean', default: false },
         provider: { type: 'string' },
         type: { type: 'string' },
@@ -117,6 +118,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
     });
     /** Launches one instance with the --name/--region/--ssh-key/--image options and prints it. */
     const launchCloud = async (provider: string, instanceType: string, pricePerHour: number | undefined, price: (v: CloudView) => string): Promise<number> => {
+      const timeLimitHours = o['time-limit'] === undefined ? undefined : Number(o['time-limit']);
+      if (timeLimitHours !== undefined && !(timeLimitHours > 0)) throw new UsageError(`--time-limit must be a number of hours above 0, got "${o['time-limit']}"`);
       const v = await engine!.cloud.provision(provider, {
         name: o.name ?? instanceType,
         instanceType,
@@ -124,6 +127,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         ...(o.region ? { region: o.region } : {}),
         ...(o['ssh-key'] ? { sshKeyName: o['ssh-key'] } : {}),
         ...(o.image ? { image: o.image } : {}),
+        ...(timeLimitHours ? { timeLimitHours } : {}),
       });
       io.out(o.json ? JSON.stringify(v, null, 2) : `launched ${v.name}: ${v.providerTitle} ${v.id ?? '(id pending)'} ${v.instanceType ?? ''} ${v.region ?? ''} at ${price(v)} (${v.status})`);
       return ExitCode.OK;
@@ -214,7 +218,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       }
       case 'provision': {
         const kind = o.provider ? accountKindOf(o.provider) : undefined;
-        if (!kind || !o.type) throw new UsageError('`tether provision --provider lambda|runpod|vast|aws --type T [--region R] [--name N] [--ssh-key K] --yes`');
+        if (!kind || !o.type) throw new UsageError('`tether provision --provider lambda|runpod|vast|aws --type T [--region R] [--name N] [--ssh-key K] [--time-limit HOURS] --yes`');
         const type = (await engine.cloud.catalogue(kind)).find((t) => t.name === o.type);
         if (!type) throw new UsageError(`${kind} has no instance type "${o.type}"`, `See \`tether cloud types ${kind}\`.`);
         const price = `$${type.pricePerHour.toFixed(2)}/h ($${(type.pricePerHour * 24).toFixed(2)}/day)`;

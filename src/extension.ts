@@ -18,6 +18,7 @@ import { CloudKeys } from './ui/cloudKeys';
 import { createProviders } from './engine/cloudAccounts';
 import type { CloudProvider } from './plugins/cloud/provider';
 import type { Budget } from './core/budget';
+import { DEFAULT_IDLE_POLICY, type IdlePolicy } from './core/autostop';
 import { Ledger } from './core/ledger';
 import { identify } from './core/procfs';
 import { WindowRegistry, dismissCloseRecord, recordWindowClose } from './engine/closeGuard';
@@ -71,6 +72,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
     budgets: vscode.workspace.getConfiguration('tether').get<Budget[]>('budgets', []).filter(validBudget),
     pollMs: settings().pollMs,
     spendPeriod: vscode.workspace.getConfiguration('tether').get<string>('spendPeriod', 'day') === 'month' ? 'month' : 'day',
+    idle: { ...DEFAULT_IDLE_POLICY, ...vscode.workspace.getConfiguration('tether').get<Partial<IdlePolicy>>('idleAutostop', {}) },
   }));
   context.subscriptions.push(prompts, model, prompts.onDidChangePassphrase((keyFile) => model.forgetSshPassphrase(keyFile)));
   await cloudKeys.load();
@@ -126,7 +128,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('tether.pollIntervalSeconds')) refresh.restart();
-      if (e.affectsConfiguration('tether.sshHosts') || e.affectsConfiguration('tether.budgets') || e.affectsConfiguration('tether.spendPeriod')) refresh.request('config');
+      if (e.affectsConfiguration('tether.sshHosts') || e.affectsConfiguration('tether.budgets') || e.affectsConfiguration('tether.spendPeriod') || e.affectsConfiguration('tether.idleAutostop')) refresh.request('config');
       if (e.affectsConfiguration('tether.stateDirectory')) {
         model.setFolders(folders());
         refresh.watchStateDir(stateDir());
@@ -196,6 +198,26 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
         void vscode.window.showWarningMessage(msg, 'Terminate…', 'Extend', 'Ignore').then((c) => {
           if (c === 'Terminate…') void vscode.commands.executeCommand('tether.terminateInstance');
           if (c === 'Extend') void vscode.commands.executeCommand('workbench.action.openSettings', 'tether.budgets');
+        });
+      }
+    }),
+  );
+
+  // Idle autostop and time limits: a warning with Keep Running before acting, a note after.
+  context.subscriptions.push(
+    model.onDidChange((s) => {
+      for (const e of s.autostop ?? []) {
+        if (e.phase === 'act') {
+          log.warn(`terminated ${e.name}: ${e.reason}`);
+          void vscode.window.showWarningMessage(`Tether terminated ${e.name}: ${e.reason}.`);
+          continue;
+        }
+        const when = new Date(e.actAt).toLocaleTimeString();
+        log.info(`autostop warning for ${e.name}: ${e.reason}`);
+        const keep = e.kind === 'idle' ? 'Keep Running' : 'Remove Time Limit';
+        void vscode.window.showWarningMessage(`Tether: ${e.name} — ${e.reason}. It will be terminated at ${when}.`, keep, 'Terminate Now').then((c) => {
+          if (c === keep) void vscode.commands.executeCommand('tether.internal.keepRunning', e.ledgerId, e.kind);
+          if (c === 'Terminate Now') void vscode.commands.executeCommand('tether.terminateInstance');
         });
       }
     }),

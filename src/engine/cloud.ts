@@ -14,6 +14,15 @@ import { evaluateBudgets, periodStart, type Budget, type BudgetVerdict, type Spe
 import { CloudInstancePlugin, ledgerStateOf, remoteOf } from '../plugins/cloud/cloudPlugin';
 import type { CloudInstance, CloudProvider, InstanceType, LaunchRequest } from '../plugins/cloud/provider';
 import { reconcileCloud } from '../plugins/cloud/reconcile';
+import { evaluateAutostop, snooze, type AutostopAction, type AutostopState, type IdleObservation, type IdlePolicy } from '../core/autostop';
+
+export type AutostopEvent = AutostopAction & { ledgerId: string; name: string };
+
+/** The autostop state kept in a cloud record. */
+export function autostopOf(r: LedgerResource): AutostopState {
+  const a = r.remote?.metadata.autostop;
+  return a && typeof a === 'object' ? { ...(a as AutostopState) } : {};
+}
 
 /** One instance as the tree, the status bar and `tether status --json` show it. */
 export interface CloudView {
@@ -124,6 +133,52 @@ export class CloudManager {
       }
     }
     return verdicts;
+  }
+
+  /**
+   * Idle autostop and time limits, once per poll: keeps each record's idle clock in the ledger,
+   * returns the warnings due, and terminates what is due (recording why), like budgets do.
+   */
+  async enforceAutostop(status: CloudStatus, observe: (ledgerId: string) => IdleObservation | undefined, policy: IdlePolicy): Promise<AutostopEvent[]> {
+    const now = this.now();
+    const events: AutostopEvent[] = [];
+    for (const v of status.instances) {
+      if (!v.managed || !v.ledgerId || v.status !== 'running') continue;
+      const rec = this.ledger.read().resources.find((r) => r.id === v.ledgerId);
+      if (!rec?.remote) continue;
+      const before = autostopOf(rec);
+      const { state, action } = evaluateAutostop(before, observe(rec.id), policy, now);
+      if (JSON.stringify(state) !== JSON.stringify(before)) await this.setAutostop(rec.id, state);
+      if (!action) continue;
+      events.push({ ...action, ledgerId: rec.id, name: v.name });
+      if (action.phase === 'act') {
+        this.log.warn(`terminating ${v.name}: ${action.reason}`);
+        await this.ledger.patch(rec.id, {}, `terminated by autostop: ${action.reason}`);
+        await this.terminate(v);
+      }
+    }
+    return events;
+  }
+
+  private async setAutostop(ledgerId: string, state: AutostopState): Promise<void> {
+    await this.ledger.update((b) => {
+      const r = b.resources.find((x) => x.id === ledgerId);
+      if (r?.remote) r.remote.metadata = { ...r.remote.metadata, autostop: { ...state } };
+    }, `autostop state of ${ledgerId}`);
+  }
+
+  /** Sets (or with undefined, clears) a resource's time limit. */
+  async setTimeLimit(ledgerId: string, atMs: number | undefined): Promise<void> {
+    const rec = this.ledger.read().resources.find((r) => r.id === ledgerId);
+    if (!rec?.remote) throw new TetherError(`no cloud record ${ledgerId}`, { remedy: 'Pick an instance Tether launched.' });
+    const { timeLimitAt: _, warnedFor: __, ...rest } = autostopOf(rec);
+    await this.setAutostop(ledgerId, atMs === undefined ? rest : { ...rest, timeLimitAt: atMs });
+  }
+
+  /** The user's "keep it running" after an idle warning. */
+  async snoozeIdle(ledgerId: string): Promise<void> {
+    const rec = this.ledger.read().resources.find((r) => r.id === ledgerId);
+    if (rec?.remote) await this.setAutostop(ledgerId, snooze(autostopOf(rec), this.now()));
   }
 
   provider(type: string): CloudProvider {
@@ -256,13 +311,15 @@ export class CloudManager {
    * the ledger before the provider is called, the instance carries the ledger id, and an
    * ambiguous failure keeps the record until a poll proves what happened.
    */
-  async provision(type: string, req: Omit<LaunchRequest, 'ledgerId'> & { pricePerHour?: number }): Promise<CloudView> {
+  async provision(type: string, req: Omit<LaunchRequest, 'ledgerId'> & { pricePerHour?: number; timeLimitHours?: number }): Promise<CloudView> {
     const p = this.provider(type);
+    const { timeLimitHours, ...launch } = req;
     const plugin = new CloudInstancePlugin({ provider: p, ledger: this.ledger, name: req.name, log: (l) => this.log.info(l) });
-    await plugin.provisionRemoteResource({ ...req });
+    await plugin.provisionRemoteResource({ ...launch });
     const rec = this.ledger.read().resources.find((r) => r.id === plugin.ledgerId);
     if (!rec) throw new TetherError(`${p.title}: the launch of ${req.name} was not recorded`, { remedy: 'See the Tether log.' });
     if (!rec.owner) await this.ledger.patch(rec.id, { owner: this.owner });
+    if (timeLimitHours && timeLimitHours > 0) await this.setTimeLimit(rec.id, Date.parse(rec.createdAt) + timeLimitHours * 3_600_000);
     return this.view(p, rec, await p.describe(rec.remote?.instanceId ?? '').catch(() => undefined));
   }
 

@@ -461,7 +461,15 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     if (ok !== 'Launch') return;
     try {
       const v = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Tether: launching ${name}…` }, async (progress) => {
-        const launched = await engine.cloud.provision(provider.account, { name, instanceType: type.t.name, pricePerHour: type.t.pricePerHour, ...(region ? { region } : {}), ...(sshKeyName ? { sshKeyName } : {}) });
+        const timeLimitHours = vscode.workspace.getConfiguration('tether').get<number>('cloud.defaultTimeLimitHours', 0);
+        const launched = await engine.cloud.provision(provider.account, {
+          name,
+          instanceType: type.t.name,
+          pricePerHour: type.t.pricePerHour,
+          ...(region ? { region } : {}),
+          ...(sshKeyName ? { sshKeyName } : {}),
+          ...(timeLimitHours > 0 ? { timeLimitHours } : {}),
+        });
         progress.report({ message: 'booting' });
         await after();
         return launched;
@@ -528,6 +536,32 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     await after();
   };
 
+  const setTimeLimit = async (node?: unknown) => {
+    const v = cloudOf(node);
+    if (!v?.ledgerId) return void vscode.window.showInformationMessage('Tether: pick an instance Tether launched (in the Cloud view).');
+    const answer = await vscode.window.showInputBox({
+      title: `Time limit for ${v.name}`,
+      prompt: `Hours from now after which Tether terminates ${v.name} (${formatUsd(v.pricePerHour)}/h). Empty: no limit.`,
+      placeHolder: 'e.g. 2.5',
+      validateInput: (x) => (x.trim() === '' || Number(x) > 0 ? undefined : 'A number of hours above 0, or empty for no limit'),
+    });
+    if (answer === undefined) return;
+    const hours = answer.trim() === '' ? undefined : Number(answer);
+    await firstEngine().cloud.setTimeLimit(v.ledgerId, hours === undefined ? undefined : Date.now() + hours * 3_600_000);
+    vscode.window.setStatusBarMessage(
+      hours === undefined ? `Tether: no time limit for ${v.name}` : `Tether: ${v.name} ends in ${hours} h (at most ${formatUsd(hours * v.pricePerHour)} more)`,
+      5000,
+    );
+    await after();
+  };
+
+  const keepRunning = async (ledgerId?: unknown, kind?: unknown) => {
+    if (typeof ledgerId !== 'string') return;
+    if (kind === 'time-limit') await firstEngine().cloud.setTimeLimit(ledgerId, undefined);
+    else await firstEngine().cloud.snoozeIdle(ledgerId);
+    await after();
+  };
+
   const openConsole = async (node?: unknown) => {
     const v = cloudOf(node);
     if (v?.consoleUrl) await vscode.env.openExternal(vscode.Uri.parse(v.consoleUrl));
@@ -539,6 +573,8 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     'tether.copySshCommand': copySsh,
     'tether.openProviderConsole': openConsole,
     'tether.addAsSshHost': addAsSshHost,
+    'tether.setTimeLimit': setTimeLimit,
+    'tether.internal.keepRunning': keepRunning,
     'tether.setCloudKey': () => deps.cloudKeys.setKey(),
     'tether.removeCloudKey': () => deps.cloudKeys.removeKey(),
     'tether.start': start,

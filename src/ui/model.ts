@@ -28,6 +28,8 @@ import { SshHostMonitor } from '../plugins/ssh/remotePlugin';
 import type { CloudProvider } from '../plugins/cloud/provider';
 import type { Budget, BudgetVerdict } from '../core/budget';
 import { periodSpend, type PeriodSpend, type SpendPeriod } from '../engine/costReport';
+import { DEFAULT_IDLE_POLICY, type IdleObservation, type IdlePolicy } from '../core/autostop';
+import type { AutostopEvent } from '../engine/cloud';
 
 export interface FolderView {
   folder: string;
@@ -68,6 +70,8 @@ export interface Snapshot {
   cloud: CloudStatus | undefined;
   /** Spend in the current day or month and the burn rate, from the ledger (the status bar ticks from it). */
   spend?: PeriodSpend;
+  /** Idle-autostop and time-limit warnings and actions of this poll (each given once). */
+  autostop?: AutostopEvent[];
 }
 
 export type RefreshReason = 'interval' | 'event' | 'config' | 'manual' | 'action' | 'startup';
@@ -103,7 +107,7 @@ export class TetherModel implements vscode.Disposable {
     sshOptions: SshConnectionOptions = {},
     private readonly extraHosts: () => string[] = () => [],
     private readonly cloudProviders: () => CloudProvider[] = () => [],
-    private readonly budgets: () => { budgets: Budget[]; pollMs: number; spendPeriod?: SpendPeriod } = () => ({ budgets: [], pollMs: 2000 }),
+    private readonly budgets: () => { budgets: Budget[]; pollMs: number; spendPeriod?: SpendPeriod; idle?: IdlePolicy } = () => ({ budgets: [], pollMs: 2000 }),
   ) {
     this.sshMonitor = new SshHostMonitor(new SshConnectionPool({ ...sshOptions, log }), { log });
   }
@@ -237,6 +241,21 @@ export class TetherModel implements vscode.Disposable {
         this.log.error(`budgets: ${describeError(err)}`);
       }
     }
+    let autostop: AutostopEvent[] = [];
+    if (cloud && firstEngine && cloud.instances.some((i) => i.managed && i.status === 'running')) {
+      const reports = folders.flatMap((f) => (f.report ? [f.report] : []));
+      const observe = (ledgerId: string): IdleObservation | undefined => {
+        const host = reports.flatMap((r) => r.hosts).find((h) => h.cloud?.ledgerId === ledgerId);
+        if (!host) return undefined;
+        const pluginsRunning = reports.flatMap((r) => r.plugins).filter((p) => p.kind === 'ssh' && p.host === host.host && p.processes.length > 0).length;
+        return { reachable: host.state === 'connected' && !host.error, ...(host.gpus ? { gpuUtil: host.gpus.map((g) => g.utilizationPercent) } : {}), pluginsRunning };
+      };
+      try {
+        autostop = await firstEngine.cloud.enforceAutostop(cloud, observe, b.idle ?? DEFAULT_IDLE_POLICY);
+      } catch (err) {
+        this.log.error(`autostop: ${describeError(err)}`);
+      }
+    }
     let spend: PeriodSpend | undefined;
     if (firstEngine) {
       try {
@@ -260,6 +279,7 @@ export class TetherModel implements vscode.Disposable {
       budgets,
       cloud,
       ...(spend ? { spend } : {}),
+      ...(autostop.length ? { autostop } : {}),
     };
   }
 

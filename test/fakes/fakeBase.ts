@@ -7,7 +7,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export type FaultKind =
-  /** 429 (with Retry-After when `retryAfterSec` is set). */
+  /** 429 (with Retry-After when `retryAfterSec` is set). The AWS fake: 503 RequestLimitExceeded, no Retry-After. */
   | 'rate-limit'
   /** 500 before doing anything. */
   | 'error-500'
@@ -53,7 +53,42 @@ export interface LoggedRequest {
   body?: unknown;
 }
 
-export abstract class FakeProviderServer {
+/**
+ * What the cloud contract suite (test/integration/cloud-rest.test.ts) uses of a provider's
+ * protocol fake: the node:http fakes below and the AWS EC2 fake (moto behind a fault proxy,
+ * test/fakes/awsEc2Fake.ts) both satisfy it.
+ */
+export interface ProviderFake {
+  /** The credential the fake accepts (an API key; for AWS the access key id). */
+  readonly apiKey: string;
+  /** Base URL, set by start(). */
+  readonly url: string;
+  readonly requests: LoggedRequest[];
+  /** Called when a create request arrives, before anything is created. */
+  onCreate: (() => void) | undefined;
+  /** Errors thrown by onCreate. */
+  readonly hookErrors: unknown[];
+  start(): Promise<string>;
+  stop(): Promise<void>;
+  inject(f: Fault): void;
+  clearFaults(): void;
+  /** Creates counted so far (for "no double launch"). */
+  instanceCount(): number;
+  /** Adds an instance launched outside Tether (or by Tether with a given name); returns its id. */
+  addForeign(name: string): string | Promise<string>;
+}
+
+/** Takes (and uses up) the first injected fault matching the request, if any. */
+export function takeFault(faults: Fault[], method: string, path: string): Fault | undefined {
+  const i = faults.findIndex((f) => (!f.method || f.method === method) && (!f.path || f.path.test(path)));
+  if (i < 0) return undefined;
+  const f = faults[i]!;
+  f.times = (f.times ?? 1) - 1;
+  if (f.times <= 0) faults.splice(i, 1);
+  return f;
+}
+
+export abstract class FakeProviderServer implements ProviderFake {
   readonly apiKey: string;
   readonly bootMs: number;
   readonly terminateMs: number;
@@ -117,15 +152,6 @@ export abstract class FakeProviderServer {
     this.server = undefined;
   }
 
-  private takeFault(method: string, path: string): Fault | undefined {
-    const i = this.faults.findIndex((f) => (!f.method || f.method === method) && (!f.path || f.path.test(path)));
-    if (i < 0) return undefined;
-    const f = this.faults[i]!;
-    f.times = (f.times ?? 1) - 1;
-    if (f.times <= 0) this.faults.splice(i, 1);
-    return f;
-  }
-
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -142,7 +168,7 @@ export abstract class FakeProviderServer {
     this.requests.push({ method, path, ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}), body });
 
     if (!this.authorized(req.headers.authorization, url)) return this.send(res, this.authError());
-    const fault = this.takeFault(method, path);
+    const fault = takeFault(this.faults, method, path);
     if (fault?.kind === 'hang') return; // never answer
     if (fault?.kind === 'rate-limit') return this.send(res, this.rateLimited(fault.retryAfterSec));
     if (fault?.kind === 'error-500') return this.send(res, this.serverError());

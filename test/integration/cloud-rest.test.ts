@@ -1,13 +1,16 @@
 /**
- * One contract suite for every REST cloud provider, each run against its fake server
- * (test/fakes: the real APIs cannot be called from tests), plus the CloudInstancePlugin flow
- * and the reconciler.
+ * One contract suite for every cloud provider, each run against its protocol fake (test/fakes:
+ * the real APIs cannot be called from tests) — node:http fakes for the REST providers, moto
+ * behind a fault-injecting proxy for AWS EC2 — plus the CloudInstancePlugin flow and the
+ * reconciler. Where providers legitimately differ (AWS lists unpriced types, keeps terminated
+ * instances visible, sends no Retry-After, speaks the EC2 Query API), a target field says so.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { Ledger } from '../../src/core/ledger';
 import { PluginExecutionMode, remoteResourceInfo } from '../../src/core/protocols';
+import { AwsEc2Provider, AWS_SHIPPED_CATALOGUE } from '../../src/plugins/cloud/aws';
 import { CloudInstancePlugin } from '../../src/plugins/cloud/cloudPlugin';
 import { LambdaCloudProvider } from '../../src/plugins/cloud/lambda';
 import { matchesLedgerId } from '../../src/plugins/cloud/marker';
@@ -15,7 +18,8 @@ import { CloudApiError, markedName, type CloudProvider } from '../../src/plugins
 import { reconcileCloud } from '../../src/plugins/cloud/reconcile';
 import { RunPodProvider } from '../../src/plugins/cloud/runpod';
 import { VastAiProvider } from '../../src/plugins/cloud/vastai';
-import type { FakeProviderServer, FaultKind } from '../fakes/fakeBase';
+import { AwsEc2MotoFake, MOTO_AMI } from '../fakes/awsEc2Fake';
+import type { FaultKind, LoggedRequest, ProviderFake } from '../fakes/fakeBase';
 import { FakeLambdaServer } from '../fakes/lambdaServer';
 import { FakeRunPodServer } from '../fakes/runpodServer';
 import { FakeVastServer } from '../fakes/vastaiServer';
@@ -28,19 +32,36 @@ interface ClientOpts {
 
 interface Target {
   label: string;
-  fake: () => FakeProviderServer;
-  provider: (f: FakeProviderServer, o?: ClientOpts) => CloudProvider;
+  /** What the fake is ("its fake server"). */
+  fakeLabel: string;
+  fake: () => ProviderFake;
+  provider: (f: ProviderFake, o?: ClientOpts) => CloudProvider;
+  /** Why this target cannot run here (said loudly, then skipped), or undefined. */
+  unavailable?: () => string | undefined;
+  /** Run once after the target's tests (e.g. stop a shared emulator). */
+  teardown?: () => Promise<void>;
   instanceType: string;
   region?: string;
   price: number;
+  /** HTTP method of the list call (REST: GET; the EC2 Query API POSTs everything). */
+  listMethod: string;
   listPath: RegExp;
   createPath: RegExp;
   /** The create-then-X fault the provider's trap calls for. */
   ambiguousCreate: FaultKind[];
   unknownId: string;
+  /** Whether the provider's throttling answer carries Retry-After (EC2's RequestLimitExceeded does not). */
+  sendsRetryAfter: boolean;
+  /** A terminated instance stays visible as `terminated` (EC2: about an hour) instead of disappearing. */
+  keepsTerminated: boolean;
+  /** Whether a logged request is a write that names instance `id`. */
+  writesTo: (r: LoggedRequest, id: string) => boolean;
 }
 
-const common = (f: FakeProviderServer, o: ClientOpts = {}) => ({
+/** REST: any non-GET whose path names the instance. */
+const restWrite = (r: LoggedRequest, id: string) => r.method !== 'GET' && r.path.includes(id);
+
+const common = (f: ProviderFake, o: ClientOpts = {}) => ({
   apiKey: o.apiKey ?? f.apiKey,
   timeoutMs: o.timeoutMs ?? 3000,
   retries: 3,
@@ -50,58 +71,123 @@ const common = (f: FakeProviderServer, o: ClientOpts = {}) => ({
 const TARGETS: Target[] = [
   {
     label: 'Lambda Cloud',
+    fakeLabel: 'its fake server',
     fake: () => new FakeLambdaServer(),
     provider: (f, o) => new LambdaCloudProvider({ ...common(f, o), baseUrl: f.url }),
     instanceType: 'gpu_1x_a10',
     region: 'us-east-1',
     price: 0.75,
+    listMethod: 'GET',
     listPath: /^\/instances$/,
     createPath: /^\/instance-operations\/launch$/,
     ambiguousCreate: ['create-then-hang', 'create-then-fail'],
+    sendsRetryAfter: true,
+    keepsTerminated: false,
+    writesTo: restWrite,
     unknownId: '0123456789abcdef0123456789abcdef',
   },
   {
     label: 'RunPod',
+    fakeLabel: 'its fake server',
     fake: () => new FakeRunPodServer(),
     provider: (f, o) => new RunPodProvider({ ...common(f, o), baseUrl: `${f.url}/v1`, graphqlUrl: `${f.url}/graphql` }),
     instanceType: 'NVIDIA RTX A6000',
     price: 0.49,
+    listMethod: 'GET',
     listPath: /^\/v1\/pods$/,
     createPath: /^\/v1\/pods$/,
     ambiguousCreate: ['create-then-hang', 'create-then-fail'],
+    sendsRetryAfter: true,
+    keepsTerminated: false,
+    writesTo: restWrite,
     unknownId: 'nosuchpod123',
   },
   {
     label: 'Vast.ai',
+    fakeLabel: 'its fake server',
     fake: () => new FakeVastServer(),
     provider: (f, o) => new VastAiProvider({ ...common(f, o), baseUrl: `${f.url}/api/v0` }),
     instanceType: '4101',
     price: 0.345,
+    listMethod: 'GET',
     listPath: /^\/api\/v0\/instances\/$/,
     createPath: /^\/api\/v0\/asks\/\d+\/$/,
     ambiguousCreate: ['create-then-hang', 'create-then-fail'],
+    sendsRetryAfter: true,
+    keepsTerminated: false,
+    writesTo: restWrite,
     unknownId: '123',
+  },
+  {
+    label: 'AWS EC2',
+    fakeLabel: 'moto behind a fault-injecting EC2 proxy',
+    fake: () => new AwsEc2MotoFake(),
+    provider: (f, o = {}) =>
+      new AwsEc2Provider({
+        region: 'us-east-1',
+        endpoint: f.url,
+        credentials: { accessKeyId: o.apiKey ?? f.apiKey, secretAccessKey: 'testing' },
+        defaultImageId: MOTO_AMI,
+        requestTimeoutMs: o.timeoutMs ?? 3000,
+        maxAttempts: 3,
+      }),
+    unavailable: () => AwsEc2MotoFake.unavailable(),
+    teardown: () => AwsEc2MotoFake.stopMoto(),
+    instanceType: 'g4dn.xlarge',
+    region: 'us-east-1',
+    price: AWS_SHIPPED_CATALOGUE.regions['us-east-1']!['g4dn.xlarge']!,
+    listMethod: 'POST',
+    listPath: /^\/DescribeInstances$/,
+    createPath: /^\/RunInstances$/,
+    ambiguousCreate: ['create-then-hang', 'create-then-fail'],
+    unknownId: 'i-0123456789abcdef0',
+    sendsRetryAfter: false,
+    keepsTerminated: true,
+    // An Action other than Describe* whose parameters name the instance (TerminateInstances, CreateTags...).
+    writesTo: (r, id) => !r.path.startsWith('/Describe') && Object.values((r.body ?? {}) as Record<string, string>).some((v) => v.includes(id)),
   },
 ];
 
+/** Releases a provider's sockets when it has any to release (the AWS SDK client). */
+const release = (p: CloudProvider) => (p as { dispose?: () => void }).dispose?.();
+
 for (const t of TARGETS) {
-  describe(`cloud REST contract: ${t.label} (against its fake server)`, function () {
+  describe(`cloud contract: ${t.label} (against ${t.fakeLabel})`, function () {
     this.timeout(15_000);
-    let fake: FakeProviderServer;
+    let fake: ProviderFake;
     let p: CloudProvider;
     let state: string;
     let ledger: Ledger;
+    let made: CloudProvider[] = [];
+    /** A provider for this test's fake, released after the test. */
+    const provider = (o?: ClientOpts) => {
+      const x = t.provider(fake, o);
+      made.push(x);
+      return x;
+    };
 
+    before(function () {
+      const why = t.unavailable?.();
+      if (why) {
+        console.warn(`\n  *** SKIPPED the ${t.label} contract tests: ${why}\n`);
+        this.skip();
+      }
+    });
+    after(async () => {
+      await t.teardown?.();
+    });
     beforeEach(async () => {
       fake = t.fake();
       await fake.start();
-      p = t.provider(fake);
+      p = provider();
       state = tmpDir('tether-cloud-');
       ledger = new Ledger(state);
     });
     afterEach(async () => {
-      await fake.stop();
-      fs.rmSync(state, { recursive: true, force: true });
+      made.forEach(release);
+      made = [];
+      await fake?.stop();
+      if (state) fs.rmSync(state, { recursive: true, force: true });
     });
 
     const req = (ledgerId: string, name = 'job') => ({ ledgerId, name, instanceType: t.instanceType, ...(t.region ? { region: t.region } : {}) });
@@ -109,7 +195,10 @@ for (const t of TARGETS) {
     it('lists the catalogue with prices', async () => {
       const types = await p.listInstanceTypes();
       assert.ok(types.length > 0);
-      for (const x of types) assert.ok(Number.isFinite(x.pricePerHour) && x.pricePerHour > 0, `${x.name} has a price`);
+      // A price, or a description saying there is none (AWS lists unpriced GPU types with NaN by design).
+      for (const x of types) {
+        assert.ok((Number.isFinite(x.pricePerHour) && x.pricePerHour > 0) || (Number.isNaN(x.pricePerHour) && /\bno price\b/.test(x.description ?? '')), `${x.name} has a price or says it has none`);
+      }
       const ours = types.find((x) => x.name === t.instanceType);
       assert.ok(ours, 'the test type is offered');
       assert.equal(ours.pricePerHour, t.price);
@@ -128,7 +217,7 @@ for (const t of TARGETS) {
       assert.equal(up.pricePerHour, t.price);
       assert.ok(up.sshHost && up.sshPort, 'an SSH endpoint once running');
       const listed = (await p.listInstances()).find((x) => x.id === inst.id);
-      assert.equal(listed?.tetherId, id.slice(0, 8));
+      assert.ok(listed && matchesLedgerId(listed, id), `listed with the tether id (${listed?.tetherId})`);
       assert.equal(listed?.name, markedName(id, 'job'));
       await p.terminate(inst.id);
       await waitFor(async () => {
@@ -142,41 +231,44 @@ for (const t of TARGETS) {
       await p.terminate(t.unknownId);
       const inst = await p.launch(req(randomUUID()));
       await p.terminate(inst.id);
-      await waitFor(async () => !(await p.describe(inst.id)), 5000, 'gone');
+      await waitFor(async () => {
+        const d = await p.describe(inst.id);
+        return t.keepsTerminated ? d?.status === 'terminated' : !d;
+      }, 5000, t.keepsTerminated ? 'terminated' : 'gone');
       await p.terminate(inst.id);
     });
 
     it('a wrong API key gives a CloudApiError 401/403 with a remedy, without the key', async () => {
       const secret = 'wrong-secret-key-Z9Q7';
-      const bad = t.provider(fake, { apiKey: secret });
+      const bad = provider({ apiKey: secret });
       const err = await bad.listInstances().then(
         () => assert.fail('should fail'),
         (e: unknown) => e,
       );
       assert.ok(err instanceof CloudApiError, String(err));
       assert.ok(err.status === 401 || err.status === 403, `status ${err.status}`);
-      assert.match(err.remedy, /API key/);
+      assert.match(err.remedy, /API key|credentials/);
       assert.ok(!err.message.includes(secret) && !err.remedy.includes(secret) && !err.oneLine().includes(secret));
       await assert.rejects(bad.listInstanceTypes(), (e: unknown) => e instanceof CloudApiError && (e.status === 401 || e.status === 403));
     });
 
-    it('retries a 429 after Retry-After and succeeds', async () => {
-      fake.inject({ method: 'GET', path: t.listPath, kind: 'rate-limit', retryAfterSec: 1 });
+    it(t.sendsRetryAfter ? 'retries a 429 after Retry-After and succeeds' : 'retries a throttled call (no Retry-After: backoff) and succeeds', async () => {
+      fake.inject({ method: t.listMethod, path: t.listPath, kind: 'rate-limit', ...(t.sendsRetryAfter ? { retryAfterSec: 1 } : {}) });
       const t0 = Date.now();
       await p.listInstances();
-      assert.ok(Date.now() - t0 >= 900, 'waited for Retry-After');
+      if (t.sendsRetryAfter) assert.ok(Date.now() - t0 >= 900, 'waited for Retry-After');
       assert.equal(fake.requests.filter((r) => t.listPath.test(r.path)).length, 2);
     });
 
     it('retries a 500 and succeeds', async () => {
-      fake.inject({ method: 'GET', path: t.listPath, kind: 'error-500', times: 2 });
+      fake.inject({ method: t.listMethod, path: t.listPath, kind: 'error-500', times: 2 });
       await p.listInstances();
       assert.equal(fake.requests.filter((r) => t.listPath.test(r.path)).length, 3);
     });
 
     for (const kind of t.ambiguousCreate) {
       it(`a launch whose create ends ambiguously (${kind}) is retried without launching twice`, async () => {
-        const impatient = t.provider(fake, { timeoutMs: 300 });
+        const impatient = provider({ timeoutMs: 300 });
         fake.inject({ path: t.createPath, kind });
         const before = fake.instanceCount();
         const id = randomUUID();
@@ -196,10 +288,10 @@ for (const t of TARGETS) {
 
     it('reconcile adopts a lost Tether instance, reports foreign ones as unmanaged (untouched), ends gone records', async () => {
       const incomplete = await ledger.addIntent({ kind: 'cloud', plugin: 'cloud-test', executionMode: PluginExecutionMode.CLOUD_GPU, remote: remoteResourceInfo({ provider: p.type }) });
-      const lostId = fake.addForeign(markedName(incomplete.id, 'lost'));
+      const lostId = await fake.addForeign(markedName(incomplete.id, 'lost'));
       const orphanLedgerId = randomUUID();
-      const orphanId = fake.addForeign(markedName(orphanLedgerId, 'orphan')); // no record at all
-      const foreignId = fake.addForeign('my-own-box');
+      const orphanId = await fake.addForeign(markedName(orphanLedgerId, 'orphan')); // no record at all
+      const foreignId = await fake.addForeign('my-own-box');
       const goneRec = await ledger.addIntent({
         kind: 'cloud',
         plugin: 'cloud-test',
@@ -222,7 +314,7 @@ for (const t of TARGETS) {
       assert.equal(body.ended.find((x) => x.id === goneRec.id)?.state, 'stopped');
 
       // The foreign instance was never touched, and a second pass changes nothing.
-      const writes = fake.requests.filter((x) => x.method !== 'GET' && x.path.includes(foreignId));
+      const writes = fake.requests.filter((x) => t.writesTo(x, foreignId));
       assert.deepEqual(writes, []);
       assert.equal((await p.describe(foreignId))?.status, 'running');
       const again = await reconcileCloud(p, ledger);

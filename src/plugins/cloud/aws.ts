@@ -37,6 +37,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { CloudProviderType } from '../../core/protocols';
 import type { Logger } from '../../core/logger';
+import { parseMarker } from './marker';
 import { CloudApiError, markedName, type CloudInstance, type CloudProvider, type InstanceState, type InstanceType, type LaunchRequest } from './provider';
 import shippedCatalogue from './aws-prices.json';
 
@@ -252,7 +253,9 @@ export class AwsEc2Provider implements CloudProvider {
         ...(this.opts.credentials ? { credentials: { ...this.opts.credentials } } : {}),
         maxAttempts: this.opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
         retryMode: 'standard',
-        requestHandler: { connectionTimeout: this.opts.connectTimeoutMs ?? 5000, requestTimeout: this.opts.requestTimeoutMs ?? 30000 },
+        // throwOnRequestTimeout: without it @smithy/node-http-handler only logs a warning when
+        // requestTimeout passes and keeps waiting, so a hung endpoint would hang the call forever.
+        requestHandler: { connectionTimeout: this.opts.connectTimeoutMs ?? 5000, requestTimeout: this.opts.requestTimeoutMs ?? 30000, throwOnRequestTimeout: true },
       });
       this.clients.set(region, c);
     }
@@ -348,7 +351,8 @@ export class AwsEc2Provider implements CloudProvider {
       sshHost: i.PublicDnsName || i.PublicIpAddress || undefined,
       sshPort: 22,
       launchedAt: i.LaunchTime ? new Date(i.LaunchTime).toISOString() : undefined,
-      tetherId: tagOf(i, AWS_TAG_LEDGER_ID),
+      // The ledger-id tag; else the marker in the Name (tags lost, or launched by hand with a marked name).
+      tetherId: tagOf(i, AWS_TAG_LEDGER_ID) ?? parseMarker(tagOf(i, 'Name')),
       metadata: {
         availabilityZone: i.Placement?.AvailabilityZone,
         imageId: i.ImageId,

@@ -455,12 +455,13 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       }
       case 'host': {
         const h = n.host;
-        const item = new vscode.TreeItem(h.host, vscode.TreeItemCollapsibleState.Expanded);
+        // A cloud instance's endpoint is named after the instance (its address in the description).
+        const item = new vscode.TreeItem(h.cloud ? `${h.cloud.name} (cloud)` : h.host, vscode.TreeItemCollapsibleState.Expanded);
         item.id = n.id;
         const icon = { connected: 'vm-active', connecting: 'loading~spin', idle: 'vm-outline', unreachable: 'debug-disconnect' }[h.state];
         item.iconPath = new vscode.ThemeIcon(icon, h.state === 'unreachable' ? new vscode.ThemeColor('list.warningForeground') : h.state === 'connected' ? new vscode.ThemeColor('testing.iconPassed') : undefined);
         const running = this.snap.folders.flatMap((f) => f.report?.plugins ?? []).filter((p) => p.kind === 'ssh' && p.host === h.host && p.processes.length).length;
-        item.description = [h.cloud ? `${h.cloud.name} (cloud)` : '', h.state, h.gpus?.length ? `${h.gpus.length} GPU${h.gpus.length === 1 ? '' : 's'}` : '', running ? `${running} running` : '', h.state === 'unreachable' && h.retryAt ? `retry ${new Date(h.retryAt).toLocaleTimeString()}` : '']
+        item.description = [h.cloud ? h.host : '', h.state, h.gpus?.length ? `${h.gpus.length} GPU${h.gpus.length === 1 ? '' : 's'}` : '', running ? `${running} running` : '', h.state === 'unreachable' && h.retryAt ? `retry ${new Date(h.retryAt).toLocaleTimeString()}` : '']
           .filter(Boolean)
           .join(' · ');
         item.tooltip = md([`**${escapeMd(h.host)}**${h.target ? ` (${escapeMd(h.target)})` : ''} — ${h.state}`, h.error ? `$(warning) ${escapeMd(h.error)}` : '', `plugins: ${h.plugins.map(escapeMd).join(', ') || '—'}`].filter(Boolean));

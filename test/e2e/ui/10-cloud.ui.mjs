@@ -90,9 +90,13 @@ export async function run({ page, url, screenshot, log }) {
   for (let i = 1; i < readings.length; i++) assert.ok(readings[i] > readings[i - 1], `the meter ticks: ${readings.join(' → ')}`);
   assert.ok(polls <= 1, `ticks come from local arithmetic, not from polls (${polls} polls in ${Date.now() - t0} ms)`);
   assert.equal(fake.instanceCount?.() ?? 1, 1);
+  // Once up, the instance's SSH endpoint is one of the SSH hosts (nothing listens on the fake's
+  // 127.0.0.1:22, so it cannot connect: the row says so).
+  const host = await waitForRow(page, /^trainer \(cloud\)\s*ubuntu@127\.0\.0\.1:22/);
+  log(`ssh host: ${host}`);
   await screenshot('3-instance-running');
 
-  await contextMenu(page, 'trainer', 'Terminate Instance');
+  await contextMenu(page, /trainer\s*running/, 'Terminate Instance');
   await acceptPickIfShown(page, 'trainer');
   const dlg = (await page.locator('.monaco-dialog-box').innerText()).replace(/\s+/g, ' ');
   log(`terminate: ${dlg}`);

@@ -103,7 +103,8 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       s.folders.map((f) => [f.folder, f.error, f.report?.configError, f.report?.configured, f.report?.plugins.map((p) => [p.name, p.state, p.processes.map((x) => `${x.pid}:${x.ppid}`)])]),
       s.apiPlugins.map((a) => [a.name, a.processes.map((x) => x.pid), a.remote?.status, a.error]),
       s.orphans.map((o) => o.ledgerId),
-      s.folders.map((f) => f.report?.hosts?.map((h) => [h.host, h.state, h.gpus?.length ?? 0])),
+      s.folders.map((f) => f.report?.hosts?.map((h) => [h.host, h.state, h.gpus?.length ?? 0, h.cloud?.ledgerId])),
+      s.folders.map((f) => f.report?.closedWhileBilling?.spentSince.toFixed(2)),
       s.cloud?.instances.map((i) => [i.ledgerId, i.id, i.status, i.providerTitle]),
       s.cloud?.errors.length,
     ]);

@@ -14,6 +14,7 @@ import { evaluateBudgets, periodStart, type Budget, type BudgetVerdict, type Spe
 import { CloudInstancePlugin, ledgerStateOf, remoteOf } from '../plugins/cloud/cloudPlugin';
 import type { CloudInstance, CloudProvider, InstanceType, LaunchRequest } from '../plugins/cloud/provider';
 import { reconcileCloud } from '../plugins/cloud/reconcile';
+import { selfShutdownEffect, type SelfShutdownEffect, type ShutdownProvider } from '../plugins/ssh/deadman';
 import { evaluateAutostop, snooze, type AutostopAction, type AutostopState, type IdleObservation, type IdlePolicy } from '../core/autostop';
 
 export type AutostopEvent = AutostopAction & { ledgerId: string; name: string };
@@ -50,6 +51,8 @@ export interface CloudView {
   sshCommand?: string;
   consoleUrl?: string;
   problem?: string;
+  /** The instance's dead man's switch, when one was asked for. */
+  deadman?: { minutes: number; state: 'waiting for SSH' | 'armed' | 'fired' | 'error'; detail?: string; endsBilling: boolean; effect: string };
 }
 
 export interface CloudStatus {
@@ -83,6 +86,62 @@ export function accruedCost(r: LedgerResource, rule: BillingRule, ended = false,
   const storage = Number(r.remote?.metadata.storagePerHour ?? 0) || 0;
   if (!price && !storage) return 0;
   return accrue(billingEvents(r, ended), [{ at: Date.parse(r.createdAt), computePerHour: price, storagePerHour: storage }], rule, nowMs).total;
+}
+
+/** The SSH host spec (user@host:port) of a running cloud record, or undefined. */
+export function cloudSshHost(r: LedgerResource): string | undefined {
+  const host = r.remote?.sshHost;
+  if (r.kind !== 'cloud' || r.state !== 'running' || !host || !/^[A-Za-z0-9.:_-]+$/.test(host)) return undefined;
+  const user = r.remote?.metadata.sshUser;
+  const u = typeof user === 'string' && /^[A-Za-z0-9._-]+$/.test(user) ? `${user}@` : '';
+  return `${u}${host.includes(':') ? `[${host}]` : host}:${r.remote?.sshPort ?? 22}`;
+}
+
+/** What a record keeps about its switch. */
+export interface DeadmanState {
+  timeoutSec: number;
+  requestedAt: string;
+  /** Set once armed on the instance. */
+  armedAt?: string;
+  pid?: number;
+  startTime?: number;
+  firedAt?: string;
+  /** The last problem arming or pushing (one line), cleared by the next success. */
+  error?: string;
+}
+
+const SHUTDOWN_PROVIDER: Record<string, ShutdownProvider> = { lambda_labs: 'lambda', runpod: 'runpod', vast_ai: 'vast', aws: 'aws' };
+
+export function deadmanOf(r: LedgerResource): DeadmanState | undefined {
+  const d = r.remote?.metadata.deadman;
+  return d && typeof d === 'object' && typeof (d as DeadmanState).timeoutSec === 'number' ? (d as DeadmanState) : undefined;
+}
+
+/** What a self-shutdown does to this record's bill (see selfShutdownEffect). */
+export function shutdownEffectOf(provider: string, shutdownBehavior?: unknown): SelfShutdownEffect | undefined {
+  const p = SHUTDOWN_PROVIDER[provider];
+  if (!p) return undefined;
+  return selfShutdownEffect(p, shutdownBehavior === 'terminate' || shutdownBehavior === 'stop' ? { awsShutdownBehavior: shutdownBehavior } : {});
+}
+
+/** Records that an instance wants a dead man's switch (armed over SSH once it is reachable). */
+export async function requestDeadman(ledger: Ledger, ledgerId: string, minutes: number, nowMs = Date.now()): Promise<void> {
+  if (!(minutes * 60 >= 1)) throw new TetherError(`a dead man's switch needs at least 1 second, got ${minutes} min`, { remedy: 'Pick a time in minutes.' });
+  await ledger.update((b) => {
+    const r = b.resources.find((x) => x.id === ledgerId);
+    if (!r?.remote || r.kind !== 'cloud') throw new TetherError(`no cloud record ${ledgerId}`, { remedy: 'Pick an instance Tether launched.' });
+    const state: DeadmanState = { timeoutSec: Math.round(minutes * 60), requestedAt: new Date(nowMs).toISOString() };
+    r.remote.metadata = { ...r.remote.metadata, deadman: state };
+  }, `dead man's switch for ${ledgerId}`);
+}
+
+function deadmanView(r: LedgerResource): Pick<CloudView, 'deadman'> {
+  const d = deadmanOf(r);
+  if (!d) return {};
+  const eff = shutdownEffectOf(r.remote!.provider, r.remote!.metadata.shutdownBehavior);
+  const state = d.firedAt ? 'fired' : d.error ? 'error' : d.armedAt ? 'armed' : 'waiting for SSH';
+  const detail = d.firedAt ? `fired at ${d.firedAt}` : d.error;
+  return { deadman: { minutes: Math.round(d.timeoutSec / 60), state, ...(detail ? { detail } : {}), endsBilling: eff?.endsBilling ?? false, effect: eff?.text ?? '' } };
 }
 
 const BILLING = new Set(['provisioning', 'running', 'stopping']);
@@ -280,6 +339,7 @@ export class CloudManager {
       uptimeSeconds: Math.max(0, (this.now() - Date.parse(r.createdAt)) / 1000),
       ...(host ? { sshCommand: `ssh ${remote.sshPort && remote.sshPort !== 22 ? `-p ${remote.sshPort} ` : ''}${user ? `${user}@` : ''}${host}` } : {}),
       ...(i ? { consoleUrl: p.consoleUrl(i) } : {}),
+      ...deadmanView(r),
     };
   }
 
@@ -311,15 +371,18 @@ export class CloudManager {
    * the ledger before the provider is called, the instance carries the ledger id, and an
    * ambiguous failure keeps the record until a poll proves what happened.
    */
-  async provision(type: string, req: Omit<LaunchRequest, 'ledgerId'> & { pricePerHour?: number; timeLimitHours?: number }): Promise<CloudView> {
+  async provision(type: string, req: Omit<LaunchRequest, 'ledgerId'> & { pricePerHour?: number; timeLimitHours?: number; deadmanMinutes?: number }): Promise<CloudView> {
     const p = this.provider(type);
-    const { timeLimitHours, ...launch } = req;
+    const { timeLimitHours, deadmanMinutes, ...launch } = req;
+    // With a dead man's switch, an EC2 instance is launched so that its self-shutdown terminates it (and its bill).
+    if (deadmanMinutes && p.type === 'aws' && !launch.shutdownBehavior) launch.shutdownBehavior = 'terminate';
     const plugin = new CloudInstancePlugin({ provider: p, ledger: this.ledger, name: req.name, log: (l) => this.log.info(l) });
     await plugin.provisionRemoteResource({ ...launch });
     const rec = this.ledger.read().resources.find((r) => r.id === plugin.ledgerId);
     if (!rec) throw new TetherError(`${p.title}: the launch of ${req.name} was not recorded`, { remedy: 'See the Tether log.' });
     if (!rec.owner) await this.ledger.patch(rec.id, { owner: this.owner });
     if (timeLimitHours && timeLimitHours > 0) await this.setTimeLimit(rec.id, Date.parse(rec.createdAt) + timeLimitHours * 3_600_000);
+    if (deadmanMinutes && deadmanMinutes > 0) await requestDeadman(this.ledger, rec.id, deadmanMinutes, this.now());
     return this.view(p, rec, await p.describe(rec.remote?.instanceId ?? '').catch(() => undefined));
   }
 

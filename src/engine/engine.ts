@@ -23,7 +23,9 @@ import {
 } from '../plugins/docker';
 import type Docker from 'dockerode';
 import { closeReport, readCloseRecord, type CloseReport } from './closeGuard';
-import { CloudManager, type CloudStatus } from './cloud';
+import { CloudManager, cloudSshHost, type CloudStatus } from './cloud';
+import { DeadmanKeeper } from './deadmanKeeper';
+export { cloudSshHost } from './cloud';
 import type { CloudProvider } from '../plugins/cloud/provider';
 import { SshConnectionPool, SshError, type HostState, type SshConnectionOptions } from '../plugins/ssh/connection';
 import type { GpuInfo } from '../plugins/ssh/remote';
@@ -123,14 +125,6 @@ export interface HostStatus {
   cloud?: { ledgerId: string; name: string; provider: string };
 }
 
-/** The SSH host spec (user@host:port) of a running cloud record, or undefined. */
-export function cloudSshHost(r: LedgerResource): string | undefined {
-  const host = r.remote?.sshHost;
-  if (r.kind !== 'cloud' || r.state !== 'running' || !host || !/^[A-Za-z0-9.:_-]+$/.test(host)) return undefined;
-  const user = r.remote?.metadata.sshUser;
-  const u = typeof user === 'string' && /^[A-Za-z0-9._-]+$/.test(user) ? `${user}@` : '';
-  return `${u}${host.includes(':') ? `[${host}]` : host}:${r.remote?.sshPort ?? 22}`;
-}
 
 export interface EngineOptions {
   workspace: string;
@@ -149,6 +143,8 @@ export interface EngineOptions {
   ssh?: SshConnectionOptions;
   /** Cloud provider clients of the configured accounts (UI: SecretStorage keys; CLI: environment). */
   cloudProviders?: () => CloudProvider[];
+  /** What a dead man's switch runs when it fires (default: a shutdown; tests pass a stand-in). */
+  deadmanAction?: () => string;
   /** More SSH hosts to watch (e.g. the `tether.sshHosts` setting), besides tether.json's. */
   extraHosts?: () => string[];
   /** An SSH monitor shared with other engines (one connection per host for all of them); `ssh` is then ignored and {@link Engine.dispose} leaves it open. */
@@ -202,6 +198,12 @@ export class Engine {
   /** Cloud instances: provision, list (reconciled with the ledger), terminate. */
   get cloud(): CloudManager {
     return (this.cloudManager ??= new CloudManager(this.ledger, this.owner, this.opts.cloudProviders ?? (() => []), this.log));
+  }
+
+  private keeper: DeadmanKeeper | undefined;
+  /** Dead man's switches of cloud instances (armed and pushed over SSH). */
+  get deadman(): DeadmanKeeper {
+    return (this.keeper ??= new DeadmanKeeper(this.ledger, () => this.ssh, this.log, Date.now, this.opts.deadmanAction));
   }
 
   /** The Docker engine client (created on first use; honours DOCKER_HOST). */

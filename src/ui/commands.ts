@@ -13,7 +13,7 @@ import { DockerPlugin } from '../plugins/docker';
 import type { CloudKeys } from './cloudKeys';
 import { formatUsd } from '../core/format';
 import { CLOUD_ACCOUNT_TITLES, type CloudAccountKind } from '../engine/cloudAccounts';
-import type { CloudView } from '../engine/cloud';
+import { shutdownEffectOf, type CloudView } from '../engine/cloud';
 import type { TetherModel } from './model';
 import type { RefreshManager } from './refreshManager';
 import type { TreeNode } from './treeProvider';
@@ -450,15 +450,22 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     const budgetLine = applicable.length
       ? applicable.map((v) => `Budget "${v.budget.name}": ${formatUsd(Math.max(0, v.budget.limitUsd - v.spent))} left of ${formatUsd(v.budget.limitUsd)} per ${v.budget.period}.`).join('\n')
       : 'No budget is set (tether.budgets).';
+    const deadmanMinutes = vscode.workspace.getConfiguration('tether').get<number>('cloud.deadmanMinutes', 60);
+    // With the switch, an EC2 instance is launched to terminate on shutdown (see CloudManager.provision).
+    const effect = shutdownEffectOf(provider.account, provider.account === 'aws' ? 'terminate' : undefined);
+    const withSwitch = `Launch with Dead Man's Switch (${deadmanMinutes} min)`;
     const ok = await vscode.window.showWarningMessage(
       `Launch ${type.t.name} on ${provider.label} for ${formatUsd(type.t.pricePerHour)}/h?`,
       {
         modal: true,
-        detail: `${name}${region ? ` in ${region}` : ''}: ${formatUsd(type.t.pricePerHour)} per hour (${formatUsd(type.t.pricePerHour * 24)} per day) until you terminate it.\nYou are spending ${formatUsd(spend.costPerHour)}/h now (${formatUsd(spend.costSoFar)} so far).\n${budgetLine}`,
+        detail:
+          `${name}${region ? ` in ${region}` : ''}: ${formatUsd(type.t.pricePerHour)} per hour (${formatUsd(type.t.pricePerHour * 24)} per day) until you terminate it.\nYou are spending ${formatUsd(spend.costPerHour)}/h now (${formatUsd(spend.costSoFar)} so far).\n${budgetLine}` +
+          (effect ? `\n\nDead man's switch: the instance shuts itself down ${deadmanMinutes} min after Tether goes silent (laptop closed). ${effect.text}` : ''),
       },
       'Launch',
+      ...(effect ? [withSwitch] : []),
     );
-    if (ok !== 'Launch') return;
+    if (ok !== 'Launch' && ok !== withSwitch) return;
     try {
       const v = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Tether: launching ${name}…` }, async (progress) => {
         const timeLimitHours = vscode.workspace.getConfiguration('tether').get<number>('cloud.defaultTimeLimitHours', 0);
@@ -469,6 +476,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
           ...(region ? { region } : {}),
           ...(sshKeyName ? { sshKeyName } : {}),
           ...(timeLimitHours > 0 ? { timeLimitHours } : {}),
+          ...(ok === withSwitch ? { deadmanMinutes } : {}),
         });
         progress.report({ message: 'booting' });
         await after();
@@ -555,6 +563,39 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     await after();
   };
 
+  const armDeadman = async (node?: unknown) => {
+    const v = cloudOf(node);
+    if (!v?.ledgerId) return void vscode.window.showInformationMessage('Tether: pick an instance Tether launched (in the Cloud view).');
+    const rec = firstEngine().ledger.read().resources.find((r) => r.id === v.ledgerId);
+    const effect = shutdownEffectOf(v.provider, rec?.remote?.metadata.shutdownBehavior);
+    const pick = await vscode.window.showQuickPick(
+      [15, 30, 60, 120, 240].map((m) => ({ label: `${m} min`, minutes: m, description: `shuts down ${m} min after Tether goes silent` })),
+      { title: `Dead man's switch for ${v.name}`, placeHolder: 'How long may Tether be silent before the instance shuts itself down?' },
+    );
+    if (!pick) return;
+    const go = await vscode.window.showWarningMessage(
+      `Arm a dead man's switch on ${v.name} (${pick.minutes} min)?`,
+      { modal: true, detail: `Tether puts a small watcher on the instance over SSH and pushes it forward while Tether runs. If Tether is silent for ${pick.minutes} min, the instance runs a shutdown.\n\n${effect?.text ?? ''}` },
+      'Arm',
+    );
+    if (go !== 'Arm') return;
+    await firstEngine().deadman.request(v.ledgerId, pick.minutes);
+    vscode.window.setStatusBarMessage(`Tether: dead man's switch for ${v.name} is armed once it answers over SSH`, 5000);
+    await after();
+  };
+
+  const disarmDeadman = async (node?: unknown) => {
+    const v = cloudOf(node);
+    if (!v?.ledgerId) return;
+    try {
+      const why = await withProgress(`Tether: disarming the switch of ${v.name}…`, () => firstEngine().deadman.disarm(v.ledgerId!));
+      vscode.window.setStatusBarMessage(`Tether: ${v.name}: ${why}`, 5000);
+    } catch (err) {
+      await showError(deps, err);
+    }
+    await after();
+  };
+
   const keepRunning = async (ledgerId?: unknown, kind?: unknown) => {
     if (typeof ledgerId !== 'string') return;
     if (kind === 'time-limit') await firstEngine().cloud.setTimeLimit(ledgerId, undefined);
@@ -574,6 +615,8 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     'tether.openProviderConsole': openConsole,
     'tether.addAsSshHost': addAsSshHost,
     'tether.setTimeLimit': setTimeLimit,
+    'tether.armDeadman': armDeadman,
+    'tether.disarmDeadman': disarmDeadman,
     'tether.internal.keepRunning': keepRunning,
     'tether.setCloudKey': () => deps.cloudKeys.setKey(),
     'tether.removeCloudKey': () => deps.cloudKeys.removeKey(),

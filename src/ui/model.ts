@@ -30,6 +30,8 @@ import type { Budget, BudgetVerdict } from '../core/budget';
 import { periodSpend, type PeriodSpend, type SpendPeriod } from '../engine/costReport';
 import { DEFAULT_IDLE_POLICY, type IdleObservation, type IdlePolicy } from '../core/autostop';
 import type { AutostopEvent } from '../engine/cloud';
+import type { DeadmanEvent } from '../engine/deadmanKeeper';
+import { defaultShutdownAction } from '../plugins/ssh/deadman';
 
 export interface FolderView {
   folder: string;
@@ -72,6 +74,8 @@ export interface Snapshot {
   spend?: PeriodSpend;
   /** Idle-autostop and time-limit warnings and actions of this poll (each given once). */
   autostop?: AutostopEvent[];
+  /** Dead man's switch events of this poll (armed, fired, re-armed, error). */
+  deadman?: DeadmanEvent[];
 }
 
 export type RefreshReason = 'interval' | 'event' | 'config' | 'manual' | 'action' | 'startup';
@@ -134,6 +138,7 @@ export class TetherModel implements vscode.Disposable {
             sshMonitor: this.sshMonitor,
             extraHosts: this.extraHosts,
             cloudProviders: this.cloudProviders,
+            deadmanAction: () => vscode.workspace.getConfiguration('tether').get<string>('cloud.deadmanAction', '').trim() || defaultShutdownAction(),
             ...(sd ? { stateDir: sd } : {}),
           }),
         );
@@ -256,6 +261,14 @@ export class TetherModel implements vscode.Disposable {
         this.log.error(`autostop: ${describeError(err)}`);
       }
     }
+    let deadman: DeadmanEvent[] = [];
+    if (firstEngine && firstEngine.ledger.read().resources.some((r) => r.remote?.metadata.deadman)) {
+      try {
+        deadman = await firstEngine.deadman.tend();
+      } catch (err) {
+        this.log.error(`dead man's switch: ${describeError(err)}`);
+      }
+    }
     let spend: PeriodSpend | undefined;
     if (firstEngine) {
       try {
@@ -280,6 +293,7 @@ export class TetherModel implements vscode.Disposable {
       cloud,
       ...(spend ? { spend } : {}),
       ...(autostop.length ? { autostop } : {}),
+      ...(deadman.length ? { deadman } : {}),
     };
   }
 

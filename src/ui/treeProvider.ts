@@ -496,6 +496,7 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
           `${formatUsd(v.pricePerHour)}/h`,
           v.managed ? `${formatUsd(v.costSoFar)} so far` : '',
           v.managed && live ? up : '',
+          v.deadman ? `⏻ ${v.deadman.minutes}m ${v.deadman.state}` : '',
         ]
           .filter(Boolean)
           .join(' · ');
@@ -504,8 +505,11 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
           `${v.instanceType ?? ''} ${v.region ?? ''} · ${formatUsd(v.pricePerHour)}/h · ${formatUsd(v.costSoFar)} so far`,
           v.sshCommand ? `$(terminal) \`${v.sshCommand}\`` : '',
           v.problem ? `$(warning) ${escapeMd(v.problem)}` : '',
+          v.deadman
+            ? `$(debug-disconnect) dead man's switch: ${v.deadman.minutes} min, ${v.deadman.state}${v.deadman.detail ? ` (${escapeMd(v.deadman.detail)})` : ''}. ${escapeMd(v.deadman.effect)}`
+            : '',
         ].filter(Boolean));
-        item.contextValue = `tether.cloud;${v.managed ? 'managed' : 'unmanaged'};${v.status !== 'terminated' ? 'terminate;' : ''}${v.sshCommand ? 'ssh;' : ''}${v.consoleUrl ? 'console;' : ''}`;
+        item.contextValue = `tether.cloud;${v.managed ? 'managed' : 'unmanaged'};${v.status !== 'terminated' ? 'terminate;' : ''}${v.sshCommand ? 'ssh;' : ''}${v.consoleUrl ? 'console;' : ''}${v.managed && v.ledgerId ? (v.deadman ? 'deadman;' : 'nodeadman;') : ''}`;
         return item;
       }
       case 'gpu': {

@@ -135,7 +135,9 @@ export async function contextMenu(page, rowText, entry) {
 
 /** Clicks a button of the modal dialog. */
 export async function clickDialogButton(page, label, { timeout = 10000 } = {}) {
-  const button = page.locator('.monaco-dialog-box .monaco-button', { hasText: label }).first();
+  // A string matches the whole button text ("Launch" is not "Launch with Dead Man's Switch").
+  const text = typeof label === 'string' ? new RegExp(`^\\s*${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`) : label;
+  const button = page.locator('.monaco-dialog-box .monaco-button', { hasText: text }).first();
   await button.waitFor({ timeout });
   await button.click();
 }

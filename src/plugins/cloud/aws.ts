@@ -441,6 +441,8 @@ export class AwsEc2Provider implements CloudProvider {
           MaxCount: 1,
           ClientToken: token,
           ...(req.sshKeyName ? { KeyName: req.sshKeyName } : {}),
+          // 'terminate': an OS shutdown (e.g. the dead man's switch) ends the instance and its bill.
+          ...(req.shutdownBehavior ? { InstanceInitiatedShutdownBehavior: req.shutdownBehavior } : {}),
           TagSpecifications: [
             {
               ResourceType: 'instance',

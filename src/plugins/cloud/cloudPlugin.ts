@@ -28,6 +28,8 @@ export interface ProvisionConfig {
   name?: string;
   sshKeyName?: string;
   image?: string;
+  /** What an OS-level shutdown does, where the provider lets the launch choose (EC2). */
+  shutdownBehavior?: 'stop' | 'terminate';
   /** USD/h when the caller already knows it (else read from the catalogue). */
   pricePerHour?: number;
 }
@@ -128,7 +130,7 @@ export class CloudInstancePlugin implements CloudAwarePlugin {
         gpuCount,
         ...(gpuType ? { gpuType } : {}),
         ...(price !== undefined ? { estimatedCostPerHour: price } : {}),
-        metadata: { requestedName: name, priceAtLaunch: price ?? null, pricedAt: new Date().toISOString() },
+        metadata: { requestedName: name, priceAtLaunch: price ?? null, pricedAt: new Date().toISOString(), ...(c.shutdownBehavior ? { shutdownBehavior: c.shutdownBehavior } : {}) },
       }),
     });
     this.recordId = rec.id;
@@ -147,6 +149,7 @@ export class CloudInstancePlugin implements CloudAwarePlugin {
         ...(c.region ? { region: c.region } : {}),
         ...(c.sshKeyName ? { sshKeyName: c.sshKeyName } : {}),
         ...(c.image ? { image: c.image } : {}),
+        ...(c.shutdownBehavior ? { shutdownBehavior: c.shutdownBehavior } : {}),
       });
     } catch (err) {
       const ambiguous = isAmbiguous(err) || !(err instanceof CloudApiError) || err.status === undefined || err.status >= 500;

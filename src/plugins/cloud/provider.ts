@@ -60,6 +60,8 @@ export interface LaunchRequest {
   sshKeyName?: string;
   /** Image / template / AMI, where the provider needs one. */
   image?: string;
+  /** What an OS-level shutdown does, where the provider lets the launch choose (EC2). */
+  shutdownBehavior?: 'stop' | 'terminate';
 }
 
 export interface CloudProvider {

@@ -7,7 +7,7 @@ import { ExitCode, TetherError, UsageError, describeError } from './core/errors'
 import type { Logger } from './core/logger';
 import { accountKindOf, accountsFromEnv, createProviders } from './engine/cloudAccounts';
 import { costCsv, costReport } from './engine/costReport';
-import type { CloudView } from './engine/cloud';
+import { shutdownEffectOf, type CloudView } from './engine/cloud';
 import { Engine, asTetherError, type HostStatus, type PluginStatus, type StatusReport } from './engine/engine';
 import { formatBytes, formatCpu } from './core/format';
 
@@ -29,8 +29,11 @@ Commands:
   cloud terminate NAME|ID [--unmanaged]
   cost [--since DATE] [--json|--csv]
                          What every cloud resource cost, by its provider's billing rule
-  provision --provider lambda|runpod|vast|aws --type T [--region R] [--name N] [--ssh-key K] [--time-limit HOURS] --yes
+  provision --provider lambda|runpod|vast|aws --type T [--region R] [--name N] [--ssh-key K] [--time-limit HOURS] [--deadman MINUTES] --yes
   terminate ID|NAME [--unmanaged]
+  deadman NAME|ID --minutes N | --disarm
+                         A dead man's switch on an instance: it shuts itself down after N minutes
+                         without Tether (any \`tether status\` or VS Code window pushes it forward)
                          Providers: lambda_labs (LAMBDA_API_KEY), runpod (RUNPOD_API_KEY),
                          vast_ai (VAST_API_KEY), aws (TETHER_AWS_REGION + the AWS chain)
 
@@ -78,6 +81,9 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         'ssh-key': { type: 'string' },
         image: { type: 'string' },
         'time-limit': { type: 'string' },
+        deadman: { type: 'string' },
+        minutes: { type: 'string' },
+        disarm: { type: 'boolean' },
         unmanaged: { type: 'boolean', default: false },
         provider: { type: 'string' },
         type: { type: 'string' },
@@ -120,6 +126,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
     const launchCloud = async (provider: string, instanceType: string, pricePerHour: number | undefined, price: (v: CloudView) => string): Promise<number> => {
       const timeLimitHours = o['time-limit'] === undefined ? undefined : Number(o['time-limit']);
       if (timeLimitHours !== undefined && !(timeLimitHours > 0)) throw new UsageError(`--time-limit must be a number of hours above 0, got "${o['time-limit']}"`);
+      const deadmanMinutes = o.deadman === undefined ? undefined : Number(o.deadman);
+      if (deadmanMinutes !== undefined && !(deadmanMinutes > 0)) throw new UsageError(`--deadman must be a number of minutes above 0, got "${o.deadman}"`);
       const v = await engine!.cloud.provision(provider, {
         name: o.name ?? instanceType,
         instanceType,
@@ -128,6 +136,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         ...(o['ssh-key'] ? { sshKeyName: o['ssh-key'] } : {}),
         ...(o.image ? { image: o.image } : {}),
         ...(timeLimitHours ? { timeLimitHours } : {}),
+        ...(deadmanMinutes ? { deadmanMinutes } : {}),
       });
       io.out(o.json ? JSON.stringify(v, null, 2) : `launched ${v.name}: ${v.providerTitle} ${v.id ?? '(id pending)'} ${v.instanceType ?? ''} ${v.region ?? ''} at ${price(v)} (${v.status})`);
       return ExitCode.OK;
@@ -149,6 +158,10 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
     };
     switch (cmd) {
       case 'status': {
+        // Any Tether run keeps the dead man's switches pushed (and arms requested ones).
+        if (engine.ledger.read().resources.some((r) => r.remote?.metadata.deadman)) {
+          for (const e of await engine.deadman.tend()) log.info(`dead man's switch of ${e.name}: ${e.event} (${e.detail})`);
+        }
         const report = await engine.status();
         io.out(o.json ? JSON.stringify(report, null, 2) : renderStatus(report));
         return report.configError ? ExitCode.USAGE : ExitCode.OK;
@@ -224,6 +237,26 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         const price = `$${type.pricePerHour.toFixed(2)}/h ($${(type.pricePerHour * 24).toFixed(2)}/day)`;
         if (!o.yes) throw new UsageError(`this launches ${o.type}${o.region ? ` in ${o.region}` : ''} at ${price} until you terminate it`, 'Add --yes to confirm.');
         return await launchCloud(kind, o.type, type.pricePerHour, () => price);
+      }
+      case 'deadman': {
+        if (rest.length !== 1 || (!o.disarm && o.minutes === undefined)) throw new UsageError('`tether deadman NAME|ID --minutes N` or `tether deadman NAME|ID --disarm`');
+        const rec = engine.ledger.read().resources.find((r) => r.kind === 'cloud' && (r.id === rest[0] || r.plugin === rest[0] || r.remote?.instanceId === rest[0]));
+        if (!rec) throw new UsageError(`no cloud instance of Tether's named "${rest[0]}"`, 'See `tether status` for the names and ids.');
+        if (o.disarm) {
+          io.out(`${rec.plugin}: ${await engine.deadman.disarm(rec.id)}`);
+          return ExitCode.OK;
+        }
+        const minutes = Number(o.minutes);
+        if (!(minutes > 0)) throw new UsageError(`--minutes must be a number above 0, got "${o.minutes}"`);
+        await engine.deadman.request(rec.id, minutes);
+        const ev = await engine.deadman.tend();
+        const mine = ev.find((e) => e.ledgerId === rec.id);
+        const effect = shutdownEffectOf(rec.remote!.provider, rec.remote!.metadata.shutdownBehavior);
+        io.out(
+          `${rec.plugin}: dead man's switch ${mine?.event === 'armed' ? 'armed' : mine?.event === 'error' ? `requested; not armed yet: ${mine.detail}` : 'requested (armed once the instance answers over SSH)'}: ` +
+            `${minutes} min without Tether and it shuts down.${effect ? `\n${effect.text}` : ''}`,
+        );
+        return mine?.event === 'error' ? ExitCode.FAILED : ExitCode.OK;
       }
       case 'terminate': {
         if (rest.length !== 1) throw new UsageError('`tether terminate ID|NAME [--unmanaged]`');
@@ -332,7 +365,7 @@ export function renderStatus(r: StatusReport): string {
     out.push('', 'cloud:');
     for (const i of r.cloud.instances) {
       out.push(
-        `  ${i.name.padEnd(20)} ${i.providerTitle} ${i.id ?? '-'} ${i.status}${i.gpuCount ? ` ${i.gpuType ?? 'GPU'}×${i.gpuCount}` : ''} ${i.region ?? ''} $${i.pricePerHour.toFixed(2)}/h $${i.costSoFar.toFixed(2)} so far${i.managed ? '' : ' (unmanaged)'}${i.problem && i.managed ? ` — ${i.problem}` : ''}`,
+        `  ${i.name.padEnd(20)} ${i.providerTitle} ${i.id ?? '-'} ${i.status}${i.gpuCount ? ` ${i.gpuType ?? 'GPU'}×${i.gpuCount}` : ''} ${i.region ?? ''} $${i.pricePerHour.toFixed(2)}/h $${i.costSoFar.toFixed(2)} so far${i.managed ? '' : ' (unmanaged)'}${i.deadman ? ` dead-man ${i.deadman.minutes}m ${i.deadman.state}` : ''}${i.problem && i.managed ? ` — ${i.problem}` : ''}`,
       );
     }
     for (const e of r.cloud.errors) out.push(`  ${e.provider}: ${e.message}`);

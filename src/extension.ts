@@ -203,6 +203,25 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
     }),
   );
 
+  // Dead man's switches: say when one is armed, fired, or cannot be reached.
+  context.subscriptions.push(
+    model.onDidChange((s) => {
+      for (const e of s.deadman ?? []) {
+        if (e.event === 'armed' || e.event === 're-armed') {
+          log.info(`dead man's switch of ${e.name} ${e.event} (${e.detail})`);
+          vscode.window.setStatusBarMessage(`Tether: dead man's switch of ${e.name} ${e.event}`, 5000);
+        } else if (e.event === 'fired') {
+          log.warn(`dead man's switch of ${e.name} fired at ${e.detail}`);
+          void vscode.window.showWarningMessage(`Tether: the dead man's switch of ${e.name} fired at ${e.detail} (Tether had been silent). Check the instance: on some providers it still bills until terminated.`, 'Terminate…').then((c) => {
+            if (c) void vscode.commands.executeCommand('tether.terminateInstance');
+          });
+        } else {
+          log.warn(`dead man's switch of ${e.name}: ${e.detail}`);
+        }
+      }
+    }),
+  );
+
   // Idle autostop and time limits: a warning with Keep Running before acting, a note after.
   context.subscriptions.push(
     model.onDidChange((s) => {

@@ -51,6 +51,8 @@ export interface CloudView {
   sshCommand?: string;
   consoleUrl?: string;
   problem?: string;
+  /** ISO time its time limit ends it (Set Time Limit…, --time-limit). */
+  timeLimitAt?: string;
   /** The instance's dead man's switch, when one was asked for. */
   deadman?: { minutes: number; state: 'waiting for SSH' | 'armed' | 'fired' | 'error'; detail?: string; endsBilling: boolean; effect: string };
 }
@@ -340,6 +342,7 @@ export class CloudManager {
       ...(host ? { sshCommand: `ssh ${remote.sshPort && remote.sshPort !== 22 ? `-p ${remote.sshPort} ` : ''}${user ? `${user}@` : ''}${host}` } : {}),
       ...(i ? { consoleUrl: p.consoleUrl(i) } : {}),
       ...deadmanView(r),
+      ...(autostopOf(r).timeLimitAt ? { timeLimitAt: new Date(autostopOf(r).timeLimitAt!).toISOString() } : {}),
     };
   }
 

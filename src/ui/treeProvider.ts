@@ -496,6 +496,7 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
           `${formatUsd(v.pricePerHour)}/h`,
           v.managed ? `${formatUsd(v.costSoFar)} so far` : '',
           v.managed && live ? up : '',
+          v.timeLimitAt ? `⏱ until ${new Date(v.timeLimitAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}` : '',
           v.deadman ? `⏻ ${v.deadman.minutes}m ${v.deadman.state}` : '',
         ]
           .filter(Boolean)

@@ -74,6 +74,38 @@ describe('tether CLI with a cloud provider (fake Lambda Cloud server)', function
     assert.equal((await runCli(['cost', '--since', 'yesterday-ish', '--workspace', ws], env)).code, 2);
   });
 
+  it('time limit and dead man\'s switch from the command line: bad values refused; a switch on an unreachable instance says why', async () => {
+    const base = ['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-east-1', '--name', 'limited', '--yes', '--workspace', ws];
+    const bad = await runCli([...base, '--time-limit', '0'], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--time-limit must be a number of hours above 0/);
+    assert.equal((await runCli([...base, '--deadman', 'soon'], env)).code, 2);
+    const before = fake.instanceCount();
+    const ok = await runCli([...base, '--time-limit', '1.5', '--deadman', '30'], env);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(fake.instanceCount(), before + 1);
+    const st = await waitFor(async () => {
+      const s = JSON.parse((await runCli(['status', '--json', '--workspace', ws], env)).stdout) as StatusReport;
+      const v = s.cloud.instances.find((i) => i.name === 'limited');
+      return v?.status === 'running' && v.deadman?.state === 'error' ? v : undefined;
+    }, 15000, 'the instance running, its switch not armable');
+    // The fake's instance answers on 127.0.0.1:22, where nothing listens: the switch cannot be armed, and says so.
+    assert.equal(st.deadman?.minutes, 30);
+    const limit = Date.parse(st.timeLimitAt ?? '') - Date.now();
+    assert.ok(limit > 1.4 * 3_600_000 && limit <= 1.5 * 3_600_000, `ends in 1.5 h (${limit} ms)`);
+    assert.match(st.deadman?.detail ?? '', /refused|unreachable|connect/i);
+    assert.match(st.deadman?.effect ?? '', /Lambda Cloud: a shutdown from inside does NOT terminate the instance/);
+    const human = await runCli(['status', '--workspace', ws], env);
+    assert.match(human.stdout, /limited .* dead-man 30m error/);
+    const again = await runCli(['deadman', 'limited', '--minutes', '45', '--workspace', ws], env);
+    assert.equal(again.code, 1, 'cannot arm: exit 1');
+    assert.match(again.stdout, /limited: dead man's switch requested; not armed yet: .*: 45 min without Tether and it shuts down\.\nLambda Cloud: a shutdown/);
+    const dis = await runCli(['deadman', 'limited', '--disarm', '--workspace', ws], env);
+    assert.equal(dis.code, 0, dis.stderr);
+    assert.match(dis.stdout, /limited: the instance is not reachable over SSH|limited: no dead man/);
+    assert.equal((await runCli(['terminate', 'limited', '--workspace', ws], env)).code, 0);
+  });
+
   it('a wrong API key: the provider error with a remedy, the key never printed', async () => {
     const r = await runCli(['cloud', 'types', 'lambda_labs', '--workspace', ws], { ...env, LAMBDA_API_KEY: 'wrong-secret-key-123' });
     assert.equal(r.code, 1);

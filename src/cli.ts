@@ -5,7 +5,8 @@
 import { parseArgs } from 'node:util';
 import { ExitCode, TetherError, UsageError, describeError } from './core/errors';
 import type { Logger } from './core/logger';
-import { accountKindOf, accountsFromEnv, createProviders } from './engine/cloudAccounts';
+import { AWS_PRICING_URL_ENV, accountKindOf, accountsFromEnv, createProviders } from './engine/cloudAccounts';
+import { refreshUserCatalogue } from './plugins/cloud/awsPricing';
 import { costCsv, costReport } from './engine/costReport';
 import { shutdownEffectOf, type CloudView } from './engine/cloud';
 import { Engine, asTetherError, type HostStatus, type PluginStatus, type StatusReport } from './engine/engine';
@@ -27,6 +28,8 @@ Commands:
   cloud types PROVIDER   Instance types with $/h and regions with capacity
   cloud launch PROVIDER TYPE [--region R] [--name N] [--ssh-key K] [--image I]
   cloud terminate NAME|ID [--unmanaged]
+  cloud prices aws [--region R]
+                         Refresh EC2 on-demand prices from the AWS Price List API (saved in the state folder)
   cost [--since DATE] [--json|--csv]
                          What every cloud resource cost, by its provider's billing rule
   provision --provider lambda|runpod|vast|aws --type T [--region R] [--name N] [--ssh-key K] [--time-limit HOURS] [--deadman MINUTES] --yes
@@ -118,7 +121,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       workspace: o.workspace ?? process.cwd(),
       ownerKind: 'cli',
       log,
-      cloudProviders: () => createProviders(cloudAccounts, log),
+      cloudProviders: () => createProviders(cloudAccounts, log, engine!.ledger.stateDir),
       ...(o['state-dir'] ? { stateDir: o['state-dir'] } : {}),
       ...(graceMs === undefined ? {} : { graceMs }),
     });
@@ -269,6 +272,25 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
           const types = await engine.cloud.catalogue(accountKindOf(args[0]!) ?? args[0]!);
           if (o.json) io.out(JSON.stringify(types, null, 2));
           else for (const t of types) io.out(`${t.name.padEnd(28)} ${`${t.gpuCount}× ${t.gpuType ?? '-'}`.padEnd(26)} $${t.pricePerHour.toFixed(2)}/h  ${t.regionsWithCapacity?.join(', ') ?? ''}`);
+          return ExitCode.OK;
+        }
+        if (sub === 'prices') {
+          if (args.length !== 1 || accountKindOf(args[0]!) !== 'aws') throw new UsageError('`tether cloud prices aws [--region R]`: only EC2 needs a price catalogue (the other providers quote their prices)');
+          const region = o.region ?? cloudAccounts.aws?.region;
+          if (!region) throw new UsageError('no AWS region', 'Pass --region R or set TETHER_AWS_REGION.');
+          const endpoint = process.env[AWS_PRICING_URL_ENV];
+          const { catalogue, file } = await refreshUserCatalogue(engine.ledger.stateDir, {
+            regions: [region],
+            ...(endpoint ? { endpoint } : {}),
+            ...(cloudAccounts.aws?.credentials ? { credentials: cloudAccounts.aws.credentials } : {}),
+            log,
+          });
+          const prices = catalogue.regions[region] ?? {};
+          if (o.json) io.out(JSON.stringify(catalogue, null, 2));
+          else {
+            for (const [t, p] of Object.entries(prices).sort((a, b) => a[1] - b[1])) io.out(`${t.padEnd(20)} $${p.toFixed(4)}/h`);
+            io.out(`${Object.keys(prices).length} on-demand Linux prices for ${region} as of ${catalogue.asOf}, saved to ${file}`);
+          }
           return ExitCode.OK;
         }
         if (sub === 'launch') {

@@ -16,12 +16,13 @@ import { SshPrompts } from './ui/sshPrompts';
 import { showCostReport } from './ui/costReportView';
 import { CloudKeys } from './ui/cloudKeys';
 import { createProviders } from './engine/cloudAccounts';
+import { refreshUserCatalogue } from './plugins/cloud/awsPricing';
 import type { CloudProvider } from './plugins/cloud/provider';
 import type { Budget } from './core/budget';
 import { DEFAULT_IDLE_POLICY, type IdlePolicy } from './core/autostop';
 import { Ledger } from './core/ledger';
 import { identify } from './core/procfs';
-import { WindowRegistry, dismissCloseRecord, recordWindowClose } from './engine/closeGuard';
+import { WindowRegistry, dismissCloseRecord, recordCrashedWindows, recordWindowClose } from './engine/closeGuard';
 
 type CleanupOnExit = 'none' | 'localPlugins' | 'everything';
 
@@ -53,7 +54,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
   context.subscriptions.push(
     cloudKeys,
     cloudKeys.onDidChange(() => {
-      cloudProviders = createProviders(cloudKeys.current, log);
+      cloudProviders = createProviders(cloudKeys.current, log, stateDir());
       void model.refresh('config');
     }),
   );
@@ -143,6 +144,24 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
 
   context.subscriptions.push(vscode.commands.registerCommand('tether.showCostReport', () => showCostReport(context, model)));
   context.subscriptions.push(
+    vscode.commands.registerCommand('tether.refreshAwsPrices', async () => {
+      const aws = cloudKeys.current.aws;
+      if (!aws) return void vscode.window.showInformationMessage('Tether: no AWS account yet: run "Tether: Set Cloud API Key…" and pick AWS EC2.');
+      try {
+        const { catalogue, file } = await vscode.window.withProgress(
+          { location: vscode.ProgressLocation.Notification, title: `Tether: reading EC2 on-demand prices for ${aws.region} from the AWS Price List API…` },
+          () => refreshUserCatalogue(stateDir(), { regions: [aws.region], ...(aws.credentials ? { credentials: aws.credentials } : {}), log }),
+        );
+        cloudProviders = createProviders(cloudKeys.current, log, stateDir());
+        const n = Object.keys(catalogue.regions[aws.region] ?? {}).length;
+        log.info(`AWS prices refreshed: ${n} types in ${aws.region} as of ${catalogue.asOf} (${file})`);
+        void vscode.window.showInformationMessage(`Tether: ${n} EC2 on-demand prices for ${aws.region} as of ${catalogue.asOf}.`);
+        await refresh.request('config');
+      } catch (err) {
+        log.error(`AWS prices: ${describeError(err)}`);
+        void vscode.window.showErrorMessage(`Tether: ${describeError(err)}`, 'Open Tether Log').then((c) => c && log.show());
+      }
+    }),
     vscode.commands.registerCommand('tether.dismissCloseReport', async () => {
       dismissCloseRecord(stateDir());
       await refresh.request('action');
@@ -156,7 +175,25 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
   // with something still billing, a record is left for the next start (and `tether status`).
   const me = identify(process.pid);
   const registry = () => new WindowRegistry(stateDir());
-  if (me) registry().register(me);
+  if (me) {
+    try {
+      // A window that died without closing (crash, killed extension host) left no record: make it now.
+      const crashed = recordCrashedWindows(new Ledger(stateDir()), me);
+      if (crashed) log.warn(`the last window ended without closing at about ${crashed.closedAt}, while ${crashed.resources.length} cloud resource(s) billed`);
+      registry().register(me);
+    } catch (err) {
+      log.error(`close guard: ${describeError(err)}`);
+    }
+    // The registry entry's mtime is this window's last sign of life (for the crash case above).
+    const beat = setInterval(() => {
+      try {
+        registry().heartbeat(me);
+      } catch {
+        /* the state folder may be changing; the next beat retries */
+      }
+    }, 60_000);
+    context.subscriptions.push({ dispose: () => clearInterval(beat) });
+  }
   const guardOnClose = () => {
     if (!me) return;
     try {

@@ -18,8 +18,10 @@ import { BILLING_RULES, currentRate } from './costReport';
 export const CLOSE_RECORD_FILE = 'closed-while-billing.json';
 
 export interface CloseRecord {
-  /** ISO time the last window closed. */
+  /** ISO time the last window closed (for a crash: when it was last seen alive). */
   closedAt: string;
+  /** The last window did not close: its extension host died (crash, kill) and was found at the next start. */
+  crashed?: boolean;
   host: string;
   /** What billed at that moment. */
   resources: Array<{ ledgerId: string; name: string; provider: string; perHour: number }>;
@@ -63,24 +65,52 @@ export class WindowRegistry {
     fs.rmSync(this.file(me), { force: true });
   }
 
-  /** Other windows still alive (PID and start time match); entries of dead ones are removed. */
-  others(me: ProcessIdentity): ProcessIdentity[] {
+  /** Marks this window alive now (the entry's mtime is its last sign of life). */
+  heartbeat(me: ProcessIdentity): void {
+    const now = new Date();
+    try {
+      fs.utimesSync(this.file(me), now, now);
+    } catch {
+      this.register(me);
+    }
+  }
+
+  /**
+   * Other windows: the live ones (PID and start time match), and the dead ones with when they
+   * were last seen (their entries are removed).
+   */
+  sweep(me: ProcessIdentity): { alive: ProcessIdentity[]; dead: Array<{ id: ProcessIdentity; lastSeenMs: number }> } {
     let names: string[] = [];
     try {
       names = fs.readdirSync(this.dir);
     } catch {
-      return [];
+      return { alive: [], dead: [] };
     }
-    const out: ProcessIdentity[] = [];
+    const alive: ProcessIdentity[] = [];
+    const dead: Array<{ id: ProcessIdentity; lastSeenMs: number }> = [];
     for (const n of names) {
       const m = /^(\d+)-(\d+)$/.exec(n);
       if (!m) continue;
       const id = { pid: Number(m[1]), startTime: Number(m[2]) };
       if (id.pid === me.pid && id.startTime === me.startTime) continue;
-      if (isSameProcessAlive(id)) out.push(id);
-      else fs.rmSync(path.join(this.dir, n), { force: true });
+      if (isSameProcessAlive(id)) {
+        alive.push(id);
+        continue;
+      }
+      const file = path.join(this.dir, n);
+      try {
+        dead.push({ id, lastSeenMs: fs.statSync(file).mtimeMs });
+      } catch {
+        /* removed meanwhile */
+      }
+      fs.rmSync(file, { force: true });
     }
-    return out;
+    return { alive, dead };
+  }
+
+  /** Other windows still alive (PID and start time match); entries of dead ones are removed. */
+  others(me: ProcessIdentity): ProcessIdentity[] {
+    return this.sweep(me).alive;
   }
 }
 
@@ -108,6 +138,27 @@ export function recordWindowClose(ledger: Ledger, me: ProcessIdentity, nowMs = D
   if (!resources.length) return undefined;
   const rec: CloseRecord = {
     closedAt: new Date(nowMs).toISOString(),
+    host: os.hostname(),
+    resources,
+    perHour: resources.reduce((s, r) => s + r.perHour, 0),
+  };
+  writeAtomic(path.join(ledger.stateDir, CLOSE_RECORD_FILE), JSON.stringify(rec, null, 1));
+  return rec;
+}
+
+/**
+ * Called as a window starts (before it registers): when no other window is alive but some died
+ * without closing (a crash or a killed extension host) while cloud resources bill, writes the
+ * close record as of when the last of them was seen alive. Returns it, or undefined.
+ */
+export function recordCrashedWindows(ledger: Ledger, me: ProcessIdentity): CloseRecord | undefined {
+  const { alive, dead } = new WindowRegistry(ledger.stateDir).sweep(me);
+  if (alive.length || !dead.length || readCloseRecord(ledger.stateDir)) return undefined;
+  const resources = billingNow(ledger);
+  if (!resources.length) return undefined;
+  const rec: CloseRecord = {
+    closedAt: new Date(Math.max(...dead.map((d) => d.lastSeenMs))).toISOString(),
+    crashed: true,
     host: os.hostname(),
     resources,
     perHour: resources.reduce((s, r) => s + r.perHour, 0),
@@ -156,8 +207,11 @@ export function closeReport(rec: CloseRecord, ledger: Ledger, nowMs = Date.now()
   const hoursSince = Math.max(0, (nowMs - closed) / 3_600_000);
   const still = resources.filter((r) => r.stillBilling);
   const when = new Date(closed).toISOString().slice(0, 16).replace('T', ' ');
+  const opening = rec.crashed
+    ? `VS Code's last window ended without closing (a crash or a killed extension host; last seen ${when} UTC, ${hoursSince.toFixed(1)} h ago), and ${rec.resources.length} cloud resource(s) kept billing `
+    : `When the last VS Code window closed (${when} UTC, ${hoursSince.toFixed(1)} h ago), ${rec.resources.length} cloud resource(s) kept billing `;
   const message =
-    `When the last VS Code window closed (${when} UTC, ${hoursSince.toFixed(1)} h ago), ${rec.resources.length} cloud resource(s) kept billing ` +
+    opening +
     `(${usd(rec.perHour)}/h): ${rec.resources.map((r) => r.name).join(', ')}. They have cost ${usd(spentSince)} since. ` +
     (still.length ? `Still billing: ${still.map((r) => `${r.name} (${usd(r.perHour)}/h)`).join(', ')}.` : 'None of them bills any more.');
   return { closedAt: rec.closedAt, hoursSince, resources, spentSince, message };

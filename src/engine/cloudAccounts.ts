@@ -4,7 +4,8 @@
  * the ledger or logs.
  */
 import type { Logger } from '../core/logger';
-import { AwsEc2Provider, type AwsCredentials } from '../plugins/cloud/aws';
+import { AWS_SHIPPED_CATALOGUE, AwsEc2Provider, type AwsCredentials } from '../plugins/cloud/aws';
+import { loadUserCatalogue, newestCatalogue } from '../plugins/cloud/awsPricing';
 import { LambdaCloudProvider } from '../plugins/cloud/lambda';
 import type { CloudProvider } from '../plugins/cloud/provider';
 import { RunPodProvider } from '../plugins/cloud/runpod';
@@ -68,13 +69,23 @@ export function accountsFromEnv(env: NodeJS.ProcessEnv = process.env): CloudAcco
   return a;
 }
 
-/** Provider clients for the configured accounts. */
-export function createProviders(accounts: CloudAccounts, log: Logger): CloudProvider[] {
+/** Environment override of the AWS Price List Query API endpoint (`tether cloud prices aws`). */
+export const AWS_PRICING_URL_ENV = 'TETHER_AWS_PRICING_API_URL';
+
+/**
+ * Provider clients for the configured accounts. With `stateDir`, EC2 prices come from the newer
+ * of the shipped catalogue and the one refreshed into the state folder (`tether cloud prices aws`,
+ * "Tether: Refresh AWS Prices").
+ */
+export function createProviders(accounts: CloudAccounts, log: Logger, stateDir?: string): CloudProvider[] {
   const out: CloudProvider[] = [];
   const line = (l: string) => log.debug(l);
   if (accounts.lambda_labs) out.push(new LambdaCloudProvider({ ...accounts.lambda_labs, log: line }));
   if (accounts.runpod) out.push(new RunPodProvider({ ...accounts.runpod, log: line }));
   if (accounts.vast_ai) out.push(new VastAiProvider({ ...accounts.vast_ai, log: line }));
-  if (accounts.aws) out.push(new AwsEc2Provider({ ...accounts.aws, log }));
+  if (accounts.aws) {
+    const user = stateDir ? loadUserCatalogue(stateDir, log) : undefined;
+    out.push(new AwsEc2Provider({ ...accounts.aws, log, ...(user ? { catalogue: newestCatalogue(AWS_SHIPPED_CATALOGUE, user) } : {}) }));
+  }
   return out;
 }

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { Ledger, type LedgerResource } from '../../src/core/ledger';
 import { identify } from '../../src/core/procfs';
 import { CloudProviderType, PluginExecutionMode, remoteResourceInfo } from '../../src/core/protocols';
-import { CLOSE_RECORD_FILE, WindowRegistry, closeReport, readCloseRecord, recordWindowClose } from '../../src/engine/closeGuard';
+import { CLOSE_RECORD_FILE, WindowRegistry, closeReport, readCloseRecord, recordCrashedWindows, recordWindowClose } from '../../src/engine/closeGuard';
 import type { StatusReport } from '../../src/engine/engine';
 import { runCli } from '../helpers/cli';
 import { tmpDir, waitFor, workspaceWith } from '../helpers/tmp';
@@ -85,6 +85,43 @@ describe('window-close guard (real processes as windows, real CLI)', function ()
     assert.ok(st.closedWhileBilling && Math.abs(st.closedWhileBilling.spentSince - 1.5) < 0.02);
     const human = await runCli(['status', '--workspace', ws], env);
     assert.match(human.stdout, /! When the last VS Code window closed \(.* UTC, 2\.0 h ago\), 1 cloud resource\(s\) kept billing/);
+  });
+
+  it('a window killed without closing (SIGKILL, no deactivation): the next window writes the record as of its last heartbeat', async () => {
+    const now = Date.now();
+    await ledger.update((b) => void b.resources.push(running('crashjob', now - 4 * HOUR, 2)));
+    const reg = new WindowRegistry(dir);
+    const crashing = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const survivor = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const a = await waitFor(async () => identify(crashing.pid!), 5000, 'window A');
+      const b = await waitFor(async () => identify(survivor.pid!), 5000, 'window B');
+      reg.register(a);
+      reg.register(b);
+      reg.heartbeat(a);
+      // A's last heartbeat was 3 h ago.
+      const lastSeen = new Date(now - 3 * HOUR);
+      fs.utimesSync(path.join(dir, 'windows', `${a.pid}-${a.startTime}`), lastSeen, lastSeen);
+      crashing.kill('SIGKILL');
+      await waitFor(async () => !identify(crashing.pid!), 5000, 'window A gone');
+      assert.equal(recordCrashedWindows(ledger, me), undefined, 'window B still runs: not the last window');
+      // A's entry was swept with the first look; play A dying after B again to test the rule itself.
+      reg.register(a);
+      fs.utimesSync(path.join(dir, 'windows', `${a.pid}-${a.startTime}`), lastSeen, lastSeen);
+      survivor.kill('SIGKILL');
+      await waitFor(async () => !identify(survivor.pid!), 5000, 'window B gone');
+      fs.utimesSync(path.join(dir, 'windows', `${b.pid}-${b.startTime}`), new Date(now - 5 * HOUR), new Date(now - 5 * HOUR));
+      const rec = recordCrashedWindows(ledger, me);
+      assert.ok(rec?.crashed, 'a crash record');
+      assert.equal(rec.closedAt, lastSeen.toISOString(), 'as of the last window seen alive');
+      assert.deepEqual(fs.readdirSync(path.join(dir, 'windows')), []);
+      assert.equal(recordCrashedWindows(ledger, me), undefined, 'written once');
+      const report = closeReport(rec, ledger, now);
+      assert.match(report.message, /VS Code's last window ended without closing \(a crash or a killed extension host; last seen .* UTC, 3\.0 h ago\), and 1 cloud resource\(s\) kept billing \(\$2\.00\/h\): crashjob\. They have cost \$6\.00 since/);
+    } finally {
+      crashing.kill('SIGKILL');
+      survivor.kill('SIGKILL');
+    }
   });
 
   it('nothing billing: the last window leaves no record; a terminated instance reads "none bills any more"', async () => {

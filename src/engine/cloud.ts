@@ -90,13 +90,18 @@ export function accruedCost(r: LedgerResource, rule: BillingRule, ended = false,
   return accrue(billingEvents(r, ended), [{ at: Date.parse(r.createdAt), computePerHour: price, storagePerHour: storage }], rule, nowMs).total;
 }
 
-/** The SSH host spec (user@host:port) of a running cloud record, or undefined. */
+/**
+ * The SSH host spec of a running cloud record (`user@host`, with `:port` only when it is not 22,
+ * so that ~/.ssh/config can still set the port, key, jump host... for that address), or undefined.
+ */
 export function cloudSshHost(r: LedgerResource): string | undefined {
   const host = r.remote?.sshHost;
   if (r.kind !== 'cloud' || r.state !== 'running' || !host || !/^[A-Za-z0-9.:_-]+$/.test(host)) return undefined;
   const user = r.remote?.metadata.sshUser;
   const u = typeof user === 'string' && /^[A-Za-z0-9._-]+$/.test(user) ? `${user}@` : '';
-  return `${u}${host.includes(':') ? `[${host}]` : host}:${r.remote?.sshPort ?? 22}`;
+  const port = r.remote?.sshPort ?? 22;
+  if (port === 22) return `${u}${host}`;
+  return `${u}${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /** What a record keeps about its switch. */

@@ -467,7 +467,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     );
     if (ok !== 'Launch' && ok !== withSwitch) return;
     try {
-      const v = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Tether: launching ${name}…` }, async (progress) => {
+      const v = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Tether: launching ${name}…`, cancellable: true }, async (progress, token) => {
         const timeLimitHours = vscode.workspace.getConfiguration('tether').get<number>('cloud.defaultTimeLimitHours', 0);
         const launched = await engine.cloud.provision(provider.account, {
           name,
@@ -478,12 +478,23 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
           ...(timeLimitHours > 0 ? { timeLimitHours } : {}),
           ...(ok === withSwitch ? { deadmanMinutes } : {}),
         });
-        progress.report({ message: 'booting' });
-        await after();
-        return launched;
+        log.info(`launched ${launched.name}: ${launched.providerTitle} ${launched.id} at ${formatUsd(launched.pricePerHour)}/h`);
+        // Progress while it boots (Cancel stops waiting, not the instance): polls as usual.
+        const t0 = Date.now();
+        for (;;) {
+          await after();
+          const now = model.snapshot.cloud?.instances.find((i) => i.ledgerId === launched.ledgerId);
+          if (!now || now.status !== 'provisioning' || token.isCancellationRequested || Date.now() - t0 > 15 * 60_000) return now ?? launched;
+          progress.report({ message: `booting on ${launched.providerTitle} (${Math.round((Date.now() - t0) / 1000)} s, ${formatUsd(launched.pricePerHour)}/h)` });
+          await new Promise((r) => setTimeout(r, 1000));
+        }
       });
-      log.info(`launched ${v.name}: ${v.providerTitle} ${v.id} at ${formatUsd(v.pricePerHour)}/h`);
-      void vscode.window.showInformationMessage(`Tether: ${v.name} is launching on ${v.providerTitle} (${formatUsd(v.pricePerHour)}/h).`);
+      if (v.status === 'running') {
+        const host = v.sshCommand ? ` SSH: ${v.sshCommand.replace(/^ssh /, '')} (under SSH hosts).` : '';
+        void vscode.window.showInformationMessage(`Tether: ${v.name} is up on ${v.providerTitle} (${formatUsd(v.pricePerHour)}/h).${host}`);
+      } else {
+        void vscode.window.showInformationMessage(`Tether: ${v.name} is ${v.status} on ${v.providerTitle} (${formatUsd(v.pricePerHour)}/h); it shows in the Cloud view.`);
+      }
     } catch (err) {
       await showError(deps, err);
     } finally {

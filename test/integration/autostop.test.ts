@@ -88,10 +88,13 @@ describe('idle autostop and time limits (fake Lambda Cloud, GPU utilisation over
     fs.rmSync(path.join(sshd.binDir, 'nvidia-smi'), { force: true });
   });
 
-  it('a running instance is an SSH host (user@ip:22) of the engine', async () => {
+  it('a running instance is an SSH host (user@ip, the port only when not 22) of the engine', async () => {
     const id = await launch();
     const rec = ledger.read().resources.find((r) => r.id === id)!;
-    assert.equal(cloudSshHost(rec), 'ubuntu@127.0.0.1:22');
+    assert.equal(cloudSshHost(rec), 'ubuntu@127.0.0.1');
+    assert.equal(cloudSshHost({ ...rec, remote: { ...rec.remote!, sshPort: 40022 } }), 'ubuntu@127.0.0.1:40022');
+    assert.equal(cloudSshHost({ ...rec, state: 'stopped' }), undefined, 'only while running');
+    assert.equal(cloudSshHost({ ...rec, remote: { ...rec.remote!, sshHost: '1.2.3.4; rm -rf /' } }), undefined, 'an odd address is no host');
   });
 
   it('idle GPUs: the idle clock is kept in the ledger, a warning at 25 min, Keep Running, then terminated and the reason recorded', async () => {

@@ -73,6 +73,10 @@ export async function run({ page, url, screenshot, log }) {
 
   const row = await waitForRow(page, /^trainer running · A10 \(24 GB PCIe\) × 1 · us-west-1 · \$0\.75\/h · \$0\.\d\d so far/, { timeout: 30000 });
   log(`instance: ${row}`);
+  // The launch progress lasted while it booted, and ends saying where to reach it.
+  const up = page.locator('.notification-toast', { hasText: 'trainer is up on Lambda Cloud' }).first();
+  await up.waitFor({ timeout: 30000 });
+  log(`toast: ${(await up.innerText()).replace(/\s+/g, ' ')}`);
   const bar = await waitForStatusBar(page, /1 running · \$0\.75\/h · \$0\.\d{4} today/);
   log(`status bar: ${bar}`);
   // The spend ticks every second between polls, from the burn rate alone: no request to the
@@ -92,7 +96,7 @@ export async function run({ page, url, screenshot, log }) {
   assert.equal(fake.instanceCount?.() ?? 1, 1);
   // Once up, the instance's SSH endpoint is one of the SSH hosts (nothing listens on the fake's
   // 127.0.0.1:22, so it cannot connect: the row says so).
-  const host = await waitForRow(page, /^trainer \(cloud\)\s*ubuntu@127\.0\.0\.1:22/);
+  const host = await waitForRow(page, /^trainer \(cloud\)\s*ubuntu@127\.0\.0\.1 · (unreachable|connecting)/);
   log(`ssh host: ${host}`);
   await screenshot('3-instance-running');
 

@@ -267,3 +267,13 @@ export async function startSshd(): Promise<TestSshd> {
     },
   };
 }
+
+/** Starts the test sshd, or skips the calling suite loudly (naming what is missing) when it cannot run here. */
+export async function startSshdOrSkip(ctx: Mocha.Context): Promise<TestSshd> {
+  const reason = sshdUnavailableReason();
+  if (reason) {
+    console.warn(`\n      *** SKIPPED: ${reason}\n`);
+    ctx.skip();
+  }
+  return startSshd();
+}

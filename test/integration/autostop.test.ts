@@ -18,7 +18,7 @@ import { LambdaCloudProvider } from '../../src/plugins/cloud/lambda';
 import { SshConnectionPool } from '../../src/plugins/ssh/connection';
 import { SshHostMonitor } from '../../src/plugins/ssh/remotePlugin';
 import { FakeLambdaServer } from '../fakes/lambdaServer';
-import { startSshd, sshdUnavailableReason, type TestSshd } from '../helpers/sshd';
+import { type TestSshd, startSshdOrSkip } from '../helpers/sshd';
 import { tmpDir, waitFor } from '../helpers/tmp';
 
 const MIN = 60_000;
@@ -60,12 +60,7 @@ describe('idle autostop and time limits (fake Lambda Cloud, GPU utilisation over
   };
 
   before(async function () {
-    const reason = sshdUnavailableReason();
-    if (reason) {
-      console.log(`      SKIPPED: ${reason}`);
-      this.skip();
-    }
-    sshd = await startSshd();
+    sshd = await startSshdOrSkip(this);
     pool = new SshConnectionPool({ resolve: { configPath: sshd.sshConfig }, knownHostsFiles: [sshd.knownHosts], agent: null, backoffInitialMs: 200 });
     monitor = new SshHostMonitor(pool);
   });

@@ -17,7 +17,7 @@ import { deadmanOf, requestDeadman } from '../../src/engine/cloud';
 import { DeadmanKeeper } from '../../src/engine/deadmanKeeper';
 import { SshConnectionPool } from '../../src/plugins/ssh/connection';
 import { SshHostMonitor } from '../../src/plugins/ssh/remotePlugin';
-import { processesOf, startSshd, sshdUnavailableReason, type TestSshd } from '../helpers/sshd';
+import { processesOf, type TestSshd, startSshdOrSkip } from '../helpers/sshd';
 import { sleep, tmpDir, waitFor } from '../helpers/tmp';
 
 describe("dead man's switch keeper (ledger + real loopback OpenSSH; stand-in action instead of a shutdown)", function () {
@@ -56,12 +56,7 @@ describe("dead man's switch keeper (ledger + real loopback OpenSSH; stand-in act
   };
 
   before(async function () {
-    const reason = sshdUnavailableReason();
-    if (reason) {
-      console.log(`      SKIPPED: ${reason}`);
-      this.skip();
-    }
-    sshd = await startSshd();
+    sshd = await startSshdOrSkip(this);
     // The instance's endpoint (user@127.0.0.1:port) logs in with the test key.
     fs.appendFileSync(sshd.sshConfig, `Host 127.0.0.1\n  IdentityFile ${sshd.userKey}\n`);
     pool = new SshConnectionPool({ resolve: { configPath: sshd.sshConfig }, knownHostsFiles: [sshd.knownHosts], agent: null, backoffInitialMs: 200 });

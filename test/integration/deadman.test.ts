@@ -15,7 +15,7 @@ import {
   pushDeadman,
   type DeadmanConnection,
 } from '../../src/plugins/ssh/deadman';
-import { startSshd, sshdUnavailableReason, processesOf, type TestSshd } from '../helpers/sshd';
+import { processesOf, type TestSshd, startSshdOrSkip } from '../helpers/sshd';
 import { sleep, waitFor } from '../helpers/tmp';
 
 function alive(pid: number, startTime?: number): boolean {
@@ -73,12 +73,7 @@ describe("dead man's switch over SSH (real OpenSSH server; the action is a harml
   };
 
   before(async function () {
-    const reason = sshdUnavailableReason();
-    if (reason) {
-      console.log(`      SKIPPED: ${reason}`);
-      this.skip();
-    }
-    sshd = await startSshd();
+    sshd = await startSshdOrSkip(this);
   });
   after(async () => {
     if (sshd) {

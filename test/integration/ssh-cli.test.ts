@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { readEnvVar, readStat, isGoneState } from '../../src/core/procfs';
 import type { StatusReport } from '../../src/engine/engine';
 import { runCli } from '../helpers/cli';
-import { startSshd, sshdUnavailableReason, type TestSshd } from '../helpers/sshd';
+import { type TestSshd, startSshdOrSkip } from '../helpers/sshd';
 import { tmpDir, waitFor, workspaceWith } from '../helpers/tmp';
 
 function alive(p: { pid: number; startTime?: number }): boolean {
@@ -45,12 +45,7 @@ describe('tether CLI with remote SSH plugins (real OpenSSH server)', function ()
   let env: Record<string, string>;
 
   before(async function () {
-    const reason = sshdUnavailableReason();
-    if (reason) {
-      console.log(`      SKIPPED: ${reason}`);
-      this.skip();
-    }
-    sshd = await startSshd();
+    sshd = await startSshdOrSkip(this);
     home = homeWith(fs.readFileSync(sshd.sshConfig, 'utf8'), fs.readFileSync(sshd.knownHosts, 'utf8'));
     // The default identity, for specs without an alias (user@host:port).
     fs.copyFileSync(sshd.userKey, path.join(home, '.ssh', 'id_ed25519'));

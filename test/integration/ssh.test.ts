@@ -12,7 +12,7 @@ import { SshConnectionPool, SshAuthError, SshUnreachableError, type SshConnectio
 import { HostKeyChangedError, HostKeyUnknownError } from '../../src/plugins/ssh/knownHosts';
 import { RemoteSshPlugin, SshHostMonitor, type RemotePluginSpec } from '../../src/plugins/ssh/remotePlugin';
 import type { Logger } from '../../src/core/logger';
-import { startSshd, sshdUnavailableReason, processesOf, type TestSshd } from '../helpers/sshd';
+import { processesOf, type TestSshd, startSshdOrSkip } from '../helpers/sshd';
 import { tmpDir, waitFor, sleep } from '../helpers/tmp';
 
 const owner: ResourceOwner = { kind: 'cli', pid: process.pid, startTime: 0, host: 'test' };
@@ -65,12 +65,7 @@ describe('remote SSH plugins (real OpenSSH server)', function () {
   });
 
   before(async function () {
-    const reason = sshdUnavailableReason();
-    if (reason) {
-      console.log(`      SKIPPED: ${reason}`);
-      this.skip();
-    }
-    sshd = await startSshd();
+    sshd = await startSshdOrSkip(this);
   });
   after(async () => {
     for (const p of pools) p.closeAll();

@@ -28,6 +28,7 @@ Commands:
   cloud types PROVIDER   Instance types with $/h and regions with capacity
   cloud launch PROVIDER TYPE [--region R] [--name N] [--ssh-key K] [--image I]
   cloud terminate NAME|ID [--unmanaged]
+  cloud stop NAME|ID [--unmanaged]   Power off, keep the disk (RunPod, Vast.ai, EC2; the disk keeps billing)
   cloud prices aws [--region R]
                          Refresh EC2 on-demand prices from the AWS Price List API (saved in the state folder)
   cost [--since DATE] [--json|--csv]
@@ -298,11 +299,21 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
           const [providerName, instanceType] = args as [string, string];
           return await launchCloud(accountKindOf(providerName) ?? providerName, instanceType, undefined, (v) => `$${v.pricePerHour.toFixed(2)}/h`);
         }
+        if (sub === 'stop') {
+          if (args.length !== 1) throw new UsageError('`tether cloud stop NAME|ID [--unmanaged]`');
+          const st = await engine.cloud.status();
+          const v = st.instances.find((i) => i.name === args[0] || i.id === args[0] || i.ledgerId === args[0]);
+          if (!v) throw new UsageError(`no cloud instance named "${args[0]}"`, 'See `tether status` for the names and ids.');
+          if (!v.managed && !o.unmanaged) throw new UsageError(`${v.name} was not launched by Tether`, 'Add --unmanaged to stop it anyway.');
+          await engine.cloud.stop(v, { picked: true });
+          io.out(`stopping ${v.name} (${v.providerTitle} ${v.id}): compute billing stops; its disk keeps billing until terminated`);
+          return ExitCode.OK;
+        }
         if (sub === 'terminate') {
           if (args.length !== 1) throw new UsageError('`tether cloud terminate NAME|ID [--unmanaged]`');
           return await terminateCloud(args[0]!);
         }
-        throw new UsageError(`unknown cloud command "${sub ?? ''}"`, 'Use `tether cloud types|launch|terminate`.');
+        throw new UsageError(`unknown cloud command "${sub ?? ''}"`, 'Use `tether cloud types|launch|stop|terminate|prices`.');
       }
       case 'ledger': {
         if (rest[0] !== 'repair') throw new UsageError('unknown ledger command', 'Use `tether ledger repair`.');

@@ -264,14 +264,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
     model.onDidChange((s) => {
       for (const e of s.autostop ?? []) {
         if (e.phase === 'act') {
-          log.warn(`terminated ${e.name}: ${e.reason}`);
-          void vscode.window.showWarningMessage(`Tether terminated ${e.name}: ${e.reason}.`);
+          log.warn(`autostop acted on ${e.name}: ${e.reason}`);
+          void vscode.window.showWarningMessage(`Tether stopped the bill of ${e.name}: ${e.reason}. See the ledger note and the Cloud view.`);
           continue;
         }
         const when = new Date(e.actAt).toLocaleTimeString();
         log.info(`autostop warning for ${e.name}: ${e.reason}`);
         const keep = e.kind === 'idle' ? 'Keep Running' : 'Remove Time Limit';
-        void vscode.window.showWarningMessage(`Tether: ${e.name} — ${e.reason}. It will be terminated at ${when}.`, keep, 'Terminate Now').then((c) => {
+        void vscode.window.showWarningMessage(`Tether: ${e.name} — ${e.reason} (at ${when}).`, keep, 'Terminate Now').then((c) => {
           if (c === keep) void vscode.commands.executeCommand('tether.internal.keepRunning', e.ledgerId, e.kind);
           if (c === 'Terminate Now') void vscode.commands.executeCommand('tether.terminateInstance');
         });

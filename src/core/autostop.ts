@@ -15,6 +15,8 @@ export interface IdlePolicy {
   gpuUtilBelowPercent: number;
   /** Minutes before acting that the user is warned (and may cancel). */
   warnMinutes: number;
+  /** What an idle instance gets: terminated, or stopped where the provider can stop (its disk keeps billing). */
+  action?: 'terminate' | 'stop';
 }
 
 export const DEFAULT_IDLE_POLICY: IdlePolicy = { enabled: false, idleMinutes: 30, gpuUtilBelowPercent: 10, warnMinutes: 5 };
@@ -92,7 +94,8 @@ export function evaluateAutostop(
   if (nowMs >= at) return { state: next, action: { kind: 'idle', phase: 'act', actAt: at, reason: `idle: ${why}` } };
   if (nowMs >= at - policy.warnMinutes * 60_000 && next.warnedFor !== at) {
     next.warnedFor = at;
-    return { state: next, action: { kind: 'idle', phase: 'warn', actAt: at, reason: `idle: ${why}; Tether terminates it in ${minutes(at - nowMs)} min` } };
+    const verb = policy.action === 'stop' ? 'stops it (terminates it where the provider cannot stop)' : 'terminates it';
+    return { state: next, action: { kind: 'idle', phase: 'warn', actAt: at, reason: `idle: ${why}; Tether ${verb} in ${minutes(at - nowMs)} min` } };
   }
   return { state: next };
 }

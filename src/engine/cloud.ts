@@ -51,6 +51,8 @@ export interface CloudView {
   sshCommand?: string;
   consoleUrl?: string;
   problem?: string;
+  /** The provider can stop it (power off, keep the disk), not only terminate it. */
+  canStop?: boolean;
   /** ISO time its time limit ends it (Set Time Limit…, --time-limit). */
   timeLimitAt?: string;
   /** The instance's dead man's switch, when one was asked for. */
@@ -218,9 +220,15 @@ export class CloudManager {
       if (!action) continue;
       events.push({ ...action, ledgerId: rec.id, name: v.name });
       if (action.phase === 'act') {
-        this.log.warn(`terminating ${v.name}: ${action.reason}`);
-        await this.ledger.patch(rec.id, {}, `terminated by autostop: ${action.reason}`);
-        await this.terminate(v);
+        // Idle instances are stopped when the policy says so and the provider can; otherwise (and at a time limit) terminated.
+        if (action.kind === 'idle' && policy.action === 'stop' && this.canStop(v)) {
+          this.log.warn(`stopping ${v.name}: ${action.reason}`);
+          await this.stop(v, { why: `stopped by autostop: ${action.reason}` });
+        } else {
+          this.log.warn(`terminating ${v.name}: ${action.reason}`);
+          await this.ledger.patch(rec.id, {}, `terminated by autostop: ${action.reason}`);
+          await this.terminate(v);
+        }
       }
     }
     return events;
@@ -347,6 +355,7 @@ export class CloudManager {
       ...(host ? { sshCommand: `ssh ${remote.sshPort && remote.sshPort !== 22 ? `-p ${remote.sshPort} ` : ''}${user ? `${user}@` : ''}${host}` } : {}),
       ...(i ? { consoleUrl: p.consoleUrl(i) } : {}),
       ...deadmanView(r),
+      ...(typeof p.stop === 'function' ? { canStop: true } : {}),
       ...(autostopOf(r).timeLimitAt ? { timeLimitAt: new Date(autostopOf(r).timeLimitAt!).toISOString() } : {}),
     };
   }
@@ -407,5 +416,25 @@ export class CloudManager {
     }
     if (view.id) await p.terminate(view.id);
     if (view.ledgerId) await this.ledger.end(view.ledgerId, 'stopped', 'terminated by the user');
+  }
+
+  /** True when the instance's provider can stop (power off, keep the disk) rather than only terminate. */
+  canStop(view: Pick<CloudView, 'provider'>): boolean {
+    return typeof this.providers().find((x) => x.type === view.provider)?.stop === 'function';
+  }
+
+  /**
+   * Stops an instance where the provider can (its disk keeps billing; the record stays in the
+   * ledger). Unmanaged ones only with `picked`.
+   */
+  async stop(view: CloudView, opts: { picked?: boolean; why?: string } = {}): Promise<void> {
+    if (!view.managed && !opts.picked) {
+      throw new TetherError(`${view.name} was not launched by Tether`, { remedy: 'Pick it by hand in the Cloud view to stop it.' });
+    }
+    const p = this.provider(view.provider);
+    if (!p.stop) throw new TetherError(`${p.title} cannot stop an instance, only terminate it`, { remedy: 'Terminate it to end its billing.' });
+    if (!view.id) throw new TetherError(`${view.name} has no instance id yet`, { remedy: 'Wait until the launch is confirmed, then stop it.' });
+    await p.stop(view.id);
+    if (view.ledgerId) await this.ledger.patch(view.ledgerId, {}, opts.why ?? 'stop requested by the user');
   }
 }

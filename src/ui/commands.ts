@@ -607,6 +607,23 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     await after();
   };
 
+  const stopInstance = async (node?: unknown) => {
+    const v = cloudOf(node);
+    if (!v) return;
+    const ok = await vscode.window.showWarningMessage(
+      `Stop ${v.name}?`,
+      { modal: true, detail: `${v.providerTitle} ${v.id ?? ''}: compute billing (${formatUsd(v.pricePerHour)}/h) stops; its disk is kept and keeps billing until you terminate it.` },
+      'Stop',
+    );
+    if (ok !== 'Stop') return;
+    try {
+      await withProgress(`Tether: stopping ${v.name}…`, () => firstEngine().cloud.stop(v, { picked: true }));
+    } catch (err) {
+      await showError(deps, err);
+    }
+    await after();
+  };
+
   const keepRunning = async (ledgerId?: unknown, kind?: unknown) => {
     if (typeof ledgerId !== 'string') return;
     if (kind === 'time-limit') await firstEngine().cloud.setTimeLimit(ledgerId, undefined);
@@ -627,6 +644,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     'tether.addAsSshHost': addAsSshHost,
     'tether.setTimeLimit': setTimeLimit,
     'tether.armDeadman': armDeadman,
+    'tether.stopInstance': stopInstance,
     'tether.disarmDeadman': disarmDeadman,
     'tether.internal.keepRunning': keepRunning,
     'tether.setCloudKey': () => deps.cloudKeys.setKey(),

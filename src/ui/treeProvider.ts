@@ -510,7 +510,7 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
             ? `$(debug-disconnect) dead man's switch: ${v.deadman.minutes} min, ${v.deadman.state}${v.deadman.detail ? ` (${escapeMd(v.deadman.detail)})` : ''}. ${escapeMd(v.deadman.effect)}`
             : '',
         ].filter(Boolean));
-        item.contextValue = `tether.cloud;${v.managed ? 'managed' : 'unmanaged'};${v.status !== 'terminated' ? 'terminate;' : ''}${v.sshCommand ? 'ssh;' : ''}${v.consoleUrl ? 'console;' : ''}${v.managed && v.ledgerId ? (v.deadman ? 'deadman;' : 'nodeadman;') : ''}`;
+        item.contextValue = `tether.cloud;${v.managed ? 'managed' : 'unmanaged'};${v.status !== 'terminated' ? 'terminate;' : ''}${v.sshCommand ? 'ssh;' : ''}${v.consoleUrl ? 'console;' : ''}${v.canStop && v.status === 'running' ? 'stop;' : ''}${v.managed && v.ledgerId ? (v.deadman ? 'deadman;' : 'nodeadman;') : ''}`;
         return item;
       }
       case 'gpu': {

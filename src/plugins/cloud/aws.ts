@@ -9,6 +9,8 @@
  * - DescribeInstances (filters `tag:KEY`, `instance-state-name`):
  *   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstances.html
  * - TerminateInstances (idempotent): https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_TerminateInstances.html
+ * - StopInstances (stop: EBS root kept and billed; stopping a stopped instance is fine; the state
+ *   goes stopping → stopped): https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_StopInstances.html
  * - DescribeInstanceTypes (`GpuInfo.Gpus[].Name/Count/Manufacturer`):
  *   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstanceTypes.html
  * - Error codes: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
@@ -27,6 +29,7 @@ import {
   DescribeInstanceTypesCommand,
   EC2Client,
   RunInstancesCommand,
+  StopInstancesCommand,
   TerminateInstancesCommand,
   paginateDescribeInstances,
   paginateDescribeInstanceTypes,
@@ -134,7 +137,7 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMED
 
 function remedyFor(code: string, attempts: number | undefined, endpoint: string): string {
   if (CREDENTIAL_CODES.has(code)) {
-    return 'Check the AWS credentials (the keys stored in Tether, or the standard chain: AWS_ACCESS_KEY_ID / AWS_PROFILE / ~/.aws / SSO): that they belong to the account, are not expired, and that their IAM policy allows ec2:RunInstances, ec2:DescribeInstances, ec2:DescribeInstanceTypes, ec2:TerminateInstances and ec2:CreateTags.';
+    return 'Check the AWS credentials (the keys stored in Tether, or the standard chain: AWS_ACCESS_KEY_ID / AWS_PROFILE / ~/.aws / SSO): that they belong to the account, are not expired, and that their IAM policy allows ec2:RunInstances, ec2:DescribeInstances, ec2:DescribeInstanceTypes, ec2:TerminateInstances, ec2:StopInstances and ec2:CreateTags.';
   }
   if (code.startsWith('InvalidAMIID')) return 'Pick an AMI that exists in this region and that your account may use (AMI ids differ per region).';
   if (code === 'InsufficientInstanceCapacity') return 'AWS has no capacity for this type right now: try another availability zone, region or instance type, or retry later.';
@@ -145,6 +148,8 @@ function remedyFor(code: string, attempts: number | undefined, endpoint: string)
     return `AWS throttled the API; the SDK's standard retry strategy already retried with backoff${attempts ? ` (${attempts} attempts in all)` : ''}. Wait a minute and try again, or poll less often.`;
   }
   if (code === 'IdempotentParameterMismatch') return 'This ledger id was already used for a launch with other parameters: start a new launch (a new ledger record) instead of retrying with changed settings.';
+  if (code === 'IncorrectInstanceState') return 'The instance is in a state that does not allow this (a terminated or shutting-down instance cannot be stopped): refresh the list.';
+  if (code === 'UnsupportedOperation') return 'EC2 does not support this for the instance (e.g. an instance-store root volume cannot be stopped): terminate it instead.';
   if (code === 'InvalidKeyPair.NotFound') return 'Import or create that SSH key pair in this region (EC2 → Key pairs), or pick another.';
   if (code.startsWith('InvalidInstanceType') || code === 'Unsupported') return 'Pick an instance type offered in this region (the catalogue lists them).';
   if (NETWORK_CODES.has(code) || code === 'TimeoutError' || code === 'RequestTimeout') {
@@ -480,6 +485,36 @@ export class AwsEc2Provider implements CloudProvider {
     }
     // Unknown in every region: already gone (terminated instances vanish from EC2 after about an hour).
     this.opts.log?.info(`aws: ${id} not found; counting it as terminated`);
+  }
+
+  /**
+   * Stops an instance (StopInstances, region by region like terminate): its EBS volumes stay and
+   * keep billing; it reads back as stopping → stopped. Stopping a stopped instance is fine. An id
+   * unknown in every region is an error (InvalidInstanceID.NotFound): a stop must not pretend.
+   */
+  async stop(id: string): Promise<void> {
+    let notFound: unknown;
+    for (const region of this.regions) {
+      try {
+        await this.client(region).send(new StopInstancesCommand({ InstanceIds: [id] }));
+        this.opts.log?.info(`aws: StopInstances ${id} (${region})`);
+        return;
+      } catch (err) {
+        const code = (err as { name?: string }).name ?? '';
+        if (code === 'InvalidInstanceID.NotFound' || code === 'InvalidInstanceID.Malformed') {
+          notFound = err;
+          continue;
+        }
+        throw toAwsCloudApiError(err, `StopInstances(${id})`, this.endpointLabel);
+      }
+    }
+    const status = (notFound as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+    throw new CloudApiError('AWS EC2', `StopInstances(${id}) failed: InvalidInstanceID.NotFound: the instance no longer exists in ${this.regions.join(', ')}`, {
+      remedy: 'It was terminated (EC2 forgets terminated instances after about an hour) or never existed in these regions, so there is nothing to stop; refresh the list, and check the region (setting tether.aws.region).',
+      ...(status !== undefined ? { status } : {}),
+      code: 'InvalidInstanceID.NotFound',
+      ...(notFound !== undefined ? { cause: notFound } : {}),
+    });
   }
 
   consoleUrl(instance: CloudInstance): string {

@@ -196,6 +196,7 @@ export class LambdaCloudProvider implements CloudProvider {
     });
   }
 
+  // No `stop`: Lambda Cloud cannot stop an instance, only restart or terminate it (instance operations: https://docs-api.lambda.ai/api/cloud).
   async terminate(id: string): Promise<void> {
     try {
       // Terminating twice is harmless, so retries are safe.

@@ -82,6 +82,11 @@ export interface CloudProvider {
   launch(req: LaunchRequest): Promise<CloudInstance>;
   /** Terminates; an instance that is already gone counts as terminated. */
   terminate(id: string): Promise<void>;
+  /**
+   * Stops (powers off, keeps the disk) where the provider can; absent where it cannot (Lambda
+   * Cloud has no stop). Storage keeps billing while stopped (see `billing.storageStates`).
+   */
+  stop?(id: string): Promise<void>;
   /** The provider console page of an instance. */
   consoleUrl(instance: CloudInstance): string;
 }

@@ -4,7 +4,9 @@
  * API reference: https://docs.runpod.io/api-reference/overview (OpenAPI:
  * https://docs.runpod.io/api-reference/openapi.json; base https://rest.runpod.io/v1,
  * `Authorization: Bearer <key>`). Endpoints used: `GET /pods`, `POST /pods`, `GET /pods/{id}`,
- * `POST /pods/{id}/stop`, `DELETE /pods/{id}` (terminate). The GPU price catalogue is not in
+ * `POST /pods/{id}/stop` (https://docs.runpod.io/api-reference/pods/POST/pods/podId/stop: the
+ * pod powers off and keeps its volume, then reports `desiredStatus: "EXITED"`),
+ * `DELETE /pods/{id}` (terminate). The GPU price catalogue is not in
  * REST v1: it comes from the GraphQL API (`https://api.runpod.io/graphql`,
  * `gpuTypes { id displayName memoryInGb securePrice communityPrice }`), which reports client
  * errors as HTTP 200 with an `errors` array.
@@ -214,9 +216,25 @@ export class RunPodProvider implements CloudProvider {
     });
   }
 
-  /** Stops a pod (its volume is still billed). */
+  /**
+   * Stops a pod: it powers off and keeps its volume (still billed at the storage rate), and reads
+   * back as EXITED → 'stopped'. Stopping a stopped pod is fine (so the POST is safe to retry).
+   * A pod that no longer exists (404) is an error: a stop must not pretend to have worked.
+   */
   async stop(id: string): Promise<void> {
-    await this.http.post(`/pods/${encodeURIComponent(id)}/stop`, { retrySafe: true });
+    try {
+      await this.http.post(`/pods/${encodeURIComponent(id)}/stop`, { retrySafe: true });
+    } catch (err) {
+      if (err instanceof CloudApiError && err.status === 404) {
+        throw new CloudApiError(this.title, `stop ${id}: the pod no longer exists (HTTP 404)`, {
+          remedy: 'it was terminated or never existed, so there is nothing to stop (and nothing billing for it); refresh the pod list',
+          status: 404,
+          ...(err.code ? { code: err.code } : {}),
+          cause: err,
+        });
+      }
+      throw err;
+    }
   }
 
   async terminate(id: string): Promise<void> {

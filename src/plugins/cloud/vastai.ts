@@ -8,6 +8,8 @@
  * "msg"}`; 429 often with a plain-text body and no Retry-After). Endpoints used:
  * `GET /bundles/?q=` (search offers, `dph_total`), `PUT /asks/{offer_id}/` (rent an offer:
  * `{success, new_contract}`), `GET /instances/`, `GET /instances/{id}/`,
+ * `PUT /instances/{id}/` with `{"state": "stopped"}` (stop: the instance keeps its disk, still
+ * billed; https://docs.vast.ai/api-reference/instances/manage-instance),
  * `DELETE /instances/{id}/` (destroy).
  *
  * Traps handled: a create that reports failure or times out can still have created the
@@ -206,6 +208,36 @@ export class VastAiProvider implements CloudProvider {
     } catch (err) {
       if (err instanceof CloudApiError && (err.code === 'no_such_instance' || err.status === 404)) return; // already gone
       throw err;
+    }
+  }
+
+  /**
+   * Stops an instance (`PUT /instances/{id}/` `{"state": "stopped"}`): the GPU stops billing, the
+   * disk keeps billing; it reads back as stopping (intended stopped, actually running), then
+   * stopped. Stopping a stopped instance is fine (so the PUT is safe to retry). An instance that
+   * no longer exists (`no_such_instance` / 404) is an error: a stop must not pretend to have worked.
+   */
+  async stop(id: string): Promise<void> {
+    const gone = (cause: unknown, status?: number) =>
+      new CloudApiError(this.title, `stop ${id}: the instance no longer exists (no_such_instance)`, {
+        remedy: 'it was destroyed or never existed, so there is nothing to stop (and nothing billing for it); refresh the instance list',
+        status: status ?? 404,
+        code: 'no_such_instance',
+        cause,
+      });
+    let body: { success?: boolean; error?: string; msg?: string } | undefined;
+    try {
+      ({ body } = await this.http.put<typeof body>(`/instances/${encodeURIComponent(id)}/`, { body: { state: 'stopped' }, retrySafe: true }));
+    } catch (err) {
+      if (err instanceof CloudApiError && (err.code === 'no_such_instance' || err.status === 404)) throw gone(err, err.status);
+      throw err;
+    }
+    if (body && body.success === false) {
+      if (body.error === 'no_such_instance') throw gone(body, 200);
+      throw new CloudApiError(this.title, `stop ${id}: ${body.msg ?? body.error ?? 'failed'}`, {
+        remedy: 'try again, or stop it in the Vast.ai console',
+        ...(body.error ? { code: body.error } : {}),
+      });
     }
   }
 

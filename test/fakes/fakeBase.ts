@@ -40,7 +40,7 @@ export interface FakeOptions {
   apiKey?: string;
   /** booting → active after this long, ms. */
   bootMs?: number;
-  /** terminating → terminated after this long, ms. */
+  /** terminating → terminated (and stopping → stopped) after this long, ms. */
   terminateMs?: number;
   /** A terminated instance disappears from the list after this long, ms. */
   goneMs?: number;
@@ -200,11 +200,19 @@ export abstract class FakeProviderServer implements ProviderFake {
 /** Time-driven life of a fake instance. */
 export interface Life {
   createdAt: number;
+  /** When a stop was asked (undefined: never stopped, or started again since). */
+  stoppedAt?: number;
   terminatedAt?: number;
 }
 
-export type Phase = 'booting' | 'active' | 'terminating' | 'terminated' | 'gone';
+export type Phase = 'booting' | 'active' | 'stopping' | 'stopped' | 'terminating' | 'terminated' | 'gone';
 
+/**
+ * Where an instance is in its life: booting → active (after `bootMs`); after a stop,
+ * stopping → stopped (after `terminateMs`; stopped stays until started or terminated); after a
+ * terminate, terminating → terminated (after `terminateMs`) → gone (after `goneMs` more).
+ * A terminate wins over a stop.
+ */
 export function phaseOf(l: Life, s: FakeProviderServer, now = Date.now()): Phase {
   if (l.terminatedAt !== undefined) {
     const t = now - l.terminatedAt;
@@ -212,5 +220,6 @@ export function phaseOf(l: Life, s: FakeProviderServer, now = Date.now()): Phase
     if (t < s.terminateMs + s.goneMs) return 'terminated';
     return 'gone';
   }
+  if (l.stoppedAt !== undefined) return now - l.stoppedAt < s.terminateMs ? 'stopping' : 'stopped';
   return now - l.createdAt < s.bootMs ? 'booting' : 'active';
 }

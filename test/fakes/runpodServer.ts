@@ -1,10 +1,14 @@
 /**
  * Fake RunPod API server (the real API cannot be called from tests). Follows the REST v1
  * reference (https://docs.runpod.io/api-reference/overview): Bearer auth, `/v1/pods` list /
- * create / get, `DELETE /v1/pods/{id}`, `costPerHr` as a *string*, `desiredStatus`; and the
- * GraphQL `gpuTypes` query at `/graphql` (client errors as HTTP 200 with `errors`).
- * A pod is RUNNING without an address while booting, gets `publicIp` / `portMappings` once up,
- * shows TERMINATED after DELETE, then is gone (404).
+ * create / get, `POST /v1/pods/{id}/stop` and `/start`
+ * (https://docs.runpod.io/api-reference/pods/POST/pods/podId/stop), `DELETE /v1/pods/{id}`,
+ * `costPerHr` as a *string*, `desiredStatus`; and the GraphQL `gpuTypes` query at `/graphql`
+ * (client errors as HTTP 200 with `errors`). Errors are `{error, status}`; an unknown pod is 404.
+ * A pod is RUNNING without an address while booting, gets `publicIp` / `portMappings` once up;
+ * after a stop it still shows RUNNING (v1 has no stopping state) until, `terminateMs` later, it
+ * is EXITED without an address (still listed; stopping it again is fine; DELETE still works);
+ * it shows TERMINATED after DELETE, then is gone (404).
  */
 import { FakeProviderServer, phaseOf, type Answer, type FakeOptions, type Life } from './fakeBase';
 
@@ -15,7 +19,6 @@ interface Pod extends Life {
   gpuCount: number;
   image: string;
   dataCenterId: string;
-  stopped?: boolean;
 }
 
 const GPUS: Record<string, { displayName: string; memoryInGb: number; securePrice: number; communityPrice: number | null }> = {
@@ -63,11 +66,12 @@ export class FakeRunPodServer extends FakeProviderServer {
     if (phase === 'gone') return undefined;
     const g = GPUS[p.gpuTypeId]!;
     const price = g.securePrice * p.gpuCount;
-    const up = phase === 'active' && !p.stopped;
+    // While stopping, the container is still shutting down: RUNNING with its address.
+    const up = phase === 'active' || phase === 'stopping';
     return {
       id: p.id,
       name: p.name,
-      desiredStatus: phase === 'terminating' || phase === 'terminated' ? 'TERMINATED' : p.stopped ? 'EXITED' : 'RUNNING',
+      desiredStatus: phase === 'terminating' || phase === 'terminated' ? 'TERMINATED' : phase === 'stopped' ? 'EXITED' : 'RUNNING',
       costPerHr: price.toFixed(2),
       adjustedCostPerHr: price,
       gpu: { id: p.gpuTypeId, count: p.gpuCount, displayName: g.displayName },
@@ -109,12 +113,15 @@ export class FakeRunPodServer extends FakeProviderServer {
       const v = p && this.view(p);
       if (!p || !v) return err(404, 'pod not found');
       if (method === 'GET' && !one[2]) return { status: 200, body: v };
+      const phase = phaseOf(p, this);
       if (method === 'POST' && one[2] === '/stop') {
-        p.stopped = true;
+        if (phase === 'terminating' || phase === 'terminated') return err(404, 'pod not found');
+        p.stoppedAt ??= Date.now(); // stopping a stopped (or stopping) pod changes nothing
         return { status: 200, body: this.view(p) };
       }
       if (method === 'POST' && one[2] === '/start') {
-        p.stopped = false;
+        if (phase === 'terminating' || phase === 'terminated') return err(404, 'pod not found');
+        delete p.stoppedAt;
         return { status: 200, body: this.view(p) };
       }
       if (method === 'DELETE' && !one[2]) {

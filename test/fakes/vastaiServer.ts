@@ -3,8 +3,13 @@
  * https://docs.vast.ai/api-reference/introduction: Bearer (or `?api_key=`) auth under
  * `/api/v0`, `GET /bundles/?q=` offers with `dph_total`, `PUT /asks/{offer}/` →
  * `{success, new_contract}`, `GET /instances/` → `{instances: [...]}` with `label`,
- * `actual_status` (null → loading → running), `DELETE /instances/{id}/` (`no_such_instance`
- * when unknown); errors `{success: false, error, msg}`, 429 as plain text. The
+ * `actual_status` (null → loading → running), `PUT /instances/{id}/` with `{"state": "stopped"}`
+ * or `{"state": "running"}` and/or `{"label"}` → `{success: true}`
+ * (https://docs.vast.ai/api-reference/instances/manage-instance; a stop shows
+ * `intended_status: "stopped"` with `actual_status: "running"` for `terminateMs`, then
+ * `actual_status: "stopped"`; a stopped instance stays listed and can be destroyed),
+ * `DELETE /instances/{id}/` (`no_such_instance` when unknown); errors
+ * `{success: false, error, msg}`, 429 as plain text. The
  * `create-then-fail` fault reproduces the documented trap: the create answers failure, yet the
  * instance exists.
  */
@@ -62,14 +67,17 @@ export class FakeVastServer extends FakeProviderServer {
 
   private view(i: Inst): Record<string, unknown> | undefined {
     const phase = phaseOf(i, this);
-    if (phase !== 'booting' && phase !== 'active') return undefined; // destroyed instances vanish
+    if (phase === 'terminating' || phase === 'terminated' || phase === 'gone') return undefined; // destroyed instances vanish
     const o = OFFERS.find((x) => x.id === i.offer)!;
     const early = Date.now() - i.createdAt < this.bootMs / 2;
+    const stop = phase === 'stopping' || phase === 'stopped';
+    // A stop asked while still loading: the container never ran, it goes straight to stopped.
+    const wasUp = i.stoppedAt === undefined || i.stoppedAt - i.createdAt >= this.bootMs;
     return {
       id: i.id,
       label: i.label,
-      actual_status: phase === 'active' ? 'running' : early ? null : 'loading',
-      intended_status: 'running',
+      actual_status: phase === 'active' || (phase === 'stopping' && wasUp) ? 'running' : stop ? 'stopped' : early ? null : 'loading',
+      intended_status: stop ? 'stopped' : 'running',
       cur_state: phase === 'active' ? 'running' : 'stopped',
       dph_total: o.dph_total,
       start_date: i.createdAt / 1000,
@@ -112,6 +120,16 @@ export class FakeVastServer extends FakeProviderServer {
       const i = this.instances.get(Number(one[1]));
       const v = i && this.view(i);
       if (method === 'GET') return v ? { status: 200, body: { instances: v } } : err(404, 'no_such_instance', 'Instance not found');
+      if (method === 'PUT') {
+        if (!i || !v) return err(404, 'no_such_instance', 'Instance does not exist');
+        const state = b.state;
+        if (state !== undefined && state !== 'stopped' && state !== 'running') return err(400, 'invalid_args', `state must be "stopped" or "running", not ${JSON.stringify(state)}`);
+        if (state === undefined && typeof b.label !== 'string') return err(400, 'invalid_args', 'state or label is required');
+        if (typeof b.label === 'string') i.label = b.label;
+        if (state === 'stopped') i.stoppedAt ??= Date.now(); // stopping a stopped instance changes nothing
+        if (state === 'running') delete i.stoppedAt;
+        return { status: 200, body: { success: true } };
+      }
       if (method === 'DELETE') {
         if (!i || !v) return err(404, 'no_such_instance', 'Instance does not exist');
         i.terminatedAt = Date.now() - this.terminateMs; // Vast destroys at once

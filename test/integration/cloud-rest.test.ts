@@ -56,6 +56,10 @@ interface Target {
   keepsTerminated: boolean;
   /** Whether a logged request is a write that names instance `id`. */
   writesTo: (r: LoggedRequest, id: string) => boolean;
+  /** Whether the provider can stop (power off, keep the disk) an instance: `provider.stop` exists. */
+  canStop: boolean;
+  /** The request a stop makes (with `writesTo` naming the instance), where `canStop`. */
+  stopCall?: { method: string; path: RegExp };
 }
 
 /** REST: any non-GET whose path names the instance. */
@@ -85,6 +89,7 @@ const TARGETS: Target[] = [
     keepsTerminated: false,
     writesTo: restWrite,
     unknownId: '0123456789abcdef0123456789abcdef',
+    canStop: false,
   },
   {
     label: 'RunPod',
@@ -101,6 +106,8 @@ const TARGETS: Target[] = [
     keepsTerminated: false,
     writesTo: restWrite,
     unknownId: 'nosuchpod123',
+    canStop: true,
+    stopCall: { method: 'POST', path: /^\/v1\/pods\/[^/]+\/stop$/ },
   },
   {
     label: 'Vast.ai',
@@ -117,6 +124,8 @@ const TARGETS: Target[] = [
     keepsTerminated: false,
     writesTo: restWrite,
     unknownId: '123',
+    canStop: true,
+    stopCall: { method: 'PUT', path: /^\/api\/v0\/instances\/\d+\/$/ },
   },
   {
     label: 'AWS EC2',
@@ -145,6 +154,8 @@ const TARGETS: Target[] = [
     keepsTerminated: true,
     // An Action other than Describe* whose parameters name the instance (TerminateInstances, CreateTags...).
     writesTo: (r, id) => !r.path.startsWith('/Describe') && Object.values((r.body ?? {}) as Record<string, string>).some((v) => v.includes(id)),
+    canStop: true,
+    stopCall: { method: 'POST', path: /^\/StopInstances$/ },
   },
 ];
 
@@ -237,6 +248,77 @@ for (const t of TARGETS) {
       }, 5000, t.keepsTerminated ? 'terminated' : 'gone');
       await p.terminate(inst.id);
     });
+
+    if (t.canStop) {
+      it('launch → running → stop → stopped (still listed; stopping again is fine) → terminate → terminated', async () => {
+        assert.equal(typeof p.stop, 'function', 'the provider has stop');
+        const id = randomUUID();
+        const inst = await p.launch(req(id));
+        await waitFor(async () => (await p.describe(inst.id))?.status === 'running', 5000, 'running');
+        const n = fake.requests.length;
+        await p.stop!(inst.id);
+        const stops = fake.requests.slice(n).filter((r) => r.method === t.stopCall!.method && t.stopCall!.path.test(r.path) && t.writesTo(r, inst.id));
+        assert.equal(stops.length, 1, `one stop request naming the instance (${fake.requests.slice(n).map((r) => `${r.method} ${r.path}`).join(', ')})`);
+        const seen: string[] = [];
+        const stopped = await waitFor(async () => {
+          const d = await p.describe(inst.id);
+          seen.push(d?.status ?? 'gone');
+          return d?.status === 'stopped' ? d : undefined;
+        }, 5000, 'stopped');
+        assert.deepEqual(seen.filter((x) => !['running', 'stopping', 'stopped'].includes(x)), [], `on the way to stopped: ${[...new Set(seen)].join(' → ')}`);
+        assert.ok(matchesLedgerId(stopped, id), 'a stopped instance keeps its tether id');
+        const listed = (await p.listInstances()).find((x) => x.id === inst.id);
+        assert.equal(listed?.status, 'stopped', 'a stopped instance is still listed');
+        assert.ok(matchesLedgerId(listed, id));
+
+        await p.stop!(inst.id); // stopping a stopped instance is fine
+        assert.equal((await p.describe(inst.id))?.status, 'stopped');
+
+        await p.terminate(inst.id);
+        await waitFor(async () => {
+          const d = await p.describe(inst.id);
+          return t.keepsTerminated ? d?.status === 'terminated' : !d || d.status === 'terminated';
+        }, 5000, 'terminated');
+        if (!t.keepsTerminated) {
+          await waitFor(async () => !(await p.describe(inst.id)), 5000, 'gone');
+          // A stop of an instance that is gone does not pretend to have worked.
+          await assert.rejects(p.stop!(inst.id), (e: unknown) => e instanceof CloudApiError && /no longer exists/.test(e.message));
+        }
+      });
+
+      it('stop of an unknown id rejects with a CloudApiError saying it no longer exists, with a remedy', async () => {
+        const err = await p.stop!(t.unknownId).then(
+          () => assert.fail('stop of an unknown id should fail'),
+          (e: unknown) => e,
+        );
+        assert.ok(err instanceof CloudApiError, String(err));
+        assert.match(err.message, /no longer exists/);
+        assert.ok(err.status === 404 || err.code === 'InvalidInstanceID.NotFound', `status ${err.status}, code ${err.code}`);
+        assert.match(err.remedy, /refresh/);
+      });
+
+      it('CloudInstancePlugin: a stopped instance stays in the ledger as stopped (not ended: its disk still bills)', async () => {
+        const plugin = new CloudInstancePlugin({ provider: p, ledger, name: 'gpu-box' });
+        const info = await plugin.provisionRemoteResource({ instanceType: t.instanceType, ...(t.region ? { region: t.region } : {}), name: 'box' });
+        await waitFor(async () => (await plugin.checkRemoteResourceStatus()) === 'running', 5000, 'running');
+        await p.stop!(info.instanceId!);
+        await waitFor(async () => (await plugin.checkRemoteResourceStatus()) === 'stopped', 5000, 'stopped');
+        const b = ledger.read();
+        const rec = b.resources.find((x) => x.id === plugin.ledgerId);
+        assert.ok(rec, 'the record is still live');
+        assert.equal(rec.state, 'stopped');
+        assert.equal(rec.remote?.status, 'stopped');
+        assert.ok(!b.ended.some((x) => x.id === plugin.ledgerId), 'not ended');
+        const ledgerId = plugin.ledgerId!;
+        assert.equal(await plugin.terminateRemoteResource(), true);
+        assert.equal(ledger.read().ended.find((x) => x.id === ledgerId)?.state, 'stopped');
+      });
+    } else {
+      it('has no stop (the provider cannot stop an instance, only terminate it)', () => {
+        assert.equal(p.stop, undefined);
+        assert.ok(!('stop' in p), 'no stop method at all');
+      });
+    }
 
     it('a wrong API key gives a CloudApiError 401/403 with a remedy, without the key', async () => {
       const secret = 'wrong-secret-key-Z9Q7';

@@ -15,6 +15,8 @@ import type { IdleObservation, IdlePolicy } from '../../src/core/autostop';
 import { CloudManager, autostopOf } from '../../src/engine/cloud';
 import { cloudSshHost } from '../../src/engine/engine';
 import { LambdaCloudProvider } from '../../src/plugins/cloud/lambda';
+import { RunPodProvider } from '../../src/plugins/cloud/runpod';
+import { FakeRunPodServer } from '../fakes/runpodServer';
 import { SshConnectionPool } from '../../src/plugins/ssh/connection';
 import { SshHostMonitor } from '../../src/plugins/ssh/remotePlugin';
 import { FakeLambdaServer } from '../fakes/lambdaServer';
@@ -127,6 +129,43 @@ describe('idle autostop and time limits (fake Lambda Cloud, GPU utilisation over
     fs.rmSync(path.join(sshd.binDir, 'nvidia-smi'));
     for (let i = 0; i < 4; i++, now += 30 * MIN) assert.deepEqual(await poll(), [], 'no nvidia-smi: unknown, not idle');
     assert.ok(ledger.read().resources.some((r) => r.id === id), 'still running after 6 simulated hours');
+  });
+
+  it('idle with action "stop" on a provider that can stop (RunPod fake): stopped, kept in the ledger; on Lambda (no stop): terminated', async () => {
+    setUtil([1]);
+    const pod = new FakeRunPodServer({ bootMs: 100, terminateMs: 100 });
+    await pod.start();
+    try {
+      const runpod = new RunPodProvider({ apiKey: pod.apiKey, baseUrl: `${pod.url}/v1`, graphqlUrl: `${pod.url}/graphql`, retries: 1, backoffMs: 10 });
+      cloud = new CloudManager(ledger, owner, () => [provider, runpod], silentLogger, () => now);
+      const v = await cloud.provision('runpod', { name: 'pod', instanceType: 'NVIDIA RTX A6000' });
+      const lam = await launch();
+      await waitFor(async () => (await cloud.status()).instances.find((i) => i.ledgerId === v.ledgerId)?.status === 'running', 5000, 'pod running');
+      const stopPolicy = { ...policy, action: 'stop' as const };
+      const o = await observeOverSsh();
+      const pollStop = async () => cloud.enforceAutostop(await cloud.status(), () => o, stopPolicy);
+      assert.deepEqual(await pollStop(), []);
+      now += 25 * MIN;
+      const warns = await pollStop();
+      assert.deepEqual(warns.map((e) => e.phase).sort(), ['warn', 'warn']);
+      assert.match(warns[0]!.reason, /Tether stops it \(terminates it where the provider cannot stop\)/);
+      now += 5 * MIN;
+      const acts = await pollStop();
+      assert.deepEqual(acts.map((e) => [e.name, e.phase]).sort(), [['pod', 'act'], ['trainer', 'act']]);
+      // The pod is stopped, not terminated: still in the ledger (its volume bills), noted why.
+      const podRec = await waitFor(async () => {
+        await cloud.status();
+        const r = ledger.read().resources.find((x) => x.id === v.ledgerId);
+        return r?.remote?.status === 'stopped' ? r : undefined;
+      }, 5000, 'the pod stopped');
+      assert.ok(podRec.history.some((h) => /stopped by autostop: idle/.test(h.note ?? '')));
+      assert.ok(pod.requests.some((r) => r.method === 'POST' && r.path === `/v1/pods/${podRec.remote!.instanceId}/stop`));
+      assert.ok(!pod.requests.some((r) => r.method === 'DELETE'), 'never terminated');
+      // Lambda cannot stop: its idle instance was terminated, and the ledger says so.
+      assert.ok(ledger.read().ended.some((r) => r.id === lam && r.history.some((h) => /terminated by autostop/.test(h.note ?? ''))));
+    } finally {
+      await pod.stop();
+    }
   });
 
   it('a time limit given at launch terminates at the limit whatever the GPUs do, after a warning', async () => {

@@ -24,7 +24,7 @@
  * When moto_server is absent, {@link AwsEc2MotoFake.unavailable} says where it was looked for.
  */
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { LocalHttpServer, readBody } from '../helpers/net';
 import { randomUUID } from 'node:crypto';
 import { DescribeInstancesCommand, DescribeInstanceTypesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { findMotoServer, startMoto, type MotoServer } from '../helpers/moto';
@@ -95,7 +95,7 @@ export class AwsEc2MotoFake implements ProviderFake {
   onCreate: (() => void) | undefined;
   url = '';
   private faults: Fault[] = [];
-  private server: http.Server | undefined;
+  private readonly http = new LocalHttpServer((req, res) => void this.handle(req, res));
   private moto: MotoServer | undefined;
   private direct: EC2Client | undefined;
   /** Instance ids launched so far (RunInstances answers and addForeign). */
@@ -159,9 +159,7 @@ export class AwsEc2MotoFake implements ProviderFake {
   async start(): Promise<string> {
     this.moto = await sharedMoto();
     await this.moto.reset();
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await this.http.start();
     return this.url;
   }
 
@@ -169,16 +167,11 @@ export class AwsEc2MotoFake implements ProviderFake {
   async stop(): Promise<void> {
     this.direct?.destroy();
     this.direct = undefined;
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server!.close(() => r()));
-    this.server = undefined;
+    await this.http.stop();
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const raw = Buffer.concat(chunks);
+    const raw = await readBody(req);
     const params = new URLSearchParams(raw.toString('utf8'));
     const action = params.get('Action') ?? '';
     const method = req.method ?? 'POST';

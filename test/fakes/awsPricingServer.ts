@@ -25,8 +25,8 @@
  * - Injectable faults: ThrottlingException (400) and InternalErrorException (500), each for the
  *   next N requests.
  */
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type * as http from 'node:http';
+import { LocalHttpServer, readBody } from '../helpers/net';
 import { createHash, randomUUID } from 'node:crypto';
 
 export const PRICING_TARGET = 'AWSPriceListService.GetProducts';
@@ -232,7 +232,7 @@ export class AwsPricingFake {
   readonly maxPageSize: number;
   readonly requests: PricingRequestLog[] = [];
   private faults: { kind: PricingFaultKind; times: number }[] = [];
-  private server: http.Server | undefined;
+  private readonly http = new LocalHttpServer((req, res) => void this.handle(req, res));
   url = '';
 
   constructor(o: AwsPricingFakeOptions = {}) {
@@ -256,23 +256,16 @@ export class AwsPricingFake {
   }
 
   async start(): Promise<string> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await this.http.start();
     return this.url;
   }
 
   async stop(): Promise<void> {
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server!.close(() => r()));
-    this.server = undefined;
+    await this.http.stop();
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const raw = Buffer.concat(chunks).toString('utf8');
+    const raw = (await readBody(req)).toString('utf8');
     const target = header(req, 'x-amz-target');
     const cred = /Credential=([^/,\s]+)\/\d{8}\/([^/]+)\/([^/]+)\/aws4_request/.exec(header(req, 'authorization') ?? '');
     let body: any;

@@ -3,8 +3,8 @@
  * a node:http server on 127.0.0.1:0, an auth check, a request log, injectable faults
  * (429 with Retry-After, 500, hangs, and "create, then fail or hang"), and time-driven state.
  */
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type * as http from 'node:http';
+import { LocalHttpServer, readBody } from '../helpers/net';
 
 export type FaultKind =
   /** 429 (with Retry-After when `retryAfterSec` is set). The AWS fake: 503 RequestLimitExceeded, no Retry-After. */
@@ -95,7 +95,7 @@ export abstract class FakeProviderServer implements ProviderFake {
   readonly goneMs: number;
   readonly requests: LoggedRequest[] = [];
   private faults: Fault[] = [];
-  private server: http.Server | undefined;
+  private readonly http = new LocalHttpServer((req, res) => void this.handle(req, res));
   private seq = 0;
   /** Called when a create request arrives, before anything is created (tests inspect the ledger here). */
   onCreate: (() => void) | undefined;
@@ -139,23 +139,16 @@ export abstract class FakeProviderServer implements ProviderFake {
   protected abstract route(method: string, path: string, url: URL, body: unknown): Answer;
 
   async start(): Promise<string> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await this.http.start();
     return this.url;
   }
 
   async stop(): Promise<void> {
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server!.close(() => r()));
-    this.server = undefined;
+    await this.http.stop();
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const raw = Buffer.concat(chunks).toString('utf8');
+    const raw = (await readBody(req)).toString('utf8');
     let body: unknown;
     try {
       body = raw ? JSON.parse(raw) : undefined;

@@ -120,7 +120,8 @@ export function mapAwsState(name: string | undefined): InstanceState {
   }
 }
 
-const CREDENTIAL_CODES = new Set([
+/** EC2 error codes that mean the credentials are wrong, expired or not allowed. */
+export const CREDENTIAL_CODES: ReadonlySet<string> = new Set([
   'AuthFailure',
   'UnauthorizedOperation',
   'InvalidClientTokenId',

@@ -34,7 +34,7 @@ import { randomUUID } from 'node:crypto';
 import { PricingClient, paginateGetProducts, type Filter } from '@aws-sdk/client-pricing';
 import type { Logger } from '../../core/logger';
 import { TetherError } from '../../core/errors';
-import { toAwsCloudApiError, type AwsCredentials, type AwsPriceCatalogue } from './aws';
+import { CREDENTIAL_CODES, toAwsCloudApiError, type AwsCredentials, type AwsPriceCatalogue } from './aws';
 import { CloudApiError } from './provider';
 
 /** `source` of a fetched catalogue. */
@@ -124,21 +124,14 @@ export function parsePriceListEntry(entry: unknown): ParsedPriceListEntry {
 }
 
 const PRICING_CREDENTIAL_CODES = new Set([
+  // The Price List API speaks AWS JSON 1.1, whose credential errors are named differently from EC2's.
   'UnrecognizedClientException',
   'InvalidSignatureException',
   'AccessDeniedException',
   'AccessDenied',
   'MissingAuthenticationTokenException',
   'ExpiredTokenException',
-  'InvalidClientTokenId',
-  'SignatureDoesNotMatch',
-  'IncompleteSignature',
-  'MissingAuthenticationToken',
-  'ExpiredToken',
-  'RequestExpired',
-  'AuthFailure',
-  'UnauthorizedOperation',
-  'CredentialsProviderError',
+  ...CREDENTIAL_CODES,
 ]);
 const THROTTLE_CODES = new Set(['ThrottlingException', 'Throttling', 'TooManyRequestsException', 'RequestLimitExceeded']);
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'TimeoutError', 'RequestTimeout']);

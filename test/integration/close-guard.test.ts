@@ -100,7 +100,7 @@ describe('window-close guard (real processes as windows, real CLI)', function ()
       reg.register(b);
       reg.heartbeat(a);
       // A's last heartbeat was 3 h ago.
-      const lastSeen = new Date(now - 3 * HOUR);
+      const lastSeen = new Date(Math.floor((now - 3 * HOUR) / 1000) * 1000); // whole seconds: mtimes round sub-milliseconds
       fs.utimesSync(path.join(dir, 'windows', `${a.pid}-${a.startTime}`), lastSeen, lastSeen);
       crashing.kill('SIGKILL');
       await waitFor(async () => !identify(crashing.pid!), 5000, 'window A gone');

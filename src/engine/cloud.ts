@@ -96,11 +96,11 @@ export function accruedCost(r: LedgerResource, rule: BillingRule, ended = false,
  * The SSH host spec of a running cloud record (`user@host`, with `:port` only when it is not 22,
  * so that ~/.ssh/config can still set the port, key, jump host... for that address), or undefined.
  */
-export function cloudSshHost(r: LedgerResource): string | undefined {
+export function cloudSshHost(r: LedgerResource, o: { withUser?: boolean } = {}): string | undefined {
   const host = r.remote?.sshHost;
   if (r.kind !== 'cloud' || r.state !== 'running' || !host || !/^[A-Za-z0-9.:_-]+$/.test(host)) return undefined;
   const user = r.remote?.metadata.sshUser;
-  const u = typeof user === 'string' && /^[A-Za-z0-9._-]+$/.test(user) ? `${user}@` : '';
+  const u = o.withUser !== false && typeof user === 'string' && /^[A-Za-z0-9._-]+$/.test(user) ? `${user}@` : '';
   const port = r.remote?.sshPort ?? 22;
   if (port === 22) return `${u}${host}`;
   return `${u}${host.includes(':') ? `[${host}]` : host}:${port}`;

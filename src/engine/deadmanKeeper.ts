@@ -6,7 +6,7 @@
  * lives on the instance (src/plugins/ssh/deadman.ts): it acts when Tether goes silent.
  */
 import { TetherError, describeError } from '../core/errors';
-import type { Ledger } from '../core/ledger';
+import type { Ledger, LedgerResource } from '../core/ledger';
 import type { Logger } from '../core/logger';
 import { armDeadman, defaultShutdownAction, disarmDeadman, pushDeadman } from '../plugins/ssh/deadman';
 import type { SshHostMonitor } from '../plugins/ssh/remotePlugin';
@@ -29,6 +29,8 @@ export class DeadmanKeeper {
     private readonly now: () => number = Date.now,
     /** The command run on the instance when the switch fires (tests pass a harmless stand-in). */
     private readonly action: () => string = defaultShutdownAction,
+    /** The SSH host spec of a cloud record (the engine's, so the switch uses the same connection as its polls). */
+    private readonly hostOf: (r: LedgerResource) => string | undefined = (r) => cloudSshHost(r),
   ) {}
 
   private async setState(id: string, state: DeadmanState | undefined): Promise<void> {
@@ -51,7 +53,7 @@ export class DeadmanKeeper {
     const rec = this.ledger.read().resources.find((r) => r.id === ledgerId);
     const st = rec ? deadmanOf(rec) : undefined;
     if (!rec || !st) return 'no dead man\'s switch was set';
-    const host = cloudSshHost(rec);
+    const host = this.hostOf(rec);
     let reason = 'the instance is not reachable over SSH: its watcher stays until the instance ends';
     if (host && st.armedAt) {
       try {
@@ -71,7 +73,7 @@ export class DeadmanKeeper {
     const events: DeadmanEvent[] = [];
     for (const r of this.ledger.read().resources) {
       const st = deadmanOf(r);
-      const host = st ? cloudSshHost(r) : undefined;
+      const host = st ? this.hostOf(r) : undefined;
       if (!st || !host || st.firedAt) continue;
       const conn = this.ssh().connection(host);
       try {

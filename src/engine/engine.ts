@@ -28,6 +28,7 @@ import { DeadmanKeeper } from './deadmanKeeper';
 export { cloudSshHost } from './cloud';
 import type { CloudProvider } from '../plugins/cloud/provider';
 import { SshConnectionPool, SshError, type HostState, type SshConnectionOptions } from '../plugins/ssh/connection';
+import { resolveHost } from '../plugins/ssh/hosts';
 import type { GpuInfo } from '../plugins/ssh/remote';
 import { RemoteSshPlugin, SshHostMonitor, stopRemoteResource, type RemotePluginSpec, type RemoteProcessInfo } from '../plugins/ssh/remotePlugin';
 
@@ -203,7 +204,24 @@ export class Engine {
   private keeper: DeadmanKeeper | undefined;
   /** Dead man's switches of cloud instances (armed and pushed over SSH). */
   get deadman(): DeadmanKeeper {
-    return (this.keeper ??= new DeadmanKeeper(this.ledger, () => this.ssh, this.log, Date.now, this.opts.deadmanAction));
+    return (this.keeper ??= new DeadmanKeeper(this.ledger, () => this.ssh, this.log, Date.now, this.opts.deadmanAction, (r) => this.cloudHost(r)));
+  }
+
+  /**
+   * The SSH host spec of a running cloud instance: the provider's default login user (e.g.
+   * "ubuntu") unless ~/.ssh/config names a User for that address, which then wins — as it would
+   * for a custom image.
+   */
+  cloudHost(r: LedgerResource): string | undefined {
+    const withUser = cloudSshHost(r);
+    const bare = cloudSshHost(r, { withUser: false });
+    if (!withUser || !bare || bare === withUser) return withUser;
+    try {
+      if (resolveHost(bare, this.opts.ssh?.resolve).userFromConfig) return bare;
+    } catch {
+      /* an unreadable ssh config: the provider's user */
+    }
+    return withUser;
   }
 
   /** The Docker engine client (created on first use; honours DOCKER_HOST). */
@@ -544,7 +562,7 @@ export class Engine {
     // A running cloud instance Tether launched is an SSH host too (GPUs, remote plugins, idle checks).
     const cloudHosts = new Map<string, LedgerResource>();
     for (const r of this.ledger.read().resources) {
-      const h = cloudSshHost(r);
+      const h = this.cloudHost(r);
       if (h) cloudHosts.set(h, r);
     }
     const hostNames = [

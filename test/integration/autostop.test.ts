@@ -13,7 +13,7 @@ import { Ledger } from '../../src/core/ledger';
 import { silentLogger } from '../../src/core/logger';
 import type { IdleObservation, IdlePolicy } from '../../src/core/autostop';
 import { CloudManager, autostopOf } from '../../src/engine/cloud';
-import { cloudSshHost } from '../../src/engine/engine';
+import { Engine, cloudSshHost } from '../../src/engine/engine';
 import { LambdaCloudProvider } from '../../src/plugins/cloud/lambda';
 import { RunPodProvider } from '../../src/plugins/cloud/runpod';
 import { FakeRunPodServer } from '../fakes/runpodServer';
@@ -92,6 +92,14 @@ describe('idle autostop and time limits (fake Lambda Cloud, GPU utilisation over
     assert.equal(cloudSshHost({ ...rec, remote: { ...rec.remote!, sshPort: 40022 } }), 'ubuntu@127.0.0.1:40022');
     assert.equal(cloudSshHost({ ...rec, state: 'stopped' }), undefined, 'only while running');
     assert.equal(cloudSshHost({ ...rec, remote: { ...rec.remote!, sshHost: '1.2.3.4; rm -rf /' } }), undefined, 'an odd address is no host');
+    // The provider's login user is a default: a User for that address in ~/.ssh/config wins.
+    const cfg = path.join(dir, 'ssh_config');
+    const engine = new Engine({ workspace: dir, stateDir: dir, ownerKind: 'cli', ssh: { resolve: { configPath: cfg } } });
+    fs.writeFileSync(cfg, 'Host 10.9.8.7\n  User someone\n');
+    assert.equal(engine.cloudHost(rec), 'ubuntu@127.0.0.1', 'no User for this address: the provider default');
+    fs.writeFileSync(cfg, 'Host 127.0.0.1\n  User alice\n  Port 2222\n');
+    assert.equal(engine.cloudHost(rec), '127.0.0.1', 'the config names the user (and may name the port)');
+    engine.dispose();
   });
 
   it('idle GPUs: the idle clock is kept in the ledger, a warning at 25 min, Keep Running, then terminated and the reason recorded', async () => {

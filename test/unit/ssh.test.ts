@@ -65,14 +65,17 @@ describe('ssh: host specs and ~/.ssh/config', () => {
       user: 'bob',
       identityFiles: ['/home/u/.ssh/lab', '/home/u/.ssh/all'],
       proxyJump: 'bastion',
+      userFromConfig: true,
     });
     const db = resolveHost('carol@db:23', o);
     assert.equal(db.host, '10.0.0.5');
     assert.equal(db.user, 'carol');
+    assert.equal(db.userFromConfig, undefined, 'the spec named the user');
     assert.equal(db.port, 23);
     assert.equal(db.proxyJump, undefined);
     const plain = resolveHost('x.example', { ...o, configPath: path.join(dir, 'missing') });
     assert.equal(plain.user, 'u');
+    assert.equal(plain.userFromConfig, undefined, 'the local account');
     assert.equal(plain.port, 22);
     assert.equal(targetKey(plain), 'u@x.example:22');
   });

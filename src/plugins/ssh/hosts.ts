@@ -23,6 +23,8 @@ export interface SshTarget {
   identityFiles: string[];
   /** ProxyJump value (comma-separated jump specs), when set and not "none". */
   proxyJump?: string;
+  /** The user came from the ssh config (a `User` line for this host), not from the spec or the local account. */
+  userFromConfig?: boolean;
 }
 
 export interface ResolveOptions {
@@ -157,6 +159,7 @@ export function resolveHost(spec: string, opts: ResolveOptions = {}): SshTarget 
     user,
     identityFiles: [...new Set(identityFiles)],
     ...(jump && jump.toLowerCase() !== 'none' ? { proxyJump: jump } : {}),
+    ...(parsed.user === undefined && first(computed.user) !== undefined ? { userFromConfig: true } : {}),
   };
 }
 

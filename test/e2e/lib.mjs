@@ -158,3 +158,21 @@ export async function acceptPickIfShown(page, text, { timeout = 1500 } = {}) {
   await page.keyboard.press('Enter');
   return true;
 }
+
+/** Picks in the open quick pick by filtering for `text` and accepting the match. */
+export async function pick(page, text, title) {
+  if (title) await page.locator('.quick-input-widget .quick-input-title', { hasText: title }).waitFor({ timeout: 15000 });
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 15000 });
+  await input.fill(text);
+  await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: text }).first().waitFor({ timeout: 15000 });
+  await page.keyboard.press('Enter');
+}
+
+/** Types into the open input box and presses Enter. */
+export async function typeInput(page, text) {
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 15000 });
+  await input.fill(text);
+  await page.keyboard.press('Enter');
+}

@@ -4,7 +4,7 @@
 // the price, the instance appears under Cloud with its $/h, the status bar sums the spend, and
 // Terminate (modal with the money figure) ends it.
 import assert from 'node:assert/strict';
-import { acceptPickIfShown, clickDialogButton, contextMenu, openActivity, runCommand, statusBarText, waitForRow, waitForRows, waitForStatusBar, waitForWorkbench } from '../lib.mjs';
+import { acceptPickIfShown, clickDialogButton, contextMenu, openActivity, pick, runCommand, statusBarText, typeInput as type, waitForRow, waitForRows, waitForStatusBar, waitForWorkbench } from '../lib.mjs';
 import { FakeLambdaServer } from '../../fakes/lambdaServer.ts';
 
 export const timeout = 150000;
@@ -19,23 +19,6 @@ export async function setup({ log }) {
   await fake.start();
   log(`fake Lambda Cloud at ${fake.url}`);
   return { env: { TETHER_LAMBDA_API_URL: fake.url }, teardown: () => fake.stop() };
-}
-
-/** Picks in the open quick pick by filtering for `text` and accepting the match. */
-async function pick(page, text, title) {
-  if (title) await page.locator('.quick-input-widget .quick-input-title', { hasText: title }).waitFor({ timeout: 15000 });
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible', timeout: 15000 });
-  await input.fill(text);
-  await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: text }).first().waitFor({ timeout: 15000 });
-  await page.keyboard.press('Enter');
-}
-
-async function type(page, text) {
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible', timeout: 15000 });
-  await input.fill(text);
-  await page.keyboard.press('Enter');
 }
 
 export async function run({ page, url, screenshot, log }) {

@@ -115,9 +115,20 @@ export async function waitForStatusBar(page, re, { timeout = 20000 } = {}) {
 /** Right-clicks a tree row and picks a context-menu entry. */
 export async function contextMenu(page, rowText, entry) {
   const row = page.locator('.part.sidebar .monaco-list-row', { hasText: rowText }).first();
-  await row.click({ button: 'right' });
   const item = page.locator('.context-view .action-item', { hasText: entry }).first();
-  await item.waitFor({ timeout: 10000 });
+  // A right-click that lands while the tree re-renders the row opens no menu (a hover tooltip
+  // shows instead): try again a few times before giving up.
+  for (let attempt = 1; ; attempt++) {
+    await row.click({ button: 'right' });
+    try {
+      await item.waitFor({ timeout: attempt < 3 ? 3000 : 10000 });
+      break;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      await page.keyboard.press('Escape');
+      await page.waitForTimeout(300);
+    }
+  }
   // The menu can ignore a click that lands while it is still being laid out: hover first, and
   // if it is still open afterwards, activate the highlighted entry with Enter.
   await item.hover();

@@ -153,6 +153,14 @@ function deadmanView(r: LedgerResource): Pick<CloudView, 'deadman'> {
   return { deadman: { minutes: Math.round(d.timeoutSec / 60), state, ...(detail ? { detail } : {}), endsBilling: eff?.endsBilling ?? false, effect: eff?.text ?? '' } };
 }
 
+/** `ssh [-p PORT] [user@]host` for a cloud record's address. */
+export function sshCommandOf(r: LedgerResource, o: { withUser?: boolean } = {}): string | undefined {
+  const remote = r.remote;
+  if (!remote?.sshHost) return undefined;
+  const user = o.withUser !== false ? remote.metadata.sshUser : undefined;
+  return `ssh ${remote.sshPort && remote.sshPort !== 22 ? `-p ${remote.sshPort} ` : ''}${typeof user === 'string' && user ? `${user}@` : ''}${remote.sshHost}`;
+}
+
 const BILLING = new Set(['provisioning', 'running', 'stopping']);
 
 export class CloudManager {

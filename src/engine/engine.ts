@@ -23,7 +23,7 @@ import {
 } from '../plugins/docker';
 import type Docker from 'dockerode';
 import { closeReport, readCloseRecord, type CloseReport } from './closeGuard';
-import { CloudManager, cloudSshHost, type CloudStatus } from './cloud';
+import { CloudManager, cloudSshHost, sshCommandOf, type CloudStatus } from './cloud';
 import { DeadmanKeeper } from './deadmanKeeper';
 export { cloudSshHost } from './cloud';
 import type { CloudProvider } from '../plugins/cloud/provider';
@@ -582,6 +582,12 @@ export class Engine {
         .map((h) => this.ssh.pollGpus(h).catch((err: unknown) => void pollErrors.set(h, asTetherError(err).oneLine()))),
     ]);
     const cloud = await cloudPromise;
+    // The SSH command shown for an instance names the user Tether itself connects as (the
+    // provider's default login user unless ~/.ssh/config names one).
+    for (const v of cloud.instances) {
+      const r = v.ledgerId ? [...cloudHosts.values()].find((x) => x.id === v.ledgerId) : undefined;
+      if (r && this.cloudHost(r) !== cloudSshHost(r)) v.sshCommand = sshCommandOf(r, { withUser: false });
+    }
     const body = this.ledger.read();
     const hosts = new Map<string, HostStatus>();
     for (const h of hostNames) {

@@ -75,6 +75,8 @@ export async function run({ page, url, screenshot, log }) {
   await screenshot('1-confirm-with-switch');
   await clickDialogButton(page, "Launch with Dead Man's Switch (5 min)");
 
+  // The SSH command it reports is the one Tether connects with: ~/.ssh/config's user, not Lambda's "ubuntu".
+  await page.locator('.notification-toast', { hasText: 'night-run is up on Lambda Cloud ($0.75/h). SSH: 127.0.0.1 (under SSH hosts)' }).first().waitFor({ timeout: 40000 });
   const host = await waitForRow(page, /^night-run \(cloud\)\s*127\.0\.0\.1 · connected · 1 GPU/, { timeout: 40000 });
   log(`ssh host: ${host}`);
   const row = await waitForRow(page, /^night-run running .* · ⏻ 5m armed/, { timeout: 40000 });

@@ -143,30 +143,36 @@ export function costCsv(r: CostReport): string {
   return [head.join(','), ...rows].join('\r\n') + '\r\n';
 }
 
-/** Cumulative spend per provider at `points` moments from the first cloud resource until now. */
-export function spendSeries(ledger: Ledger, points = 48, nowMs = Date.now()): { labels: string[]; byProvider: Record<string, number[]> } {
+/** Cumulative spend per provider and per resource at `points` moments from the first cloud resource until now. */
+export function spendSeries(ledger: Ledger, points = 48, nowMs = Date.now()): { labels: string[]; byProvider: Record<string, number[]>; byResource: Record<string, number[]> } {
   const body = ledger.read();
   const records = [...body.resources.map((r) => ({ r, ended: false })), ...body.ended.map((r) => ({ r, ended: true }))].filter(
     ({ r }) => r.kind === 'cloud' && r.remote && BILLING_RULES[r.remote.provider],
   );
-  if (!records.length) return { labels: [], byProvider: {} };
+  if (!records.length) return { labels: [], byProvider: {}, byResource: {} };
   const start = Math.min(...records.map(({ r }) => Date.parse(r.createdAt)));
   const span = Math.max(60_000, nowMs - start);
   const times = Array.from({ length: points }, (_, i) => start + (span * i) / (points - 1));
   const byProvider: Record<string, number[]> = {};
+  const byResource: Record<string, number[]> = {};
   for (const { r, ended } of records) {
     const rule = BILLING_RULES[r.remote!.provider]!;
     const row = (byProvider[r.remote!.provider] ??= times.map(() => 0));
+    // Two resources of the same name (a relaunch) stay apart: the second gets its short id.
+    const key = byResource[r.plugin] ? `${r.plugin} (${r.id.slice(0, 8)})` : r.plugin;
+    const own = (byResource[key] = times.map(() => 0));
     times.forEach((t, i) => {
-      row[i]! += accruedCost(r, rule, ended && t >= Date.parse(r.updatedAt), t);
+      const c = accruedCost(r, rule, ended && t >= Date.parse(r.updatedAt), t);
+      row[i]! += c;
+      own[i] = c;
     });
   }
   // Round away float noise (1e-18 differences would look like cliffs on a tiny axis).
-  for (const row of Object.values(byProvider)) row.forEach((v, i) => (row[i] = Math.round(v * 1e6) / 1e6));
+  for (const row of [...Object.values(byProvider), ...Object.values(byResource)]) row.forEach((v, i) => (row[i] = Math.round(v * 1e6) / 1e6));
   const day = span > 36 * 3_600_000;
   const labels = times.map((t) => {
     const d = new Date(t);
     return day ? d.toISOString().slice(5, 16).replace('T', ' ') : d.toISOString().slice(11, 19);
   });
-  return { labels, byProvider };
+  return { labels, byProvider, byResource };
 }

@@ -1,5 +1,5 @@
 /**
- * "Tether: Show Cost Report": a webview with spend over time (stacked by provider, Chart.js
+ * "Tether: Show Cost Report": a webview with spend over time (stacked by provider or resource, Chart.js
  * bundled into dist/webview, theme colours) and the per-resource table, under a strict
  * Content-Security-Policy (no remote content, one nonce'd script). Export to CSV.
  */
@@ -43,10 +43,13 @@ h1{font-size:1.3em;font-weight:600} .total{font-size:1.6em;font-weight:600}
 table{border-collapse:collapse;width:100%} th,td{padding:4px 8px;border-bottom:1px solid var(--vscode-editorWidget-border);text-align:left}
 td.n{text-align:right;font-variant-numeric:tabular-nums} .chip{background:var(--vscode-badge-background);color:var(--vscode-badge-foreground);border-radius:8px;padding:2px 8px}
 button{background:var(--vscode-button-background);color:var(--vscode-button-foreground);border:0;padding:4px 12px;cursor:pointer}
+button.seg{background:var(--vscode-button-secondaryBackground);color:var(--vscode-button-secondaryForeground);margin-left:4px}
+button.seg[aria-pressed="true"]{background:var(--vscode-button-background);color:var(--vscode-button-foreground)}
 </style></head><body>
 <h1>Cloud spend</h1>
 <div><span class="total">${formatUsd(report.total)}</span> in all ${providers}</div>
-<div class="chart"><canvas id="spend" aria-label="Cumulative spend over time, stacked by provider"></canvas></div>
+<div role="group" aria-label="Stack the chart by">Stacked by <button data-stack="provider" class="seg">Provider</button><button data-stack="resource" class="seg">Resource</button></div>
+<div class="chart"><canvas id="spend" aria-label="Cumulative spend over time, stacked"></canvas></div>
 <p><button id="export">Export CSV…</button></p>
 <table><thead><tr><th>Resource</th><th>Provider</th><th>Type</th><th>Rate</th><th>Started (UTC)</th><th>Ended</th><th>Cost</th></tr></thead><tbody>${rows || '<tr><td colspan="7">No cloud resources yet.</td></tr>'}</tbody></table>
 <p>Costs follow each provider's billing rule (increments, minimums, storage) from Tether's ledger.</p>

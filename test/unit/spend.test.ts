@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { Ledger, type LedgerResource } from '../../src/core/ledger';
 import { CloudProviderType, PluginExecutionMode, remoteResourceInfo } from '../../src/core/protocols';
-import { periodSpend, spendAt } from '../../src/engine/costReport';
+import { periodSpend, spendAt, spendSeries } from '../../src/engine/costReport';
 import { tmpDir } from '../helpers/tmp';
 
 const T = (iso: string) => `2026-11-${iso}Z`;
@@ -74,6 +74,24 @@ describe('period spend and the ticking meter', () => {
     assert.ok(Math.abs(spendAt(s, now + 60_000) - 1.5125) < 1e-12);
     assert.ok(Math.abs(spendAt(s, now + 3_600_000) - 2.25) < 1e-12);
     assert.equal(spendAt(s, now - 5000), 1.5, 'a clock step backwards does not lower the figure');
+  });
+
+  it('the report series stacks by provider or by resource; a relaunch under the same name stays apart', async () => {
+    await ledger.update((b) => {
+      b.ended.push(record('first-0001', CloudProviderType.VAST_AI, 0.5, [['23T06:00:00.000', 'starting'], ['23T06:00:00.000', 'running', 'cloud:running'], ['23T07:00:00.000', 'stopped', 'cloud:terminated']]));
+      b.resources.push({ ...record('second-002', CloudProviderType.VAST_AI, 0.5, [['23T08:00:00.000', 'starting'], ['23T08:00:00.000', 'running', 'cloud:running']]), plugin: 'first-0001' });
+      b.resources.push(record('lam', CloudProviderType.LAMBDA_LABS, 1, [['23T09:00:00.000', 'starting'], ['23T09:00:00.000', 'running', 'cloud:running']]));
+    });
+    const s = spendSeries(ledger, 5, now);
+    // The running one keeps the name; the earlier, ended one gets its short id.
+    assert.deepEqual(Object.keys(s.byResource).sort(), ['first-0001', 'first-0001 (first-00)', 'lam']);
+    const last = (row: number[] | undefined) => row![row!.length - 1]!;
+    // At 10:00: the ended Vast run $0.50, the relaunch 2 h = $1.00, Lambda 1 h = $1.00.
+    assert.ok(Math.abs(last(s.byResource['first-0001 (first-00)']) - 0.5) < 1e-6);
+    assert.ok(Math.abs(last(s.byResource['first-0001']) - 1) < 1e-6);
+    assert.ok(Math.abs(last(s.byProvider.vast_ai) - 1.5) < 1e-6, 'the provider stack is the sum of its resources');
+    assert.ok(Math.abs(last(s.byProvider.lambda_labs) - 1) < 1e-6);
+    assert.equal(s.labels.length, 5);
   });
 
   it('an empty ledger spends nothing and burns nothing', () => {

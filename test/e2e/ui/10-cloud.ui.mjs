@@ -102,5 +102,9 @@ export async function run({ page, url, screenshot, log }) {
   assert.match(table, /trainer lambda_labs gpu_1x_a10 \$0\.75\/h .* \$0\.01/);
   const canvas = await frame.locator('canvas#spend').boundingBox();
   assert.ok(canvas && canvas.width > 100 && canvas.height > 100, 'the chart has a size');
+  assert.equal(await frame.locator('body').getAttribute('data-series'), 'lambda_labs', 'stacked by provider');
   await screenshot('5-cost-report');
+  await frame.locator('button[data-stack="resource"]').click();
+  await frame.locator('body[data-stack="resource"][data-series="trainer"]').waitFor({ timeout: 10000 });
+  await screenshot('6-cost-report-by-resource');
 }

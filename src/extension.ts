@@ -16,13 +16,12 @@ import { SshPrompts } from './ui/sshPrompts';
 import { showCostReport } from './ui/costReportView';
 import { CloudKeys } from './ui/cloudKeys';
 import { createProviders } from './engine/cloudAccounts';
-import { refreshUserCatalogue } from './plugins/cloud/awsPricing';
+import { registerAwsPricesCommand } from './ui/awsPrices';
 import type { CloudProvider } from './plugins/cloud/provider';
 import type { Budget } from './core/budget';
 import { DEFAULT_IDLE_POLICY, type IdlePolicy } from './core/autostop';
-import { Ledger } from './core/ledger';
-import { identify } from './core/procfs';
-import { WindowRegistry, dismissCloseRecord, recordCrashedWindows, recordWindowClose } from './engine/closeGuard';
+import { CloseGuard } from './ui/closeGuardUi';
+import { registerMoneyNotifications } from './ui/moneyNotifications';
 
 type CleanupOnExit = 'none' | 'localPlugins' | 'everything';
 
@@ -144,66 +143,24 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
 
   context.subscriptions.push(vscode.commands.registerCommand('tether.showCostReport', () => showCostReport(context, model)));
   context.subscriptions.push(
-    vscode.commands.registerCommand('tether.refreshAwsPrices', async () => {
-      const aws = cloudKeys.current.aws;
-      if (!aws) return void vscode.window.showInformationMessage('Tether: no AWS account yet: run "Tether: Set Cloud API Key…" and pick AWS EC2.');
-      try {
-        const { catalogue, file } = await vscode.window.withProgress(
-          { location: vscode.ProgressLocation.Notification, title: `Tether: reading EC2 on-demand prices for ${aws.region} from the AWS Price List API…` },
-          () => refreshUserCatalogue(stateDir(), { regions: [aws.region], ...(aws.credentials ? { credentials: aws.credentials } : {}), log }),
-        );
+    registerAwsPricesCommand({
+      cloudKeys,
+      stateDir,
+      log,
+      onRefreshed: () => {
         cloudProviders = createProviders(cloudKeys.current, log, stateDir());
-        const n = Object.keys(catalogue.regions[aws.region] ?? {}).length;
-        log.info(`AWS prices refreshed: ${n} types in ${aws.region} as of ${catalogue.asOf} (${file})`);
-        void vscode.window.showInformationMessage(`Tether: ${n} EC2 on-demand prices for ${aws.region} as of ${catalogue.asOf}.`);
-        await refresh.request('config');
-      } catch (err) {
-        log.error(`AWS prices: ${describeError(err)}`);
-        void vscode.window.showErrorMessage(`Tether: ${describeError(err)}`, 'Open Tether Log').then((c) => c && log.show());
-      }
-    }),
-    vscode.commands.registerCommand('tether.dismissCloseReport', async () => {
-      dismissCloseRecord(stateDir());
-      await refresh.request('action');
+        return refresh.request('config');
+      },
     }),
   );
 
   // Not contributed (so not in the palette): lets in-editor tests read what the UI renders.
   context.subscriptions.push(vscode.commands.registerCommand('tether.internal.snapshot', () => model.snapshot));
 
-  // The window-close guard: this window is registered while it lives; when the last one closes
-  // with something still billing, a record is left for the next start (and `tether status`).
-  const me = identify(process.pid);
-  const registry = () => new WindowRegistry(stateDir());
-  if (me) {
-    try {
-      // A window that died without closing (crash, killed extension host) left no record: make it now.
-      const crashed = recordCrashedWindows(new Ledger(stateDir()), me);
-      if (crashed) log.warn(`the last window ended without closing at about ${crashed.closedAt}, while ${crashed.resources.length} cloud resource(s) billed`);
-      registry().register(me);
-    } catch (err) {
-      log.error(`close guard: ${describeError(err)}`);
-    }
-    // The registry entry's mtime is this window's last sign of life (for the crash case above).
-    const beat = setInterval(() => {
-      try {
-        registry().heartbeat(me);
-      } catch {
-        /* the state folder may be changing; the next beat retries */
-      }
-    }, 60_000);
-    context.subscriptions.push({ dispose: () => clearInterval(beat) });
-  }
-  const guardOnClose = () => {
-    if (!me) return;
-    try {
-      const ledger = new Ledger(stateDir());
-      const rec = recordWindowClose(ledger, me);
-      if (rec) log.warn(`last window closing while ${rec.resources.length} cloud resource(s) bill ($${rec.perHour.toFixed(2)}/h): ${rec.resources.map((r) => r.name).join(', ')}`);
-    } catch (err) {
-      log.error(`close guard: ${describeError(err)}`);
-    }
-  };
+  // The window-close guard: a record when the last window closes (or died) while something bills.
+  const closeGuard = new CloseGuard(stateDir, log, () => refresh.request('action'));
+  context.subscriptions.push(closeGuard);
+  const guardOnClose = () => closeGuard.onClose();
 
   onDeactivate = async () => {
     const mode = settings().cleanupOnExit;
@@ -222,62 +179,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
     guardOnClose();
   };
 
-  // Budget thresholds: one notification each time a budget reaches a new level.
-  const budgetLevels = new Map<string, number>();
-  context.subscriptions.push(
-    model.onDidChange((s) => {
-      for (const v of s.budgets) {
-        const before = budgetLevels.get(v.budget.name) ?? 0;
-        budgetLevels.set(v.budget.name, v.level);
-        if (v.level <= before) continue;
-        const msg = `Tether: budget "${v.budget.name}" at ${Math.round(v.level * 100)} %: $${v.spent.toFixed(2)} of $${v.budget.limitUsd.toFixed(2)} per ${v.budget.period}${v.terminate.length ? ` — terminated ${v.terminate.length} instance(s) to stay within it` : ''}.`;
-        log.warn(msg);
-        void vscode.window.showWarningMessage(msg, 'Terminate…', 'Extend', 'Ignore').then((c) => {
-          if (c === 'Terminate…') void vscode.commands.executeCommand('tether.terminateInstance');
-          if (c === 'Extend') void vscode.commands.executeCommand('workbench.action.openSettings', 'tether.budgets');
-        });
-      }
-    }),
-  );
-
-  // Dead man's switches: say when one is armed, fired, or cannot be reached.
-  context.subscriptions.push(
-    model.onDidChange((s) => {
-      for (const e of s.deadman ?? []) {
-        if (e.event === 'armed' || e.event === 're-armed') {
-          log.info(`dead man's switch of ${e.name} ${e.event} (${e.detail})`);
-          vscode.window.setStatusBarMessage(`Tether: dead man's switch of ${e.name} ${e.event}`, 5000);
-        } else if (e.event === 'fired') {
-          log.warn(`dead man's switch of ${e.name} fired at ${e.detail}`);
-          void vscode.window.showWarningMessage(`Tether: the dead man's switch of ${e.name} fired at ${e.detail} (Tether had been silent). Check the instance: on some providers it still bills until terminated.`, 'Terminate…').then((c) => {
-            if (c) void vscode.commands.executeCommand('tether.terminateInstance');
-          });
-        } else {
-          log.warn(`dead man's switch of ${e.name}: ${e.detail}`);
-        }
-      }
-    }),
-  );
-
-  // Idle autostop and time limits: a warning with Keep Running before acting, a note after.
-  context.subscriptions.push(
-    model.onDidChange((s) => {
-      for (const e of s.autostop ?? []) {
-        if (e.phase === 'act') {
-          log.warn(`autostop acted on ${e.name}: ${e.reason}`);
-          void vscode.window.showWarningMessage(`Tether stopped the bill of ${e.name}: ${e.reason}. See the ledger note and the Cloud view.`);
-          continue;
-        }
-        const when = new Date(e.actAt).toLocaleTimeString();
-        log.info(`autostop warning for ${e.name}: ${e.reason}`);
-        const keep = e.kind === 'idle' ? 'Keep Running' : 'Remove Time Limit';
-        void vscode.window.showWarningMessage(`Tether: ${e.name} — ${e.reason} (at ${when}).`, keep, 'Terminate Now').then((c) => {
-          if (c === keep) void vscode.commands.executeCommand('tether.internal.keepRunning', e.ledgerId, e.kind);
-          if (c === 'Terminate Now') void vscode.commands.executeCommand('tether.terminateInstance');
-        });
-      }
-    }),
-  );
+  context.subscriptions.push(...registerMoneyNotifications(model, log));
 
   onConfigChanged();
   await refresh.request('startup');
@@ -291,21 +193,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
         if (c === 'Show') void vscode.commands.executeCommand('tether.resources.focus');
       });
   }
-  // What billed while no window was open (left by the last window to close).
-  const closed = model.snapshot.folders.find((f) => f.report?.closedWhileBilling)?.report?.closedWhileBilling;
-  if (closed && Date.now() - Date.parse(closed.closedAt) < 60_000) {
-    // A reload, not a closed editor: nothing worth a notification.
-    log.info(`close record from ${closed.closedAt} (under a minute ago, a reload): dismissed`);
-    dismissCloseRecord(stateDir());
-    await refresh.request('action');
-  } else if (closed) {
-    log.warn(closed.message);
-    void vscode.window.showWarningMessage(`Tether: ${closed.message}`, 'Show Instances', 'Cost Report', 'Dismiss').then(async (c) => {
-      if (c === 'Show Instances') void vscode.commands.executeCommand('tether.resources.focus');
-      if (c === 'Cost Report') void vscode.commands.executeCommand('tether.showCostReport');
-      if (c === 'Dismiss') await vscode.commands.executeCommand('tether.dismissCloseReport');
-    });
-  }
+  await closeGuard.showAtStart(model, () => refresh.request('action'));
   log.info('Tether ready');
   return model.apiSurface;
 }

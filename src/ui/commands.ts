@@ -92,24 +92,67 @@ function withProgress<T>(title: string, task: () => Promise<T>): Thenable<T> {
   return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: false }, task);
 }
 
-/** Read-only documents for fetched logs (container, remote): not dirty, nothing to save. */
+/**
+ * Read-only documents for fetched logs (container, remote): not dirty, nothing to save. With
+ * `follow`, the log is fetched again every 2 s while the document is visible (like `tail -f`:
+ * an editor scrolled to the end stays at the end), until it is closed.
+ */
 const readOnlyDocs = new Map<string, string>();
+const followers = new Map<string, NodeJS.Timeout>();
+const readOnlyChanged = new vscode.EventEmitter<vscode.Uri>();
 const READONLY_SCHEME = 'tether-log';
-async function showReadOnly(name: string, text: string): Promise<void> {
+const FOLLOW_MS = 2000;
+let followLog: vscode.LogOutputChannel | undefined;
+async function showReadOnly(name: string, text: string, follow?: () => Promise<string>): Promise<void> {
   const uri = vscode.Uri.from({ scheme: READONLY_SCHEME, path: `/${name}`, query: String(Date.now()) });
-  readOnlyDocs.set(uri.toString(), text);
+  const key = uri.toString();
+  readOnlyDocs.set(key, text);
   const doc = await vscode.workspace.openTextDocument(uri);
   await vscode.languages.setTextDocumentLanguage(doc, 'log');
   const editor = await vscode.window.showTextDocument(doc, { preview: true });
   const last = doc.lineCount - 1;
   editor.revealRange(new vscode.Range(last, 0, last, 0));
+  if (!follow || followers.has(key)) return;
+  let busy = false;
+  followers.set(
+    key,
+    setInterval(async () => {
+      const shown = vscode.window.visibleTextEditors.find((e) => e.document === doc);
+      if (!shown || busy) return;
+      busy = true;
+      try {
+        const fresh = await follow();
+        if (fresh === readOnlyDocs.get(key)) return;
+        const atEnd = (shown.visibleRanges[shown.visibleRanges.length - 1]?.end.line ?? 0) >= shown.document.lineCount - 2;
+        readOnlyDocs.set(key, fresh);
+        readOnlyChanged.fire(uri);
+        if (atEnd) setTimeout(() => shown.revealRange(new vscode.Range(shown.document.lineCount - 1, 0, shown.document.lineCount - 1, 0)), 50);
+      } catch (err) {
+        followLog?.debug(`following ${name}: ${describeError(err)} (trying again)`);
+      } finally {
+        busy = false;
+      }
+    }, FOLLOW_MS),
+  );
+}
+
+function stopFollowing(doc: vscode.TextDocument): void {
+  const key = doc.uri.toString();
+  const t = followers.get(key);
+  if (t) clearInterval(t);
+  followers.delete(key);
+  if (doc.uri.scheme === READONLY_SCHEME) readOnlyDocs.delete(key);
 }
 
 export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
   const { model, log } = deps;
+  followLog = log;
   const provider = vscode.workspace.registerTextDocumentContentProvider(READONLY_SCHEME, {
+    onDidChange: readOnlyChanged.event,
     provideTextDocumentContent: (uri) => readOnlyDocs.get(uri.toString()) ?? '',
   });
+  const closeWatch = vscode.workspace.onDidCloseTextDocument(stopFollowing);
+  const stopAll = { dispose: () => [...followers.values()].forEach((t) => clearInterval(t)) };
   const after = () => deps.refresh.request('action');
 
   const start = async (node?: unknown) => {
@@ -217,7 +260,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       if (!(plugin instanceof DockerPlugin)) return;
       try {
         const text = await plugin.logs({ tail: 2000 });
-        await showReadOnly(`${ref.status.name} (container).log`, text || '(no output yet)');
+        await showReadOnly(`${ref.status.name} (container).log`, text || '(no output yet)', async () => (await plugin.logs({ tail: 2000 })) || '(no output yet)');
       } catch (err) {
         await showError(deps, err);
       }
@@ -229,7 +272,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       if (!record) return void vscode.window.showInformationMessage(`Tether: ${ref.status.name} has no remote log yet.`);
       try {
         const text = await withProgress(`Tether: reading the log of ${ref.status.name} on ${ref.status.host}…`, () => engine.ssh.readLog(record, 1000));
-        await showReadOnly(`${ref.status.name} on ${ref.status.host}.log`, text || '(no output yet)');
+        await showReadOnly(`${ref.status.name} on ${ref.status.host}.log`, text || '(no output yet)', async () => (await engine.ssh.readLog(record, 1000)) || '(no output yet)');
       } catch (err) {
         await showError(deps, err);
       }
@@ -670,7 +713,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     'tether.statusMenu': statusMenu,
     'tether.showOutput': () => log.show(),
   };
-  return [provider, ...Object.entries(table).map(([id, fn]) => vscode.commands.registerCommand(id, fn))];
+  return [provider, closeWatch, stopAll, ...Object.entries(table).map(([id, fn]) => vscode.commands.registerCommand(id, fn))];
 }
 
 async function pickFolder(model: TetherModel): Promise<string | undefined> {

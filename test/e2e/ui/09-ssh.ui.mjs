@@ -75,6 +75,18 @@ export async function run({ page, url, screenshot, log }) {
   await waitForStatusBar(page, /1 running/);
   await screenshot('3-remote-running');
 
+  // Show Logs follows the remote log while it is open (like tail -f): a line the job writes later appears.
+  await contextMenu(page, /trainer\s*running/, 'Show Logs');
+  const editorText = () => page.evaluate(() => (document.querySelector('.monaco-editor .view-lines')?.textContent ?? '').replace(/\u00a0/g, ' '));
+  await page.waitForFunction(() => (document.querySelector('.monaco-editor .view-lines')?.textContent ?? '').replace(/\u00a0/g, ' ').includes('epoch 1'), null, { timeout: 15000 });
+  const logDir = path.join(sshd.home, '.cache', 'tether', 'logs');
+  // The newest trainer log (the test user's home outlives earlier runs).
+  const logFile = fs.readdirSync(logDir).filter((f) => f.startsWith('trainer')).map((f) => path.join(logDir, f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+  fs.appendFileSync(logFile, 'epoch 2 (written after the log was opened)\n');
+  await page.waitForFunction(() => (document.querySelector('.monaco-editor .view-lines')?.textContent ?? '').replace(/\u00a0/g, ' ').includes('epoch 2 (written after'), null, { timeout: 15000 });
+  log(`log editor: ${(await editorText()).slice(-120)}`);
+  await screenshot('3b-remote-log-following');
+
   await contextMenu(page, 'trainer', 'Stop Plugin');
   await acceptPickIfShown(page, 'trainer');
   await clickDialogButton(page, 'Stop');

@@ -14,6 +14,7 @@ import { evaluateBudgets, periodStart, type Budget, type BudgetVerdict, type Spe
 import { CloudInstancePlugin, ledgerStateOf, remoteOf } from '../plugins/cloud/cloudPlugin';
 import type { CloudInstance, CloudProvider, InstanceType, LaunchRequest } from '../plugins/cloud/provider';
 import { reconcileCloud } from '../plugins/cloud/reconcile';
+import { BILLING_RULES, PROVIDER_TITLES } from '../plugins/cloud/rules';
 import { selfShutdownEffect, type SelfShutdownEffect, type ShutdownProvider } from '../plugins/ssh/deadman';
 import { evaluateAutostop, snooze, type AutostopAction, type AutostopState, type IdleObservation, type IdlePolicy } from '../core/autostop';
 
@@ -183,8 +184,9 @@ export class CloudManager {
     const items: SpendItem[] = [];
     for (const v of status.instances) {
       const rec = v.managed && v.ledgerId ? body.resources.find((r) => r.id === v.ledgerId) : undefined;
-      const p = this.providers().find((x) => x.type === v.provider);
-      if (!rec || !p) continue;
+      // A provider without an account here still counts (its spend is real), though Tether cannot terminate it.
+      const rule = this.providers().find((x) => x.type === v.provider)?.billing ?? BILLING_RULES[v.provider];
+      if (!rec || !rule) continue;
       items.push({
         ledgerId: rec.id,
         provider: v.provider,
@@ -192,8 +194,8 @@ export class CloudManager {
         ratePerHour: BILLING.has(v.status) ? v.pricePerHour : 0,
         spentInPeriod: (period) => {
           const start = periodStart(period, now);
-          const before = start > Date.parse(rec.createdAt) ? accruedCost(rec, p.billing, false, start) : 0;
-          return accruedCost(rec, p.billing, false, now) - before;
+          const before = start > Date.parse(rec.createdAt) ? accruedCost(rec, rule, false, start) : 0;
+          return accruedCost(rec, rule, false, now) - before;
         },
       });
     }
@@ -205,7 +207,14 @@ export class CloudManager {
         const why = `budget "${verdict.budget.name}" ($${verdict.budget.limitUsd.toFixed(2)} per ${verdict.budget.period}): $${verdict.spent.toFixed(2)} spent, $${verdict.projected.toFixed(2)} by the next poll`;
         this.log.warn(`terminating ${v.name}: ${why}`);
         await this.ledger.patch(id, {}, `terminated by ${why}`);
-        await this.terminate(v);
+        try {
+          await this.terminate(v);
+        } catch (err) {
+          // One failure must not spare the others; the next poll tries again.
+          const line = err instanceof TetherError ? err.oneLine() : String(err);
+          this.log.error(`could not terminate ${v.name} for ${why}: ${line}`);
+          await this.ledger.patch(id, {}, `termination failed: ${line}`).catch(() => undefined);
+        }
       }
     }
     return verdicts;
@@ -301,6 +310,19 @@ export class CloudManager {
         }
       }),
     );
+    // Records of a provider with no account configured now (key removed, other machine): still
+    // shown, with what the ledger knows and why Tether cannot check them — never forgotten.
+    const configured = new Set(this.providers().map((p) => p.type));
+    for (const r of this.ledger.read().resources) {
+      const type = r.kind === 'cloud' ? r.remote?.provider : undefined;
+      if (!type || configured.has(type) || !BILLING_RULES[type]) continue;
+      const title = PROVIDER_TITLES[type] ?? type;
+      const stub = { type, title, billing: BILLING_RULES[type]!, consoleUrl: () => '' } as unknown as CloudProvider;
+      instances.push({
+        ...this.view(stub, r, undefined),
+        problem: `no ${title} account is configured here, so Tether cannot check or terminate it: run "Tether: Set Cloud API Key…" (CLI: the provider's API key variable)`,
+      });
+    }
     const billing = instances.filter((i) => i.managed && BILLING.has(i.status));
     return {
       instances,

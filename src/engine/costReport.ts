@@ -4,19 +4,11 @@
  */
 import type { BillingRule } from '../core/cost';
 import type { Ledger, LedgerResource } from '../core/ledger';
-import { AWS_BILLING } from '../plugins/cloud/aws';
-import { LAMBDA_BILLING } from '../plugins/cloud/lambda';
-import { RUNPOD_BILLING } from '../plugins/cloud/runpod';
-import { VAST_BILLING } from '../plugins/cloud/vastai';
+import { BILLING_RULES } from '../plugins/cloud/rules';
 import { periodStart } from '../core/budget';
 import { accruedCost, billingEvents } from './cloud';
 
-export const BILLING_RULES: Record<string, BillingRule> = {
-  lambda_labs: LAMBDA_BILLING,
-  runpod: RUNPOD_BILLING,
-  vast_ai: VAST_BILLING,
-  aws: AWS_BILLING,
-};
+export { BILLING_RULES };
 
 export interface CostLine {
   ledgerId: string;

@@ -7,6 +7,7 @@
 import * as vscode from 'vscode';
 import { formatUsd } from '../core/format';
 import { spendAt } from '../engine/costReport';
+import { PROVIDER_TITLES } from '../plugins/cloud/rules';
 import type { Snapshot, TetherModel } from './model';
 
 /** A money meter: four decimals under $10, so a cheap instance is seen to tick; cents above. */
@@ -14,7 +15,6 @@ export function formatMeter(n: number): string {
   return Math.abs(n) < 10 ? `$${n.toFixed(4)}` : formatUsd(n);
 }
 
-const PROVIDER_TITLES: Record<string, string> = { lambda_labs: 'Lambda Cloud', runpod: 'RunPod', vast_ai: 'Vast.ai', aws: 'AWS EC2' };
 
 export function periodLabel(s: Snapshot): string {
   return s.spend?.period === 'month' ? 'this month' : 'today';

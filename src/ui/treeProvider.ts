@@ -485,8 +485,8 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         item.id = n.id;
         const live = v.status === 'running' || v.status === 'provisioning';
         item.iconPath = new vscode.ThemeIcon(
-          !v.managed ? 'question' : v.status === 'provisioning' ? 'loading~spin' : live ? 'vm-running' : 'vm-outline',
-          live && v.managed ? new vscode.ThemeColor('testing.iconPassed') : undefined,
+          !v.managed ? 'question' : v.problem ? 'warning' : v.status === 'provisioning' ? 'loading~spin' : live ? 'vm-running' : 'vm-outline',
+          v.managed && v.problem ? new vscode.ThemeColor('list.warningForeground') : live && v.managed ? new vscode.ThemeColor('testing.iconPassed') : undefined,
         );
         const up = v.uptimeSeconds >= 3600 ? `${Math.floor(v.uptimeSeconds / 3600)}h ${Math.floor((v.uptimeSeconds % 3600) / 60)}m` : `${Math.floor(v.uptimeSeconds / 60)}m`;
         item.description = [

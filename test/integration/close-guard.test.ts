@@ -83,6 +83,12 @@ describe('window-close guard (real processes as windows, real CLI)', function ()
     assert.equal(json.code, 0, json.stderr);
     const st = JSON.parse(json.stdout) as StatusReport;
     assert.ok(st.closedWhileBilling && Math.abs(st.closedWhileBilling.spentSince - 1.5) < 0.02);
+    // No Lambda account in this environment: the record is still listed, billing, with the reason it cannot be checked.
+    const v = st.cloud.instances.find((i) => i.ledgerId === 'trainer');
+    assert.equal(v?.status, 'running');
+    assert.match(v?.problem ?? '', /no Lambda Cloud account is configured here, so Tether cannot check or terminate it/);
+    assert.equal(st.totals.running, 1);
+    assert.equal(st.totals.costPerHour, 0.75);
     const human = await runCli(['status', '--workspace', ws], env);
     assert.match(human.stdout, /! When the last VS Code window closed \(.* UTC, 2\.0 h ago\), 1 cloud resource\(s\) kept billing/);
   });

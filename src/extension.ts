@@ -62,6 +62,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
   const prompts = new SshPrompts(context.secrets);
   // Background polls never open a dialog: an unknown host key or a missing passphrase then shows
   // on the host's row until the user starts something there or clicks Connect.
+  // The model reads the poll interval budgets project over from the refresh manager, made below.
+  const refreshHolder: { current?: RefreshManager } = {};
   const model: TetherModel = new TetherModel(log, stateDir, {
     passphrase: async (keyFile, o) => (model.isInteractive ? prompts.passphrase(keyFile, o.retry) : prompts.storedPassphrase(keyFile)),
     onPassphraseRejected: (keyFile) => prompts.forgetPassphrase(keyFile),
@@ -70,7 +72,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
   () => cloudProviders,
   () => ({
     budgets: vscode.workspace.getConfiguration('tether').get<Budget[]>('budgets', []).filter(validBudget),
-    pollMs: settings().pollMs,
+    // Budgets project spend over the time to the next poll, which is slower when unfocused.
+    pollMs: refreshHolder.current?.currentIntervalMs() ?? settings().pollMs,
     spendPeriod: vscode.workspace.getConfiguration('tether').get<string>('spendPeriod', 'day') === 'month' ? 'month' : 'day',
     idle: { ...DEFAULT_IDLE_POLICY, ...vscode.workspace.getConfiguration('tether').get<Partial<IdlePolicy>>('idleAutostop', {}) },
   }));
@@ -79,7 +82,17 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
   const folders = () => (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
   model.setFolders(folders());
 
-  const refresh = new RefreshManager(model, () => settings().pollMs, log);
+  // The window-close guard: a record when the last window closes (or died) while something bills.
+  const closeGuard = new CloseGuard(stateDir, log, () => refresh.request('action'));
+  context.subscriptions.push(closeGuard);
+  const guardOnClose = () => closeGuard.onClose();
+
+  // Unfocused, only the leader window keeps polling (slower) while something bills.
+  const refresh: RefreshManager = new RefreshManager(model, () => settings().pollMs, log, {
+    intervalMs: () => Math.max(5, vscode.workspace.getConfiguration('tether').get<number>('backgroundPollSeconds', 30)) * 1000,
+    isLeader: () => closeGuard.isLeader(),
+  });
+  refreshHolder.current = refresh;
   context.subscriptions.push(refresh);
   refresh.watchStateDir(stateDir());
 
@@ -127,7 +140,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
       onConfigChanged();
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('tether.pollIntervalSeconds')) refresh.restart();
+      if (e.affectsConfiguration('tether.pollIntervalSeconds') || e.affectsConfiguration('tether.backgroundPollSeconds')) refresh.restart();
       if (e.affectsConfiguration('tether.sshHosts') || e.affectsConfiguration('tether.budgets') || e.affectsConfiguration('tether.spendPeriod') || e.affectsConfiguration('tether.idleAutostop')) refresh.request('config');
       if (e.affectsConfiguration('tether.stateDirectory')) {
         model.setFolders(folders());
@@ -156,11 +169,6 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
 
   // Not contributed (so not in the palette): lets in-editor tests read what the UI renders.
   context.subscriptions.push(vscode.commands.registerCommand('tether.internal.snapshot', () => model.snapshot));
-
-  // The window-close guard: a record when the last window closes (or died) while something bills.
-  const closeGuard = new CloseGuard(stateDir, log, () => refresh.request('action'));
-  context.subscriptions.push(closeGuard);
-  const guardOnClose = () => closeGuard.onClose();
 
   onDeactivate = async () => {
     const mode = settings().cleanupOnExit;

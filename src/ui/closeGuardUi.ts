@@ -45,6 +45,19 @@ export class CloseGuard implements vscode.Disposable {
     }, 60_000);
   }
 
+  /** This window polls in the background for everyone: the longest-running live window on this machine. */
+  isLeader(): boolean {
+    const me = this.me;
+    if (!me) return true;
+    try {
+      return new WindowRegistry(this.stateDir())
+        .others(me)
+        .every((o) => o.startTime > me.startTime || (o.startTime === me.startTime && o.pid > me.pid));
+    } catch {
+      return true;
+    }
+  }
+
   /** At deactivation, after this window's own cleanup: the last window leaves a record if something bills. */
   onClose(): void {
     if (!this.me) return;

@@ -186,6 +186,12 @@ export class TetherModel implements vscode.Disposable {
     return this.current.running > 0 || this.current.orphans.length > 0 || this.api.size > 0;
   }
 
+  /** Something costs money now, or a dead man's switch needs pushing: worth polling even unfocused. */
+  get isBilling(): boolean {
+    const s = this.current;
+    return s.costPerHour > 0 || !!s.cloud?.instances.some((i) => i.managed && (i.status === 'running' || i.status === 'provisioning' || !!i.deadman));
+  }
+
   /** Polls everything; concurrent callers share one poll (plus at most one queued). */
   refresh(reason: RefreshReason): Promise<Snapshot> {
     if (this.inflight) {

@@ -1,12 +1,15 @@
 /**
- * Owns every timer and watcher that makes Tether poll. It polls on an interval only while
- * something is tracked and the window is focused; otherwise it sleeps and wakes on events:
- * the ledger changing (another window, the CLI), the config changing, the window regaining
- * focus, or a manual refresh (never debounced).
+ * Owns every timer and watcher that makes Tether poll. It polls on an interval while something
+ * is tracked and the window is focused. Unfocused, it keeps polling at the slower background
+ * interval only while something bills (so budgets, time limits, idle autostop and dead man's
+ * switches hold while you work in another app) and only in one window (the leader); otherwise it
+ * sleeps and wakes on events: the ledger changing (another window, the CLI), the config
+ * changing, the window regaining focus, or a manual refresh (never debounced).
  */
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import type { Logger } from '../core/logger';
+import { pollIntervalMs } from '../core/polling';
 import type { RefreshReason, TetherModel } from './model';
 
 export class RefreshManager implements vscode.Disposable {
@@ -15,11 +18,14 @@ export class RefreshManager implements vscode.Disposable {
   private watcher: fs.FSWatcher | undefined;
   private readonly subs: vscode.Disposable[] = [];
   private focused = vscode.window.state.focused;
+  /** The interval the timer runs at (0: no timer). */
+  private runningMs = 0;
 
   constructor(
     private readonly model: TetherModel,
     private readonly intervalMs: () => number,
     private readonly log: Logger,
+    private readonly background: { intervalMs: () => number; isLeader: () => boolean } = { intervalMs: () => 30_000, isLeader: () => true },
   ) {
     this.subs.push(
       vscode.window.onDidChangeWindowState((st) => {
@@ -55,21 +61,31 @@ export class RefreshManager implements vscode.Disposable {
     this.debounce = setTimeout(() => void this.model.refresh(reason).catch((err: unknown) => this.log.error(err as Error)), 150);
   }
 
-  /** (Re)arms the interval: on while something is tracked and the window is focused. */
+  /** The time until the next interval poll as things stand (what budgets project over). */
+  currentIntervalMs(): number {
+    return this.runningMs || (this.focused ? this.intervalMs() : this.background.intervalMs());
+  }
+
+  /** (Re)arms the interval: fast while focused and tracking, slow while unfocused and billing (leader only), else off. */
   schedule(): void {
-    const want = this.model.hasTracked && this.focused;
-    if (want && !this.timer) {
-      this.timer = setInterval(() => void this.model.refresh('interval').catch((err: unknown) => this.log.error(err as Error)), this.intervalMs());
-    } else if (!want && this.timer) {
-      clearInterval(this.timer);
-      this.timer = undefined;
-    }
+    const billing = this.model.isBilling;
+    const ms = pollIntervalMs(
+      { focused: this.focused, tracked: this.model.hasTracked, billing, leader: !this.focused && billing ? this.background.isLeader() : true },
+      this.intervalMs(),
+      this.background.intervalMs(),
+    );
+    if (ms === this.runningMs) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.runningMs = ms;
+    if (ms > 0) this.timer = setInterval(() => void this.model.refresh('interval').catch((err: unknown) => this.log.error(err as Error)), ms);
   }
 
   /** Applies a changed interval setting. */
   restart(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.runningMs = 0;
     this.schedule();
   }
 

@@ -1,5 +1,6 @@
 // Small helpers shared by test/e2e/run.mjs, scripts/start.mjs and the UI tests.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../../scripts/harness.mjs';
 
@@ -186,4 +187,18 @@ export async function typeInput(page, text) {
   await input.waitFor({ state: 'visible', timeout: 15000 });
   await input.fill(text);
   await page.keyboard.press('Enter');
+}
+
+/**
+ * A HOME for code-server whose ~/.ssh holds `config`, `known_hosts` and the test sshd's user key
+ * as the default identity; the SSH agent is off. Returns the env to pass and a cleanup.
+ */
+export function sshHome(sshd, { config, knownHosts = '' }) {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-e2e-home-'));
+  fs.mkdirSync(path.join(home, '.ssh'), { mode: 0o700 });
+  fs.writeFileSync(path.join(home, '.ssh', 'config'), config);
+  fs.writeFileSync(path.join(home, '.ssh', 'known_hosts'), knownHosts);
+  fs.copyFileSync(sshd.userKey, path.join(home, '.ssh', 'id_ed25519'));
+  fs.chmodSync(path.join(home, '.ssh', 'id_ed25519'), 0o600);
+  return { home, env: { HOME: home, SSH_AUTH_SOCK: '' }, remove: () => fs.rmSync(home, { recursive: true, force: true }) };
 }

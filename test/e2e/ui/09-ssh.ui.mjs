@@ -4,9 +4,8 @@
 // prints hand-written sample output: there is no GPU here) appear under "SSH hosts", and it stops.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { acceptPickIfShown, clickDialogButton, contextMenu, openActivity, waitForRow, waitForRows, waitForStatusBar, waitForWorkbench } from '../lib.mjs';
+import { acceptPickIfShown, clickDialogButton, contextMenu, openActivity, sshHome, waitForRow, waitForRows, waitForStatusBar, waitForWorkbench } from '../lib.mjs';
 import { startSshd, processesOf } from '../../helpers/sshd.ts';
 
 export const timeout = 150000;
@@ -25,12 +24,8 @@ export async function setup({ log }) {
   sshd = await startSshd();
   // HOME for code-server: ~/.ssh/config names the test host; known_hosts is empty, so Tether
   // must ask the user about the host key.
-  home = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-e2e-home-'));
-  fs.mkdirSync(path.join(home, '.ssh'), { mode: 0o700 });
-  fs.writeFileSync(path.join(home, '.ssh', 'config'), fs.readFileSync(sshd.sshConfig, 'utf8'));
-  fs.writeFileSync(path.join(home, '.ssh', 'known_hosts'), '');
-  fs.copyFileSync(sshd.userKey, path.join(home, '.ssh', 'id_ed25519'));
-  fs.chmodSync(path.join(home, '.ssh', 'id_ed25519'), 0o600);
+  const h = sshHome(sshd, { config: fs.readFileSync(sshd.sshConfig, 'utf8') });
+  home = h.home;
   fs.writeFileSync(
     path.join(sshd.binDir, 'nvidia-smi'),
     ['#!/bin/sh', 'case "$*" in', '  *--query-gpu=*) printf \'0, NVIDIA A100-SXM4-80GB, 87, 61234, 81920\\n1, NVIDIA A100-SXM4-80GB, 0, 4, 81920\\n\';;', '  *) exit 2;;', 'esac', ''].join('\n'),
@@ -38,10 +33,10 @@ export async function setup({ log }) {
   );
   log(`sshd on 127.0.0.1:${sshd.port}, HOME ${home}`);
   return {
-    env: { HOME: home, SSH_AUTH_SOCK: '' },
+    env: h.env,
     teardown: async () => {
       await sshd.stop();
-      fs.rmSync(home, { recursive: true, force: true });
+      h.remove();
     },
   };
 }

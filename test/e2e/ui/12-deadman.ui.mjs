@@ -6,9 +6,8 @@
 // confirmation says what a self-shutdown does to a Lambda bill, and Disarm stops the watcher.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { clickDialogButton, contextMenu, openActivity, pick, runCommand, typeInput, waitForRow, waitForRows, waitForWorkbench } from '../lib.mjs';
+import { clickDialogButton, contextMenu, openActivity, pick, runCommand, sshHome, typeInput, waitForRow, waitForRows, waitForWorkbench } from '../lib.mjs';
 import { FakeLambdaServer } from '../../fakes/lambdaServer.ts';
 import { processesOf, startSshd } from '../../helpers/sshd.ts';
 
@@ -31,22 +30,17 @@ export async function setup({ log }) {
   sshd = await startSshd();
   fake = new FakeLambdaServer({ bootMs: 1500, terminateMs: 500 });
   await fake.start();
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-e2e-home-'));
-  fs.mkdirSync(path.join(home, '.ssh'), { mode: 0o700 });
   // The instance's address (127.0.0.1) → the loopback server; its key is already trusted.
-  fs.writeFileSync(path.join(home, '.ssh', 'config'), `Host 127.0.0.1\n  Port ${sshd.port}\n  User ${sshd.user}\n  IdentityFile ~/.ssh/id_ed25519\n`);
-  fs.copyFileSync(sshd.knownHosts, path.join(home, '.ssh', 'known_hosts'));
-  fs.copyFileSync(sshd.userKey, path.join(home, '.ssh', 'id_ed25519'));
-  fs.chmodSync(path.join(home, '.ssh', 'id_ed25519'), 0o600);
+  const h = sshHome(sshd, { config: `Host 127.0.0.1\n  Port ${sshd.port}\n  User ${sshd.user}\n  IdentityFile ~/.ssh/id_ed25519\n`, knownHosts: fs.readFileSync(sshd.knownHosts, 'utf8') });
   // Hand-written nvidia-smi output (no GPU on this machine).
   fs.writeFileSync(path.join(sshd.binDir, 'nvidia-smi'), "#!/bin/sh\nprintf '0, NVIDIA A10, 3, 512, 24576\\n'\n", { mode: 0o755 });
   log(`fake Lambda Cloud at ${fake.url}; sshd on 127.0.0.1:${sshd.port}`);
   return {
-    env: { HOME: home, SSH_AUTH_SOCK: '', TETHER_LAMBDA_API_URL: fake.url },
+    env: { ...h.env, TETHER_LAMBDA_API_URL: fake.url },
     teardown: async () => {
       await fake.stop();
       await sshd.stop();
-      fs.rmSync(home, { recursive: true, force: true });
+      h.remove();
     },
   };
 }

@@ -458,7 +458,13 @@ export class Engine {
     const staleIntents = remote.filter((r) => empty(r) && r.state === 'starting' && Date.now() - Date.parse(r.createdAt) > 60_000);
     if (!gone.length && !staleIntents.length) return polled;
     await this.ledger.update((b) => {
-      for (const r of gone) if (b.resources.some((x) => x.id === r.id)) endIn(b, r.id, 'stopped', `no process left on ${r.host} (reconciled)`);
+      for (const r of gone) {
+        if (!b.resources.some((x) => x.id === r.id)) continue;
+        // The host recorded how the command ended when it ended on its own.
+        const code = this.ssh.exitCode(r.id);
+        if (code === undefined) endIn(b, r.id, 'stopped', `no process left on ${r.host} (reconciled)`);
+        else endIn(b, r.id, code === 0 ? 'stopped' : 'failed', `exited with code ${code} on ${r.host}`, { code, signal: null, at: new Date().toISOString() });
+      }
       for (const r of staleIntents) if (b.resources.some((x) => x.id === r.id)) endIn(b, r.id, 'failed', `start on ${r.host} never completed (crash during start?)`);
     }, 'reconciling');
     for (const r of [...gone, ...staleIntents]) {

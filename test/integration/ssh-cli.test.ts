@@ -110,13 +110,35 @@ describe('tether CLI with remote SSH plugins (real OpenSSH server)', function ()
 
     const stop = await runCli(['stop', 'srv', '--workspace', ws], env);
     assert.equal(stop.code, 0, stop.stderr);
-    assert.match(stop.stdout, /stopped srv: 2 process\(es\).*0 left/);
+    assert.match(stop.stdout, /stopped srv: 3 process\(es\).*0 left/); // the command, its child and the exit-code wrapper
     for (const x of p.processes) assert.equal(alive(x), false, `${x.pid} is gone`);
     const after = json((await runCli(['status', '--json', '--workspace', ws], env)).stdout);
     assert.equal(after.plugins[0]!.state, 'stopped');
     assert.equal(after.plugins[0]!.kind, 'ssh');
     assert.deepEqual(after.plugins[0]!.processes, []);
     assert.equal(after.totals.running, 0);
+  });
+
+  it('a remote job that ends on its own reports its exit code: 0 is stopped, 3 is failed (exit 3)', async () => {
+    const ws = workspaceWith({
+      plugins: [
+        { name: 'ok', command: 'sh', args: ['-c', 'sleep 1; echo done'], host: 'tether-test' },
+        { name: 'bad', command: 'sh', args: ['-c', 'sleep 1; echo oops >&2; exit 3'], host: 'tether-test' },
+      ],
+    });
+    for (const n of ['ok', 'bad']) assert.equal((await runCli(['start', n, '--workspace', ws], env)).code, 0);
+    const s = await waitFor(async () => {
+      const r = json((await runCli(['status', '--json', '--workspace', ws], env)).stdout);
+      return r.plugins.every((p) => p.processes.length === 0 && p.state !== 'running') ? r : undefined;
+    }, 10000, 'both jobs ended');
+    const ok = s.plugins.find((p) => p.name === 'ok')!;
+    const bad = s.plugins.find((p) => p.name === 'bad')!;
+    assert.equal(ok.state, 'stopped');
+    assert.equal(ok.lastExit?.code, 0);
+    assert.equal(bad.state, 'failed');
+    assert.equal(bad.lastExit?.code, 3);
+    const human = await runCli(['status', '--workspace', ws], env);
+    assert.match(human.stdout, /^bad\s+failed/m);
   });
 
   it('an unreachable host keeps the record and reports the problem (status exits 0); it recovers when the host is back', async () => {

@@ -103,15 +103,18 @@ describe('remote SSH plugins (real OpenSSH server)', function () {
       const l = m.get(rec.id) ?? [];
       return l.length === 2 ? l : undefined;
     }, 5000, 'root and child');
-    const child = procs.find((p) => p.pid !== root.pid)!;
-    assert.equal(child.ppid, root.pid);
+    // The recorded root is Tether's exit-code wrapper (hidden from the list); the command is its child.
+    const top = procs.find((p) => p.ppid === root.pid)!;
+    assert.match(top.command, /^sh -c sleep 300 & wait/);
+    assert.ok(!procs.some((p) => p.pid === root.pid), 'the wrapper is not listed as the plugin\'s');
+    const child = procs.find((p) => p.ppid === top.pid)!;
     assert.match(child.command, /^sleep 300/);
     for (const p of procs) {
       assert.equal(uidOf(p.pid), sshd.uid, 'runs as the SSH user');
       assert.equal(readEnvVar(p.pid, 'TETHER_RESOURCE_ID'), rec.id, 'carries the marker');
       assert.equal(p.host, 'tether-test');
     }
-    assert.deepEqual(plugin.getChildPids(), [root.pid]);
+    assert.deepEqual(plugin.getChildPids(), [top.pid]);
     assert.equal(plugin.getManagedResources().is_running, true);
     assert.ok(rec.logPath?.startsWith(`${sshd.home}/.cache/tether/logs/`), rec.logPath);
     const report = await plugin.stop();
@@ -150,7 +153,8 @@ describe('remote SSH plugins (real OpenSSH server)', function () {
       const m = await monitor.poll(ledger.read().resources);
       return m.get(rec.id)?.length === 1 ? m.get(rec.id) : undefined;
     }, 5000, 'a poll after the drop');
-    assert.equal(recovered[0]!.pid, rec.processes[0]!.pid, 'the detached process survived the dropped connection');
+    assert.equal(recovered[0]!.ppid, rec.processes[0]!.pid, 'the detached process (under its recorded root) survived the dropped connection');
+    assert.ok(alive(rec.processes[0]!.pid, rec.processes[0]!.startTime));
     assert.ok(conn.connects > connectsBefore, 'reconnected');
     assert.equal(monitor.hostState('tether-test'), 'connected');
     assert.equal(ledger.read().resources.length, 1);
@@ -173,7 +177,7 @@ describe('remote SSH plugins (real OpenSSH server)', function () {
     const report = (await plugin.stop(300))!;
     assert.equal(report.survivors.length, 0);
     assert.ok(report.killed >= 2, `the TERM-ignoring sh and sleep needed SIGKILL: ${JSON.stringify(report)}`);
-    assert.equal(report.processes.length, 5);
+    assert.equal(report.processes.length, 6, 'the five and the exit-code wrapper');
     const left = procs.filter((p) => alive(p.pid, p.startTime));
     assert.deepEqual(left, [], 'no survivor in /proc');
     const again = await monitor.poll([{ ...rec, state: 'running' }]);

@@ -5,8 +5,9 @@
  *
  * Three scripts, one round trip each:
  * - start: launches `nohup setsid CMD ARGS` detached (all three streams redirected, so the
- *   channel closes at once), prints the PID and its /proc stat line (start time = field 22),
- *   waits the startup check and says whether the root still runs.
+ *   channel closes at once) under a small `sh` that records the command's exit code in
+ *   `~/.cache/tether/exit/<id>` when it ends on its own, prints the PID and its /proc stat line
+ *   (start time = field 22), waits the startup check and says whether the root still runs.
  * - poll: for every tracked resource of a host, walks /proc/PID/task/TID/children from the
  *   identity-checked roots plus every process carrying the resource's marker (setsid escapees),
  *   printing each process's stat line and command line; then the GPUs (nvidia-smi) if present.
@@ -33,6 +34,21 @@ const SAFE_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 function assertId(id: string): void {
   if (!SAFE_ID.test(id)) throw new Error(`invalid resource id ${JSON.stringify(id)}`);
+}
+
+/**
+ * The root of every remote plugin: runs the command (argv after `$0`), then records its exit code
+ * (atomically) where polls find it. Killed by Tether's stop, it records nothing.
+ */
+export const EXIT_WRAPPER = `"$@"; c=$?; { printf '%s\\n' "$c" > "$TETHER_EXIT_FILE.tmp" && mv -f "$TETHER_EXIT_FILE.tmp" "$TETHER_EXIT_FILE"; } 2>/dev/null; exit $c`;
+/** `$0` of the wrapper: how its command line is recognised. */
+export const EXIT_WRAPPER_NAME = 'tether-run';
+/** Where exit codes are kept on the host (one file per ledger id; pruned after 7 days). */
+const EXIT_DIR = '"$HOME/.cache/tether/exit"';
+
+/** True for the command line of the exit-code wrapper (it is shown as Tether's, not the plugin's). */
+export function isExitWrapper(command: string | undefined): boolean {
+  return !!command && command.includes(` ${EXIT_WRAPPER_NAME} `) && command.startsWith('/bin/sh -c ');
 }
 
 /** Shared shell functions. `rd PID` sets S (stat line), ST (start time), STATE; fails if gone. */
@@ -145,7 +161,11 @@ LOG="$L"/${shQuote(remoteLogName(spec.plugin, spec.id))}
 cd "$HOME" 2>/dev/null
 ${cwd ? `cd -- ${shQuote(cwd)} 2>/dev/null || { echo "TETHER_ERR cwd"; exit 0; }` : ''}
 printf '\\n--- %s tether: starting %s (cwd %s)\\n' ${shQuote(new Date().toISOString())} ${shQuote(display)} "$PWD" >> "$LOG"
-${assigns} nohup setsid ${argv} >> "$LOG" 2>&1 < /dev/null &
+E=${EXIT_DIR}
+mkdir -p "$E" 2>/dev/null && find "$E" -type f -mtime +7 -exec rm -f {} + 2>/dev/null
+EF="$E"/${shQuote(spec.id)}
+rm -f "$EF"
+${assigns} TETHER_EXIT_FILE="$EF" nohup setsid /bin/sh -c ${shQuote(EXIT_WRAPPER)} ${EXIT_WRAPPER_NAME} ${argv} >> "$LOG" 2>&1 < /dev/null &
 P=$!
 S=; { read -r S < "/proc/$P/stat"; } 2>/dev/null
 printf 'TETHER_STARTED %s\\n%s\\nTETHER_LOG %s\\n' "$P" "$S" "$LOG"
@@ -255,6 +275,7 @@ else
   echo "SWEEP full"
 fi
 ${body}
+${resources.map((r) => `[ -r ${EXIT_DIR}/${shQuote(r.id)} ] && { _c=; read -r _c < ${EXIT_DIR}/${shQuote(r.id)}; echo "C ${r.id} $_c"; }`).join('\n')}
 [ -n "$NOW" ] && echo "N $NOW"
 for _e in $MKL; do echo "M $_e"; done
 if command -v nvidia-smi >/dev/null 2>&1; then
@@ -299,6 +320,8 @@ export interface PollOutput {
   sweepState?: MarkerSweepState;
   /** Whether this poll swept all of /proc or only the PIDs new since the last poll. */
   sweep?: 'full' | 'incremental';
+  /** Exit codes recorded by the wrapper of resources whose command ended on its own. */
+  exits: Map<string, number>;
   complete: boolean;
 }
 
@@ -335,6 +358,7 @@ export function parsePollOutput(out: string): PollOutput {
   let lastPid: number | undefined;
   let sweep: 'full' | 'incremental' | undefined;
   const markers: Array<{ pid: number; id: string }> = [];
+  const exits = new Map<string, number>();
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]!;
     if (l.startsWith('P ')) {
@@ -356,6 +380,9 @@ export function parsePollOutput(out: string): PollOutput {
         rssBytes: st.rssBytes,
         ...(cmd === '=' ? {} : { command: cmd.trim() || `[${st.comm}]` }),
       });
+    } else if (l.startsWith('C ')) {
+      const m = /^C (\S+) (\d+)$/.exec(l);
+      if (m) exits.set(m[1]!, Number(m[2]));
     } else if (l.startsWith('B ')) {
       bootTimeMs = Number(l.slice(2)) * 1000;
     } else if (l.startsWith('G ')) {
@@ -382,6 +409,7 @@ export function parsePollOutput(out: string): PollOutput {
     ...(gpuError !== undefined ? { gpuError } : {}),
     ...(lastPid !== undefined && Number.isInteger(lastPid) ? { sweepState: { lastPid, markers } } : {}),
     ...(sweep ? { sweep } : {}),
+    exits,
     complete,
   };
 }

@@ -21,6 +21,7 @@ import {
   buildPollScript,
   buildStartScript,
   buildStopScript,
+  isExitWrapper,
   parsePollOutput,
   parseStartOutput,
   parseStopOutput,
@@ -88,6 +89,13 @@ export class SshHostMonitor {
   lastSweep: 'full' | 'incremental' | undefined;
   /** Last processes seen per ledger id (kept while a host is unreachable). */
   private readonly lastSeen = new Map<string, RemoteProcessInfo[]>();
+  /** Exit codes the hosts reported for commands that ended on their own, per ledger id. */
+  private readonly exits = new Map<string, number>();
+
+  /** The exit code of a remote command that ended on its own, as its host recorded it (undefined: unknown, or stopped by Tether). */
+  exitCode(id: string): number | undefined {
+    return this.exits.get(id);
+  }
 
   constructor(
     readonly pool: SshConnectionPool,
@@ -234,6 +242,7 @@ export class SshHostMonitor {
     };
     this.lastSweep = out.sweep;
     this.memo.set(host, memo);
+    for (const [id, code] of out.exits) this.exits.set(id, code);
     const result = new Map<string, RemoteProcessInfo[]>();
     const seenKeys = new Set<string>();
     for (const [i, t] of tracked.entries()) {
@@ -263,8 +272,11 @@ export class SshHostMonitor {
         };
       });
       infos.sort((a, b) => a.startTime - b.startTime || a.pid - b.pid);
-      result.set(t.id, infos);
-      this.lastSeen.set(t.id, infos);
+      // The exit-code wrapper is Tether's, not the plugin's: shown only while it is all that is left
+      // (the moment between the command's end and its exit code being recorded).
+      const shown = infos.some((p) => !isExitWrapper(p.command)) ? infos.filter((p) => !isExitWrapper(p.command)) : infos;
+      result.set(t.id, shown);
+      this.lastSeen.set(t.id, shown);
     }
     // Forget caches of processes of this host that were not seen (only when all its resources were polled).
     for (const m of [this.cpuPrev, this.cmdCache]) {
@@ -302,6 +314,7 @@ export class SshHostMonitor {
   /** Forgets a resource's cached processes (after it ended). */
   forget(id: string): void {
     this.lastSeen.delete(id);
+    this.exits.delete(id);
   }
 
   closeAll(): void {
@@ -412,7 +425,9 @@ export class RemoteSshPlugin implements LifecycleAwarePlugin {
     if (!this.record) return [];
     const root = this.record.processes[0];
     const isRoot = (p: RemoteProcessInfo) => !!root && p.pid === root.pid && p.startTime === root.startTime;
-    return [...new Set(this.lastProcesses.filter((p) => isRoot(p) || p.escaped).map((p) => p.pid))];
+    // The command right under Tether's exit-code wrapper (the recorded root, hidden from the list) is the plugin's top process.
+    const isTop = (p: RemoteProcessInfo) => !!root && p.ppid === root.pid;
+    return [...new Set(this.lastProcesses.filter((p) => isRoot(p) || isTop(p) || p.escaped).map((p) => p.pid))];
   }
 
   getManagedResources(): Record<string, unknown> {

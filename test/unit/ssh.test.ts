@@ -81,6 +81,31 @@ describe('ssh: host specs and ~/.ssh/config', () => {
   });
 });
 
+describe('ssh: Include in ~/.ssh/config', () => {
+  it('reads included files in place: relative to ~/.ssh, ~, globs in lexical order, nested; missing ones skipped', () => {
+    const home = tmpDir();
+    const ssh = path.join(home, '.ssh');
+    fs.mkdirSync(path.join(ssh, 'config.d'), { recursive: true });
+    fs.writeFileSync(path.join(ssh, 'config.d', '20-lab'), 'Host lab-*\n  HostName %h.example\n  User second\n');
+    fs.writeFileSync(path.join(ssh, 'config.d', '10-lab'), 'Host lab-*\n  User first\n  Include ~/.ssh/nested\n');
+    fs.writeFileSync(path.join(ssh, 'config.d', '.hidden'), 'Host lab-*\n  User hidden\n');
+    fs.writeFileSync(path.join(ssh, 'nested'), 'Port 2222\n');
+    const cfg = path.join(ssh, 'config');
+    fs.writeFileSync(cfg, 'Include config.d/*\nInclude "missing file"\nHost *\n  User fallback\n');
+    const o = { configPath: cfg, homeDir: home, localUser: 'u' };
+    const t = resolveHost('lab-7', o);
+    // First value wins, as in ssh: 10-lab (lexically first) sets the user; the nested file the port.
+    assert.equal(t.user, 'first');
+    assert.equal(t.port, 2222);
+    assert.equal(t.host, 'lab-7.example');
+    assert.equal(resolveHost('elsewhere', o).user, 'fallback');
+    // An include loop ends (depth limit) instead of hanging.
+    fs.writeFileSync(path.join(ssh, 'loop'), 'Include loop\n');
+    fs.writeFileSync(cfg, 'Include loop\nHost x\n  User y\n');
+    assert.equal(resolveHost('x', o).user, 'y');
+  });
+});
+
 describe('ssh: known_hosts', () => {
   const key = edBlob();
   const other = edBlob();

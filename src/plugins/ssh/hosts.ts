@@ -103,6 +103,54 @@ function first(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/**
+ * The config text with its `Include` lines replaced by the files they name, in place (as OpenSSH
+ * reads them): relative paths are under ~/.ssh, `~` is the home folder, `*` and `?` glob the last
+ * path part (matches in lexical order), missing files are skipped, and nesting stops at 16 levels.
+ */
+export function expandIncludes(text: string, home: string, depth = 0): string {
+  if (depth > 16) return '';
+  return text
+    .split(/\r?\n/)
+    .map((line) => {
+      const m = /^\s*include\s+(.+?)\s*$/i.exec(line);
+      if (!m) return line;
+      const parts = m[1]!.match(/"[^"]*"|\S+/g) ?? [];
+      const out: string[] = [];
+      for (const raw of parts) {
+        let p = raw.replace(/^"|"$/g, '');
+        if (p === '~' || p.startsWith('~/')) p = path.join(home, p.slice(1));
+        else if (!path.isAbsolute(p)) p = path.join(home, '.ssh', p);
+        for (const file of globFiles(p)) {
+          try {
+            out.push(expandIncludes(fs.readFileSync(file, 'utf8'), home, depth + 1));
+          } catch {
+            /* unreadable: skipped, as ssh does */
+          }
+        }
+      }
+      return out.join('\n');
+    })
+    .join('\n');
+}
+
+function globFiles(p: string): string[] {
+  const base = path.basename(p);
+  if (!/[*?]/.test(base)) return fs.existsSync(p) ? [p] : [];
+  const dir = path.dirname(p);
+  const re = new RegExp(`^${base.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  try {
+    return fs
+      .readdirSync(dir)
+      .filter((f) => re.test(f) && !f.startsWith('.'))
+      .sort()
+      .map((f) => path.join(dir, f))
+      .filter((f) => fs.statSync(f).isFile());
+  } catch {
+    return [];
+  }
+}
+
 /** Resolves a spec against the ssh config into a connection target. */
 export function resolveHost(spec: string, opts: ResolveOptions = {}): SshTarget {
   const home = opts.homeDir ?? os.homedir();
@@ -118,7 +166,7 @@ export function resolveHost(spec: string, opts: ResolveOptions = {}): SshTarget 
   }
   if (text !== undefined) {
     try {
-      const cfg = SSHConfig.parse(text);
+      const cfg = SSHConfig.parse(expandIncludes(text, home));
       // `Match exec` would run commands from the config: never for a host lookup.
       computed = cfg.compute(
         parsed.user !== undefined ? { Host: parsed.host, User: parsed.user } : { Host: parsed.host },

@@ -85,12 +85,41 @@ export function remedyFor(status: number | undefined, attempts: number, suggesti
   return suggestion ? `provider says: ${suggestion}` : 'check the request (instance type, region, SSH key name) and try again';
 }
 
+/** How a REST provider's client is configured (Lambda Cloud, RunPod, Vast.ai). */
+export interface RestProviderOptions {
+  apiKey: string;
+  /** API base URL (tests point it at a local fake). */
+  baseUrl?: string;
+  timeoutMs?: number;
+  retries?: number;
+  /** First retry delay, ms. */
+  backoffMs?: number;
+  log?: (line: string) => void;
+}
+
+/** A client for a provider that authenticates with `Authorization: Bearer KEY`; the key is scrubbed from every message. */
+export function bearerClient(provider: string, o: RestProviderOptions, baseUrl: string, parseError: HttpClientOptions['parseError']): JsonHttpClient {
+  return new JsonHttpClient({
+    provider,
+    baseUrl,
+    headers: { Authorization: `Bearer ${o.apiKey}` },
+    ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+    ...(o.retries !== undefined ? { retries: o.retries } : {}),
+    ...(o.backoffMs !== undefined ? { backoffMs: o.backoffMs } : {}),
+    ...(o.log ? { log: o.log } : {}),
+    ...(parseError ? { parseError } : {}),
+    secrets: [o.apiKey],
+  });
+}
+
 export class JsonHttpClient {
   readonly provider: string;
   private readonly baseUrl: string;
   private readonly timeoutMs: number;
-  private readonly retries: number;
-  private readonly backoffMs: number;
+  /** Retries after the first attempt (callers that retry whole operations use the same count). */
+  readonly retries: number;
+  /** First backoff delay, ms. */
+  readonly backoffMs: number;
   private readonly maxRetryAfterMs: number;
 
   constructor(private readonly opts: HttpClientOptions) {

@@ -13,7 +13,7 @@
  */
 import type { BillingRule } from '../../core/cost';
 import { CloudProviderType } from '../../core/protocols';
-import { JsonHttpClient, isAmbiguous, type ParsedError } from './http';
+import { bearerClient, isAmbiguous, type JsonHttpClient, type ParsedError, type RestProviderOptions } from './http';
 import { launchIdempotently, parseMarker } from './marker';
 import { CloudApiError, markedName, type CloudInstance, type CloudProvider, type InstanceState, type InstanceType, type LaunchRequest } from './provider';
 
@@ -21,16 +21,6 @@ export { matchesLedgerId } from './marker';
 
 export const LAMBDA_DEFAULT_URL = 'https://cloud.lambda.ai/api/v1';
 
-export interface RestProviderOptions {
-  apiKey: string;
-  /** API base URL (tests point it at a local fake). */
-  baseUrl?: string;
-  timeoutMs?: number;
-  retries?: number;
-  /** First retry delay, ms. */
-  backoffMs?: number;
-  log?: (line: string) => void;
-}
 
 interface LambdaInstance {
   id: string;
@@ -108,23 +98,9 @@ export class LambdaCloudProvider implements CloudProvider {
   readonly type = CloudProviderType.LAMBDA_LABS;
   readonly title = 'Lambda Cloud';
   private readonly http: JsonHttpClient;
-  private readonly retries: number;
-  private readonly backoffMs: number;
 
   constructor(private readonly opts: RestProviderOptions) {
-    this.retries = opts.retries ?? 3;
-    this.backoffMs = opts.backoffMs ?? 500;
-    this.http = new JsonHttpClient({
-      provider: this.title,
-      baseUrl: opts.baseUrl ?? LAMBDA_DEFAULT_URL,
-      headers: { Authorization: `Bearer ${opts.apiKey}` },
-      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-      retries: this.retries,
-      backoffMs: this.backoffMs,
-      ...(opts.log ? { log: opts.log } : {}),
-      parseError: parseLambdaError,
-      secrets: [opts.apiKey],
-    });
+    this.http = bearerClient(this.title, opts, opts.baseUrl ?? LAMBDA_DEFAULT_URL, parseLambdaError);
   }
 
   async listInstanceTypes(): Promise<InstanceType[]> {
@@ -163,8 +139,8 @@ export class LambdaCloudProvider implements CloudProvider {
       ledgerId: req.ledgerId,
       list: () => this.listInstances(),
       mayHaveCreated: isAmbiguous,
-      attempts: this.retries + 1,
-      backoffMs: this.backoffMs,
+      attempts: this.http.retries + 1,
+      backoffMs: this.http.backoffMs,
       ...(this.opts.log ? { log: this.opts.log } : {}),
       create: async () => {
         const { body } = await this.http.post<{ data: { instance_ids: string[] } }>('/instance-operations/launch', {

@@ -20,9 +20,8 @@
  */
 import type { BillingRule } from '../../core/cost';
 import { CloudProviderType } from '../../core/protocols';
-import { JsonHttpClient, isAmbiguous, type ParsedError } from './http';
+import { bearerClient, isAmbiguous, type JsonHttpClient, type ParsedError, type RestProviderOptions } from './http';
 import { launchIdempotently, parseMarker } from './marker';
-import type { RestProviderOptions } from './lambda';
 import { CloudApiError, markedName, type CloudInstance, type CloudProvider, type InstanceState, type InstanceType, type LaunchRequest } from './provider';
 
 export { matchesLedgerId } from './marker';
@@ -118,24 +117,10 @@ export class RunPodProvider implements CloudProvider {
   readonly title = 'RunPod';
   private readonly http: JsonHttpClient;
   private readonly gql: JsonHttpClient;
-  private readonly retries: number;
-  private readonly backoffMs: number;
 
   constructor(private readonly opts: RunPodOptions) {
-    this.retries = opts.retries ?? 3;
-    this.backoffMs = opts.backoffMs ?? 500;
-    const common = {
-      provider: this.title,
-      headers: { Authorization: `Bearer ${opts.apiKey}` },
-      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-      retries: this.retries,
-      backoffMs: this.backoffMs,
-      ...(opts.log ? { log: opts.log } : {}),
-      parseError: parseRunPodError,
-      secrets: [opts.apiKey],
-    };
-    this.http = new JsonHttpClient({ ...common, baseUrl: opts.baseUrl ?? RUNPOD_DEFAULT_URL });
-    this.gql = new JsonHttpClient({ ...common, baseUrl: opts.graphqlUrl ?? RUNPOD_GRAPHQL_URL });
+    this.http = bearerClient(this.title, opts, opts.baseUrl ?? RUNPOD_DEFAULT_URL, parseRunPodError);
+    this.gql = bearerClient(this.title, opts, opts.graphqlUrl ?? RUNPOD_GRAPHQL_URL, parseRunPodError);
   }
 
   async listInstanceTypes(): Promise<InstanceType[]> {
@@ -193,8 +178,8 @@ export class RunPodProvider implements CloudProvider {
       ledgerId: req.ledgerId,
       list: () => this.listInstances(),
       mayHaveCreated: isAmbiguous,
-      attempts: this.retries + 1,
-      backoffMs: this.backoffMs,
+      attempts: this.http.retries + 1,
+      backoffMs: this.http.backoffMs,
       ...(this.opts.log ? { log: this.opts.log } : {}),
       create: async () => {
         const { body } = await this.http.post<RunPodPod>('/pods', {

@@ -18,9 +18,8 @@
  */
 import type { BillingRule } from '../../core/cost';
 import { CloudProviderType } from '../../core/protocols';
-import { JsonHttpClient, type ParsedError } from './http';
+import { bearerClient, type JsonHttpClient, type ParsedError, type RestProviderOptions } from './http';
 import { launchIdempotently, parseMarker } from './marker';
-import type { RestProviderOptions } from './lambda';
 import { CloudApiError, markedName, type CloudInstance, type CloudProvider, type InstanceState, type InstanceType, type LaunchRequest } from './provider';
 
 export { matchesLedgerId } from './marker';
@@ -108,23 +107,9 @@ export class VastAiProvider implements CloudProvider {
   readonly type = CloudProviderType.VAST_AI;
   readonly title = 'Vast.ai';
   private readonly http: JsonHttpClient;
-  private readonly retries: number;
-  private readonly backoffMs: number;
 
   constructor(private readonly opts: VastOptions) {
-    this.retries = opts.retries ?? 3;
-    this.backoffMs = opts.backoffMs ?? 500;
-    this.http = new JsonHttpClient({
-      provider: this.title,
-      baseUrl: opts.baseUrl ?? VAST_DEFAULT_URL,
-      headers: { Authorization: `Bearer ${opts.apiKey}` },
-      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-      retries: this.retries,
-      backoffMs: this.backoffMs,
-      ...(opts.log ? { log: opts.log } : {}),
-      parseError: parseVastError,
-      secrets: [opts.apiKey],
-    });
+    this.http = bearerClient(this.title, opts, opts.baseUrl ?? VAST_DEFAULT_URL, parseVastError);
   }
 
   /** Offers are the catalogue: `name` is the offer id to launch. */
@@ -167,8 +152,8 @@ export class VastAiProvider implements CloudProvider {
       list: () => this.listInstances(),
       // Anything but a refused key or a rate limit may have created the instance.
       mayHaveCreated: (err) => !(err instanceof CloudApiError && (err.status === 401 || err.status === 403 || err.status === 429)),
-      attempts: this.retries + 1,
-      backoffMs: this.backoffMs,
+      attempts: this.http.retries + 1,
+      backoffMs: this.http.backoffMs,
       ...(this.opts.log ? { log: this.opts.log } : {}),
       create: async () => {
         const { status, body } = await this.http.put<{ success?: boolean; new_contract?: number; error?: string; msg?: string }>(

@@ -163,9 +163,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
     switch (cmd) {
       case 'status': {
         // Any Tether run keeps the dead man's switches pushed (and arms requested ones).
-        if (engine.ledger.read().resources.some((r) => r.remote?.metadata.deadman)) {
-          for (const e of await engine.deadman.tend()) log.info(`dead man's switch of ${e.name}: ${e.event} (${e.detail})`);
-        }
+        for (const e of await engine.deadman.tend()) log.info(`dead man's switch of ${e.name}: ${e.event} (${e.detail})`);
         const report = await engine.status();
         io.out(o.json ? JSON.stringify(report, null, 2) : renderStatus(report));
         return report.configError ? ExitCode.USAGE : ExitCode.OK;

@@ -227,9 +227,10 @@ export class CloudManager {
   async enforceAutostop(status: CloudStatus, observe: (ledgerId: string) => IdleObservation | undefined, policy: IdlePolicy): Promise<AutostopEvent[]> {
     const now = this.now();
     const events: AutostopEvent[] = [];
+    const records = this.ledger.read().resources;
     for (const v of status.instances) {
       if (!v.managed || !v.ledgerId || v.status !== 'running') continue;
-      const rec = this.ledger.read().resources.find((r) => r.id === v.ledgerId);
+      const rec = records.find((r) => r.id === v.ledgerId);
       if (!rec?.remote) continue;
       const before = autostopOf(rec);
       const { state, action } = evaluateAutostop(before, observe(rec.id), policy, now);

@@ -3,7 +3,7 @@
  * provider's billing rule, from the recorded state history alone (no network).
  */
 import type { BillingRule } from '../core/cost';
-import type { Ledger, LedgerResource } from '../core/ledger';
+import type { Ledger, LedgerBody, LedgerResource } from '../core/ledger';
 import { BILLING_RULES } from '../plugins/cloud/rules';
 import { periodStart } from '../core/budget';
 import { accruedCost, billingEvents } from './cloud';
@@ -34,7 +34,10 @@ export interface CostReport {
 
 /** Cost of every cloud record, accrued since `sinceMs` (default: all time). */
 export function costReport(ledger: Ledger, sinceMs?: number, nowMs = Date.now()): CostReport {
-  const body = ledger.read();
+  return costReportOf(ledger.read(), sinceMs, nowMs);
+}
+
+function costReportOf(body: LedgerBody, sinceMs: number | undefined, nowMs: number): CostReport {
   const lines: CostLine[] = [];
   const add = (r: LedgerResource, ended: boolean) => {
     if (r.kind !== 'cloud' || !r.remote) return;
@@ -99,10 +102,11 @@ export function currentRate(r: LedgerResource, rule: BillingRule): number {
 /** Spend so far in the current day or month (UTC) and the burn rate, from the ledger alone. */
 export function periodSpend(ledger: Ledger, period: SpendPeriod, nowMs = Date.now()): PeriodSpend {
   const since = periodStart(period, nowMs);
-  const report = costReport(ledger, since, nowMs);
+  const body = ledger.read();
+  const report = costReportOf(body, since, nowMs);
   const byProvider: PeriodSpend['byProvider'] = {};
   for (const [p, spent] of Object.entries(report.byProvider)) byProvider[p] = { spent, perHour: 0 };
-  for (const r of ledger.read().resources) {
+  for (const r of body.resources) {
     const rule = r.kind === 'cloud' && r.remote ? BILLING_RULES[r.remote.provider] : undefined;
     if (!rule) continue;
     const rate = currentRate(r, rule);

@@ -564,10 +564,11 @@ export class Engine {
       costSoFar: 0,
     }));
     // Remote: one round trip per host (hosts in parallel), for its records or, without any, its GPUs.
-    const remoteActive = this.ledger.read().resources.filter((r) => r.kind === 'ssh' && r.host);
+    const before = this.ledger.read().resources;
+    const remoteActive = before.filter((r) => r.kind === 'ssh' && r.host);
     // A running cloud instance Tether launched is an SSH host too (GPUs, remote plugins, idle checks).
     const cloudHosts = new Map<string, LedgerResource>();
-    for (const r of this.ledger.read().resources) {
+    for (const r of before) {
       const h = this.cloudHost(r);
       if (h) cloudHosts.set(h, r);
     }

@@ -268,7 +268,7 @@ export class TetherModel implements vscode.Disposable {
       }
     }
     let deadman: DeadmanEvent[] = [];
-    if (firstEngine && firstEngine.ledger.read().resources.some((r) => r.remote?.metadata.deadman)) {
+    if (firstEngine && cloud?.instances.some((i) => i.deadman)) {
       try {
         deadman = await firstEngine.deadman.tend();
       } catch (err) {

@@ -32,7 +32,7 @@
  */
 import { ExitCode, TetherError } from '../../core/errors';
 import type { ExecOptions, ExecResult } from './connection';
-import { shQuote } from './remote';
+import { RD_FUNCTION, shQuote } from './remote';
 
 /** What the switch needs of a connection: {@link SshConnection.exec} (an SshConnection fits). */
 export interface DeadmanConnection {
@@ -152,23 +152,14 @@ const sh = (s: string): string => s.replace(/@\{/g, '${');
 
 /**
  * Shared shell functions.
- * - `rd PID`: sets ST (start time, field 22) and PG (process group, field 5); fails when gone or a zombie.
+ * - `rd PID`: remote.ts's {@link RD_FUNCTION} (ST start time, PG process group; fails when gone or a zombie).
  * - `mtms FILE`: prints FILE's modification time in epoch ms (stat -c %.3Y, else whole seconds from
  *   stat -c %Y, date -r or perl, counted as the end of that second).
  * - `nowms`: the time in epoch ms (`date +%s%N`, else whole seconds).
  * - `num NAME`: reads a whole number from "$D/NAME" into _v.
  */
 const FUNCTIONS = sh(String.raw`
-rd() {
-  S=; ST=; PG=
-  { read -r S < "/proc/$1/stat"; } 2>/dev/null
-  [ -n "$S" ] || return 1
-  _r=@{S##*") "}
-  set -f; set -- $_r; set +f
-  case $1 in Z|X|x) return 1;; esac
-  PG=$3; ST=@{20}
-  [ -n "$ST" ]
-}
+${RD_FUNCTION}
 # mtms FILE: FILE's modification time in epoch ms. Whole-second sources (no sub-second stat)
 # count as the END of that second, so the switch may fire late by < 1 s but never early.
 mtms() {

@@ -51,19 +51,28 @@ export function isExitWrapper(command: string | undefined): boolean {
   return !!command && command.includes(` ${EXIT_WRAPPER_NAME} `) && command.startsWith('/bin/sh -c ');
 }
 
-/** Shared shell functions. `rd PID` sets S (stat line), ST (start time), STATE; fails if gone. */
+/**
+ * `rd PID`: reads /proc/PID/stat into S (the line), STATE, PG (process group, field 5) and ST
+ * (start time, field 22); fails, with ST empty, when the process is gone or a zombie. Identity is
+ * PID plus ST in every remote script (polls, stops, the dead man's switch).
+ */
+export const RD_FUNCTION = [
+  'rd() {',
+  '  S=; ST=; PG=; STATE=',
+  '  { read -r S < "/proc/$1/stat"; } 2>/dev/null',
+  '  [ -n "$S" ] || return 1',
+  '  _r=${S##*") "}',
+  '  set -f; set -- $_r; set +f',
+  '  STATE=$1',
+  '  case $STATE in Z|X|x) return 1;; esac',
+  '  PG=$3; ST=${20}',
+  '  [ -n "$ST" ]',
+  '}',
+].join('\n');
+
+/** Shared shell functions: `rd` (above) and the marker sweep. */
 const PRELUDE = String.raw`
-rd() {
-  S=
-  { read -r S < "/proc/$1/stat"; } 2>/dev/null
-  [ -n "$S" ] || return 1
-  _r=${'${'}S##*") "}
-  set -f; set -- $_r; set +f
-  STATE=$1; ST=${'${'}20}
-  [ -n "$ST" ] || return 1
-  case $STATE in Z|X|x) return 1;; esac
-  return 0
-}
+${RD_FUNCTION}
 # MKL: " pid:id ..." for processes carrying a marker. grepm FILES... adds the markers found in them.
 MKL=
 grepm() {

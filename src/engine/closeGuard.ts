@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { isSameProcessAlive, type ProcessIdentity } from '../core/procfs';
 import type { Ledger, LedgerResource } from '../core/ledger';
 import { accruedCost } from './cloud';
-import { BILLING_RULES, currentRate } from './costReport';
+import { BILLING_RULES, billingNow, currentRate } from './costReport';
 
 export const CLOSE_RECORD_FILE = 'closed-while-billing.json';
 
@@ -114,17 +114,6 @@ export class WindowRegistry {
   }
 }
 
-/** Cloud resources in the ledger that bill right now (compute, or storage while stopped). */
-export function billingNow(ledger: Ledger): CloseRecord['resources'] {
-  const out: CloseRecord['resources'] = [];
-  for (const r of ledger.read().resources) {
-    const rule = r.kind === 'cloud' && r.remote ? BILLING_RULES[r.remote.provider] : undefined;
-    if (!rule) continue;
-    const perHour = currentRate(r, rule);
-    if (perHour > 0) out.push({ ledgerId: r.id, name: r.plugin, provider: r.remote!.provider, perHour });
-  }
-  return out;
-}
 
 /**
  * Called as a window closes (after its own cleanup): unregisters it, and when no other window is
@@ -134,7 +123,7 @@ export function recordWindowClose(ledger: Ledger, me: ProcessIdentity, nowMs = D
   const reg = new WindowRegistry(ledger.stateDir);
   reg.unregister(me);
   if (reg.others(me).length) return undefined;
-  const resources = billingNow(ledger);
+  const resources = billingNow(ledger.read().resources);
   if (!resources.length) return undefined;
   const rec: CloseRecord = {
     closedAt: new Date(nowMs).toISOString(),
@@ -154,7 +143,7 @@ export function recordWindowClose(ledger: Ledger, me: ProcessIdentity, nowMs = D
 export function recordCrashedWindows(ledger: Ledger, me: ProcessIdentity): CloseRecord | undefined {
   const { alive, dead } = new WindowRegistry(ledger.stateDir).sweep(me);
   if (alive.length || !dead.length || readCloseRecord(ledger.stateDir)) return undefined;
-  const resources = billingNow(ledger);
+  const resources = billingNow(ledger.read().resources);
   if (!resources.length) return undefined;
   const rec: CloseRecord = {
     closedAt: new Date(Math.max(...dead.map((d) => d.lastSeenMs))).toISOString(),

@@ -99,6 +99,18 @@ export function currentRate(r: LedgerResource, rule: BillingRule): number {
   return compute + storage;
 }
 
+/** Cloud records that bill right now (compute, or storage while stopped), with their rate. */
+export function billingNow(resources: readonly LedgerResource[]): Array<{ ledgerId: string; name: string; provider: string; perHour: number }> {
+  const out: Array<{ ledgerId: string; name: string; provider: string; perHour: number }> = [];
+  for (const r of resources) {
+    const rule = r.kind === 'cloud' && r.remote ? BILLING_RULES[r.remote.provider] : undefined;
+    if (!rule) continue;
+    const perHour = currentRate(r, rule);
+    if (perHour > 0) out.push({ ledgerId: r.id, name: r.plugin, provider: r.remote!.provider, perHour });
+  }
+  return out;
+}
+
 /** Spend so far in the current day or month (UTC) and the burn rate, from the ledger alone. */
 export function periodSpend(ledger: Ledger, period: SpendPeriod, nowMs = Date.now()): PeriodSpend {
   const since = periodStart(period, nowMs);
@@ -106,12 +118,7 @@ export function periodSpend(ledger: Ledger, period: SpendPeriod, nowMs = Date.no
   const report = costReportOf(body, since, nowMs);
   const byProvider: PeriodSpend['byProvider'] = {};
   for (const [p, spent] of Object.entries(report.byProvider)) byProvider[p] = { spent, perHour: 0 };
-  for (const r of body.resources) {
-    const rule = r.kind === 'cloud' && r.remote ? BILLING_RULES[r.remote.provider] : undefined;
-    if (!rule) continue;
-    const rate = currentRate(r, rule);
-    if (rate > 0) (byProvider[r.remote!.provider] ??= { spent: 0, perHour: 0 }).perHour += rate;
-  }
+  for (const b of billingNow(body.resources)) (byProvider[b.provider] ??= { spent: 0, perHour: 0 }).perHour += b.perHour;
   const entries = Object.values(byProvider);
   return {
     period,

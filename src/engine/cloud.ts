@@ -154,12 +154,16 @@ function deadmanView(r: LedgerResource): Pick<CloudView, 'deadman'> {
   return { deadman: { minutes: Math.round(d.timeoutSec / 60), state, ...(detail ? { detail } : {}), endsBilling: eff?.endsBilling ?? false, effect: eff?.text ?? '' } };
 }
 
+/** `ssh [-p PORT] [user@]host`. */
+function sshCommand(host: string, port: number | undefined, user: unknown): string {
+  return `ssh ${port && port !== 22 ? `-p ${port} ` : ''}${typeof user === 'string' && user ? `${user}@` : ''}${host}`;
+}
+
 /** `ssh [-p PORT] [user@]host` for a cloud record's address. */
 export function sshCommandOf(r: LedgerResource, o: { withUser?: boolean } = {}): string | undefined {
   const remote = r.remote;
   if (!remote?.sshHost) return undefined;
-  const user = o.withUser !== false ? remote.metadata.sshUser : undefined;
-  return `ssh ${remote.sshPort && remote.sshPort !== 22 ? `-p ${remote.sshPort} ` : ''}${typeof user === 'string' && user ? `${user}@` : ''}${remote.sshHost}`;
+  return sshCommand(remote.sshHost, remote.sshPort, o.withUser !== false ? remote.metadata.sshUser : undefined);
 }
 
 const BILLING = new Set(['provisioning', 'running', 'stopping']);
@@ -383,7 +387,7 @@ export class CloudManager {
       pricePerHour: remote.estimatedCostPerHour ?? 0,
       costSoFar: accruedCost(r, p.billing, false, this.now()),
       uptimeSeconds: Math.max(0, (this.now() - Date.parse(r.createdAt)) / 1000),
-      ...(host ? { sshCommand: `ssh ${remote.sshPort && remote.sshPort !== 22 ? `-p ${remote.sshPort} ` : ''}${user ? `${user}@` : ''}${host}` } : {}),
+      ...(host ? { sshCommand: sshCommand(host, remote.sshPort, user) } : {}),
       ...(i ? { consoleUrl: p.consoleUrl(i) } : {}),
       ...deadmanView(r),
       ...(typeof p.stop === 'function' ? { canStop: true } : {}),
@@ -408,7 +412,7 @@ export class CloudManager {
       pricePerHour: i.pricePerHour ?? 0,
       costSoFar: 0,
       uptimeSeconds: i.launchedAt ? Math.max(0, (Date.now() - Date.parse(i.launchedAt)) / 1000) : 0,
-      ...(i.sshHost ? { sshCommand: `ssh ${i.sshPort && i.sshPort !== 22 ? `-p ${i.sshPort} ` : ''}${i.sshUser ? `${i.sshUser}@` : ''}${i.sshHost}` } : {}),
+      ...(i.sshHost ? { sshCommand: sshCommand(i.sshHost, i.sshPort, i.sshUser) } : {}),
       consoleUrl: p.consoleUrl(i),
       problem: 'not launched by Tether: shown, never terminated unless you pick it',
     };

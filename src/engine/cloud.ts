@@ -14,7 +14,7 @@ import { evaluateBudgets, periodStart, type Budget, type BudgetVerdict, type Spe
 import { CloudInstancePlugin, ledgerStateOf, remoteOf } from '../plugins/cloud/cloudPlugin';
 import type { CloudInstance, CloudProvider, InstanceType, LaunchRequest } from '../plugins/cloud/provider';
 import { reconcileCloud } from '../plugins/cloud/reconcile';
-import { BILLING_RULES, PROVIDER_TITLES } from '../plugins/cloud/rules';
+import { BILLING_RULES, providerTitle } from '../plugins/cloud/rules';
 import { selfShutdownEffect, type SelfShutdownEffect, type ShutdownProvider } from '../plugins/ssh/deadman';
 import { evaluateAutostop, snooze, type AutostopAction, type AutostopState, type IdleObservation, type IdlePolicy } from '../core/autostop';
 
@@ -321,7 +321,7 @@ export class CloudManager {
     for (const r of this.ledger.read().resources) {
       const type = r.kind === 'cloud' ? r.remote?.provider : undefined;
       if (!type || configured.has(type) || !BILLING_RULES[type]) continue;
-      const title = PROVIDER_TITLES[type] ?? type;
+      const title = providerTitle(type);
       const stub = { type, title, billing: BILLING_RULES[type]!, consoleUrl: () => '' } as unknown as CloudProvider;
       instances.push({
         ...this.view(stub, r, undefined),

@@ -8,6 +8,7 @@ import { AWS_SHIPPED_CATALOGUE, AwsEc2Provider, type AwsCredentials } from '../p
 import { loadUserCatalogue, newestCatalogue } from '../plugins/cloud/awsPricing';
 import { LambdaCloudProvider } from '../plugins/cloud/lambda';
 import type { CloudProvider } from '../plugins/cloud/provider';
+import { PROVIDER_TITLES } from '../plugins/cloud/rules';
 import { RunPodProvider } from '../plugins/cloud/runpod';
 import { VastAiProvider } from '../plugins/cloud/vastai';
 
@@ -21,12 +22,7 @@ export interface CloudAccounts {
 }
 
 /** Display names, in the order the wizard offers them. */
-export const CLOUD_ACCOUNT_TITLES: Record<CloudAccountKind, string> = {
-  lambda_labs: 'Lambda Cloud',
-  runpod: 'RunPod',
-  vast_ai: 'Vast.ai',
-  aws: 'AWS EC2',
-};
+export const CLOUD_ACCOUNT_TITLES: Record<CloudAccountKind, string> = PROVIDER_TITLES;
 
 /** Environment overrides of each provider's API base URL (proxies, compatible endpoints, tests). */
 export const API_URL_ENV: Record<CloudAccountKind, string> = {

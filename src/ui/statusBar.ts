@@ -7,7 +7,7 @@
 import * as vscode from 'vscode';
 import { formatUsd } from '../core/format';
 import { spendAt } from '../engine/costReport';
-import { PROVIDER_TITLES } from '../plugins/cloud/rules';
+import { providerTitle } from '../plugins/cloud/rules';
 import type { Snapshot, TetherModel } from './model';
 
 /** A money meter: four decimals under $10, so a cheap instance is seen to tick; cents above. */
@@ -75,7 +75,7 @@ export class TetherStatusBar implements vscode.Disposable {
     if (providers.length) {
       tip.appendMarkdown(`| provider | ${periodLabel(s)} | $/h |\n|:--|--:|--:|\n`);
       for (const [p, v] of providers.sort((a, b) => b[1].spent - a[1].spent)) {
-        tip.appendMarkdown(`| ${PROVIDER_TITLES[p] ?? p} | ${formatUsd(v.spent)} | ${formatUsd(v.perHour)} |\n`);
+        tip.appendMarkdown(`| ${providerTitle(p)} | ${formatUsd(v.spent)} | ${formatUsd(v.perHour)} |\n`);
       }
       tip.appendMarkdown('\n');
     }

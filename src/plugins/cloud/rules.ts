@@ -12,4 +12,10 @@ export const BILLING_RULES: Record<string, BillingRule> = {
   aws: AWS_BILLING,
 };
 
-export const PROVIDER_TITLES: Record<string, string> = { lambda_labs: 'Lambda Cloud', runpod: 'RunPod', vast_ai: 'Vast.ai', aws: 'AWS EC2' };
+/** Display names, in the order the wizard offers the providers. */
+export const PROVIDER_TITLES: Record<'lambda_labs' | 'runpod' | 'vast_ai' | 'aws', string> = { lambda_labs: 'Lambda Cloud', runpod: 'RunPod', vast_ai: 'Vast.ai', aws: 'AWS EC2' };
+
+/** The display name of a provider type (the type itself when unknown). */
+export function providerTitle(type: string): string {
+  return (PROVIDER_TITLES as Record<string, string>)[type] ?? type;
+}

@@ -123,10 +123,16 @@ export function recordWindowClose(ledger: Ledger, me: ProcessIdentity, nowMs = D
   const reg = new WindowRegistry(ledger.stateDir);
   reg.unregister(me);
   if (reg.others(me).length) return undefined;
+  return writeCloseRecord(ledger, nowMs, false);
+}
+
+/** Writes the close record of what bills now, as of `closedAtMs`; undefined (nothing written) when nothing bills. */
+function writeCloseRecord(ledger: Ledger, closedAtMs: number, crashed: boolean): CloseRecord | undefined {
   const resources = billingNow(ledger.read().resources);
   if (!resources.length) return undefined;
   const rec: CloseRecord = {
-    closedAt: new Date(nowMs).toISOString(),
+    closedAt: new Date(closedAtMs).toISOString(),
+    ...(crashed ? { crashed: true } : {}),
     host: os.hostname(),
     resources,
     perHour: resources.reduce((s, r) => s + r.perHour, 0),
@@ -143,17 +149,7 @@ export function recordWindowClose(ledger: Ledger, me: ProcessIdentity, nowMs = D
 export function recordCrashedWindows(ledger: Ledger, me: ProcessIdentity): CloseRecord | undefined {
   const { alive, dead } = new WindowRegistry(ledger.stateDir).sweep(me);
   if (alive.length || !dead.length || readCloseRecord(ledger.stateDir)) return undefined;
-  const resources = billingNow(ledger.read().resources);
-  if (!resources.length) return undefined;
-  const rec: CloseRecord = {
-    closedAt: new Date(Math.max(...dead.map((d) => d.lastSeenMs))).toISOString(),
-    crashed: true,
-    host: os.hostname(),
-    resources,
-    perHour: resources.reduce((s, r) => s + r.perHour, 0),
-  };
-  writeAtomic(path.join(ledger.stateDir, CLOSE_RECORD_FILE), JSON.stringify(rec, null, 1));
-  return rec;
+  return writeCloseRecord(ledger, Math.max(...dead.map((d) => d.lastSeenMs)), true);
 }
 
 export function readCloseRecord(stateDir: string): CloseRecord | undefined {

@@ -397,18 +397,32 @@ export class AwsEc2Provider implements CloudProvider {
     return out;
   }
 
-  async describe(id: string): Promise<CloudInstance | undefined> {
+  /**
+   * Runs `call` region by region until one knows the instance (a result other than undefined).
+   * "No such instance" moves on to the next region; other errors are mapped and thrown. Without a
+   * region that knows it: the last not-found error.
+   */
+  private async inRegionOf<T>(id: string, action: string, call: (region: string) => Promise<T | undefined>): Promise<{ value: T; region: string } | { notFound: unknown }> {
+    let notFound: unknown;
     for (const region of this.regions) {
       try {
-        const found = await this.describeWhere(region, { InstanceIds: [id] });
-        if (found.length) return found[0];
+        const value = await call(region);
+        if (value !== undefined) return { value, region };
       } catch (err) {
         const code = (err as { name?: string }).name ?? '';
-        if (code === 'InvalidInstanceID.NotFound' || code === 'InvalidInstanceID.Malformed') continue;
-        throw toAwsCloudApiError(err, `DescribeInstances(${id})`, this.endpointLabel);
+        if (code === 'InvalidInstanceID.NotFound' || code === 'InvalidInstanceID.Malformed') {
+          notFound = err;
+          continue;
+        }
+        throw toAwsCloudApiError(err, `${action}(${id})`, this.endpointLabel);
       }
     }
-    return undefined;
+    return { notFound };
+  }
+
+  async describe(id: string): Promise<CloudInstance | undefined> {
+    const r = await this.inRegionOf(id, 'DescribeInstances', async (region) => (await this.describeWhere(region, { InstanceIds: [id] }))[0]);
+    return 'value' in r ? r.value : undefined;
   }
 
   async launch(req: LaunchRequest): Promise<CloudInstance> {
@@ -473,16 +487,13 @@ export class AwsEc2Provider implements CloudProvider {
   }
 
   async terminate(id: string): Promise<void> {
-    for (const region of this.regions) {
-      try {
-        await this.client(region).send(new TerminateInstancesCommand({ InstanceIds: [id] }));
-        this.opts.log?.info(`aws: TerminateInstances ${id} (${region})`);
-        return;
-      } catch (err) {
-        const code = (err as { name?: string }).name ?? '';
-        if (code === 'InvalidInstanceID.NotFound' || code === 'InvalidInstanceID.Malformed') continue;
-        throw toAwsCloudApiError(err, `TerminateInstances(${id})`, this.endpointLabel);
-      }
+    const r = await this.inRegionOf(id, 'TerminateInstances', async (region) => {
+      await this.client(region).send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+      return region;
+    });
+    if ('value' in r) {
+      this.opts.log?.info(`aws: TerminateInstances ${id} (${r.region})`);
+      return;
     }
     // Unknown in every region: already gone (terminated instances vanish from EC2 after about an hour).
     this.opts.log?.info(`aws: ${id} not found; counting it as terminated`);
@@ -494,21 +505,15 @@ export class AwsEc2Provider implements CloudProvider {
    * unknown in every region is an error (InvalidInstanceID.NotFound): a stop must not pretend.
    */
   async stop(id: string): Promise<void> {
-    let notFound: unknown;
-    for (const region of this.regions) {
-      try {
-        await this.client(region).send(new StopInstancesCommand({ InstanceIds: [id] }));
-        this.opts.log?.info(`aws: StopInstances ${id} (${region})`);
-        return;
-      } catch (err) {
-        const code = (err as { name?: string }).name ?? '';
-        if (code === 'InvalidInstanceID.NotFound' || code === 'InvalidInstanceID.Malformed') {
-          notFound = err;
-          continue;
-        }
-        throw toAwsCloudApiError(err, `StopInstances(${id})`, this.endpointLabel);
-      }
+    const r = await this.inRegionOf(id, 'StopInstances', async (region) => {
+      await this.client(region).send(new StopInstancesCommand({ InstanceIds: [id] }));
+      return region;
+    });
+    if ('value' in r) {
+      this.opts.log?.info(`aws: StopInstances ${id} (${r.region})`);
+      return;
     }
+    const notFound = r.notFound;
     const status = (notFound as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
     throw new CloudApiError('AWS EC2', `StopInstances(${id}) failed: InvalidInstanceID.NotFound: the instance no longer exists in ${this.regions.join(', ')}`, {
       remedy: 'It was terminated (EC2 forgets terminated instances after about an hour) or never existed in these regions, so there is nothing to stop; refresh the list, and check the region (setting tether.aws.region).',

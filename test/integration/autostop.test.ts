@@ -144,7 +144,7 @@ describe('idle autostop and time limits (fake Lambda Cloud, GPU utilisation over
     const pod = new FakeRunPodServer({ bootMs: 100, terminateMs: 100 });
     await pod.start();
     try {
-      const runpod = new RunPodProvider({ apiKey: pod.apiKey, baseUrl: `${pod.url}/v1`, graphqlUrl: `${pod.url}/graphql`, retries: 1, backoffMs: 10 });
+      const runpod = new RunPodProvider({ apiKey: pod.apiKey, baseUrl: `${pod.url}/v2`, retries: 1, backoffMs: 10 });
       cloud = new CloudManager(ledger, owner, () => [provider, runpod], silentLogger, () => now);
       const v = await cloud.provision('runpod', { name: 'pod', instanceType: 'NVIDIA RTX A6000' });
       const lam = await launch();

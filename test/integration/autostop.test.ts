@@ -167,7 +167,7 @@ describe('idle autostop and time limits (fake Lambda Cloud, GPU utilisation over
         return r?.remote?.status === 'stopped' ? r : undefined;
       }, 5000, 'the pod stopped');
       assert.ok(podRec.history.some((h) => /stopped by autostop: idle/.test(h.note ?? '')));
-      assert.ok(pod.requests.some((r) => r.method === 'POST' && r.path === `/v1/pods/${podRec.remote!.instanceId}/stop`));
+      assert.ok(pod.requests.some((r) => r.method === 'POST' && r.path === `/v2/pods/${podRec.remote!.instanceId}/action` && (r.body as { action?: string }).action === 'stop'));
       assert.ok(!pod.requests.some((r) => r.method === 'DELETE'), 'never terminated');
       // Lambda cannot stop: its idle instance was terminated, and the ledger says so.
       assert.ok(ledger.read().ended.some((r) => r.id === lam && r.history.some((h) => /terminated by autostop/.test(h.note ?? ''))));

@@ -99,9 +99,7 @@ export function parseRunPodError(body: unknown, text: string): ParsedError {
       ? 'the account balance is too low: add credit in the RunPod console'
       : status === 403
         ? 'the key is valid but lacks access to this resource or action (RunPod keys are scoped when created)'
-        : status === 410
-          ? V1_RETIRED
-          : undefined;
+        : undefined;
   const extra = { ...(typeof b?.title === 'string' ? { code: b.title } : {}), ...(suggestion ? { suggestion } : {}) };
   if (b && typeof b.detail === 'string') {
     const errs = Array.isArray(b.errors) ? b.errors.filter((e): e is string => typeof e === 'string') : [];

@@ -296,6 +296,14 @@ export class FakeVastServer extends FakeProviderServer {
     if (body === undefined || typeof body !== 'object' || body === null || Array.isArray(body)) return { status: 400, body: { error: 'invalid_request', msg: 'Invalid json body' } };
     if (!validateSearch(body)) return { status: 400, body: { error: 'invalid_request', msg: `Error in query parameters: ${ajvText(validateSearch.errors)}` } };
     const q = body as Json;
+    // Every filter is an {operator: value} object with the documented operators (the schema's
+    // declared filters only list some of them; its additionalProperties rule and the description say all).
+    for (const [k, v] of Object.entries(q)) {
+      if (['limit', 'type', 'order', 'allocated_storage'].includes(k)) continue;
+      if (v === null || typeof v !== 'object' || Array.isArray(v) || Object.keys(v).some((op) => !OPS.includes(op))) {
+        return { status: 400, body: { error: 'invalid_request', msg: `Error in query parameters: ${k} must be an object of operators (${OPS.join(', ')})` } };
+      }
+    }
     for (const pair of (q.order as string[][] | undefined) ?? []) {
       if (pair[1] !== 'asc' && pair[1] !== 'desc') return { status: 400, body: { error: 'invalid_request', msg: `Error in query parameters: order direction ${JSON.stringify(pair[1])} is not asc or desc` } };
     }

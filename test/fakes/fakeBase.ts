@@ -51,6 +51,17 @@ export interface LoggedRequest {
   path: string;
   authorization?: string;
   body?: unknown;
+  /** The query string ("?a=1"), when there was one. */
+  search?: string;
+}
+
+/** What {@link FakeProviderServer.gate} sees of a request. */
+export interface GateRequest {
+  method: string;
+  path: string;
+  url: URL;
+  authorization: string | undefined;
+  body: unknown;
 }
 
 /**
@@ -136,6 +147,17 @@ export abstract class FakeProviderServer implements ProviderFake {
     return this.serverError();
   }
   protected abstract isCreate(method: string, path: string): boolean;
+  /** The answer to a body that is not JSON. */
+  protected invalidJson(): Answer {
+    return { status: 400, body: { error: 'invalid JSON' } };
+  }
+  /**
+   * Runs before the auth check and the injected faults: an answer here ends the request (a
+   * provider's rate limit, or an auth answer that differs by endpoint). Default: none.
+   */
+  protected gate(_r: GateRequest): Answer | undefined {
+    return undefined;
+  }
   protected abstract route(method: string, path: string, url: URL, body: unknown): Answer;
 
   async start(): Promise<string> {
@@ -153,12 +175,14 @@ export abstract class FakeProviderServer implements ProviderFake {
     try {
       body = raw ? JSON.parse(raw) : undefined;
     } catch {
-      return this.send(res, { status: 400, body: { error: 'invalid JSON' } });
+      return this.send(res, this.invalidJson());
     }
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const method = req.method ?? 'GET';
     const path = url.pathname;
-    this.requests.push({ method, path, ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}), body });
+    this.requests.push({ method, path, ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}), body, ...(url.search ? { search: url.search } : {}) });
+    const gated = this.gate({ method, path, url, authorization: req.headers.authorization, body });
+    if (gated) return this.send(res, gated);
 
     if (!this.authorized(req.headers.authorization, url)) return this.send(res, this.authError());
     const fault = takeFault(this.faults, method, path);

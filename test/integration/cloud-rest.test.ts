@@ -17,7 +17,7 @@ import { matchesLedgerId } from '../../src/plugins/cloud/marker';
 import { CloudApiError, markedName, type CloudProvider } from '../../src/plugins/cloud/provider';
 import { reconcileCloud } from '../../src/plugins/cloud/reconcile';
 import { RunPodProvider } from '../../src/plugins/cloud/runpod';
-import { VastAiProvider } from '../../src/plugins/cloud/vastai';
+import { VAST_MIN_GAPS_MS, VastAiProvider } from '../../src/plugins/cloud/vastai';
 import { AwsEc2MotoFake, MOTO_AMI } from '../fakes/awsEc2Fake';
 import type { FaultKind, LoggedRequest, ProviderFake } from '../fakes/fakeBase';
 import { FakeLambdaServer } from '../fakes/lambdaServer';
@@ -112,15 +112,16 @@ const TARGETS: Target[] = [
   {
     label: 'Vast.ai',
     fakeLabel: 'its fake server',
-    fake: () => new FakeVastServer(),
-    provider: (f, o) => new VastAiProvider({ ...common(f, o), baseUrl: `${f.url}/api/v0` }),
+    // Vast's documented minimum gaps, scaled down: the fake enforces half of what the client keeps.
+    fake: () => new FakeVastServer({ gapScale: 0.01 }),
+    provider: (f, o) => new VastAiProvider({ ...common(f, o), baseUrl: `${f.url}/api/v0`, minGapMs: Object.fromEntries(Object.entries(VAST_MIN_GAPS_MS).map(([m, g]) => [m, g * 0.02])) }),
     instanceType: '4101',
     price: 0.345,
     listMethod: 'GET',
-    listPath: /^\/api\/v0\/instances\/$/,
+    listPath: /^\/api\/v1\/instances\/$/,
     createPath: /^\/api\/v0\/asks\/\d+\/$/,
     ambiguousCreate: ['create-then-hang', 'create-then-fail'],
-    sendsRetryAfter: true,
+    sendsRetryAfter: false,
     keepsTerminated: false,
     writesTo: restWrite,
     unknownId: '123',

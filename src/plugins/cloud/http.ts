@@ -3,18 +3,32 @@
  *
  * - Base URL + auth header; the API key never appears in an error message or a log line.
  * - Per-request timeout (AbortSignal.timeout).
+ * - Pacing: optional per-method minimum gaps between two requests to the same provider account
+ *   (same provider, URL origin and key: clients share the pacing state), e.g. Vast.ai's
+ *   documented minimum intervals. Time is injectable ({@link Clock}) so tests assert the waits.
  * - Retries with exponential backoff (and jitter):
  *   - 429 on any method (the provider refused the request, nothing was done); Retry-After
- *     seconds are honoured;
+ *     seconds are honoured; without Retry-After the retry never comes sooner than the method's
+ *     minimum gap;
  *   - 5xx and network errors / timeouts only on idempotent requests: GET, PUT-less DELETE, and a
  *     POST/PUT only when the caller passes `retrySafe: true`. A non-idempotent request that
  *     times out or gets a 5xx is *ambiguous* (it may have been carried out): it is thrown at
  *     once, with {@link isAmbiguous} true, so the provider can look before it retries.
  * - Error answers become {@link CloudApiError} with the provider's message and a remedy.
  */
+import { createHash } from 'node:crypto';
 import { CloudApiError } from './provider';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/** Minimum gap between two requests with the same method to the same provider account, ms. */
+export type MinGaps = Partial<Record<HttpMethod, number>>;
+
+/** Time as the client sees it (tests inject one that records the waits instead of sleeping). */
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
 
 /** What a provider's error body says, parsed by the provider. */
 export interface ParsedError {
@@ -42,6 +56,10 @@ export interface HttpClientOptions {
   parseError?: (body: unknown, text: string) => ParsedError;
   /** Strings that must never be shown (the API key); scrubbed from every message. */
   secrets?: string[];
+  /** Per-method minimum gaps between requests (the provider's documented rate limits). Default: none. */
+  minGapMs?: MinGaps;
+  /** Default: the real clock. */
+  clock?: Clock;
 }
 
 export interface RequestOptions {
@@ -71,6 +89,16 @@ function markAmbiguous(err: CloudApiError): CloudApiError {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** The real clock. */
+export const REAL_CLOCK: Clock = { now: () => Date.now(), sleep };
+
+/**
+ * When each method may next be sent, per provider account (provider, URL origin and a hash of the
+ * key): every client of the same account shares it, so two clients cannot together go faster
+ * than the provider allows.
+ */
+const pacing = new Map<string, Map<HttpMethod, number>>();
+
 export const API_KEY_REMEDY = 'check the API key (Tether: Set Cloud API Key…)';
 
 /** The remedy for an HTTP status. */
@@ -79,6 +107,7 @@ export function remedyFor(status: number | undefined, attempts: number, suggesti
   if (status === 401 || status === 403) return `${API_KEY_REMEDY}${extra}`;
   if (status === 404) return `the resource does not exist (any more) at the provider; refresh the list${extra}`;
   if (status === 409) return `the request conflicts with the resource's current state; refresh and try again${extra}`;
+  if (status === 410) return `the provider has retired this API endpoint or the resource is no longer available (HTTP 410 Gone): update Tether, and check that an API URL setting does not point at an outdated proxy${extra}`;
   if (status === 429) return `rate limited: wait a little and try again${extra}`;
   if (status !== undefined && status >= 500) return `provider error, retried ${attempts - 1} times; try again later or check the provider's status page${extra}`;
   if (status === undefined) return `the provider did not answer (retried ${attempts - 1} times); check the network, a proxy, or the API URL setting${extra}`;
@@ -95,10 +124,19 @@ export interface RestProviderOptions {
   /** First retry delay, ms. */
   backoffMs?: number;
   log?: (line: string) => void;
+  /** Per-method minimum gaps between requests, ms (default: the provider's documented limits; tests scale them down). */
+  minGapMs?: MinGaps;
+  /** Default: the real clock (tests inject one). */
+  clock?: Clock;
 }
 
-/** A client for a provider that authenticates with `Authorization: Bearer KEY`; the key is scrubbed from every message. */
-export function bearerClient(provider: string, o: RestProviderOptions, baseUrl: string, parseError: HttpClientOptions['parseError']): JsonHttpClient {
+/**
+ * A client for a provider that authenticates with `Authorization: Bearer KEY`; the key is scrubbed
+ * from every message. `defaultMinGapMs`: the provider's documented minimum gaps, used unless the
+ * options override them.
+ */
+export function bearerClient(provider: string, o: RestProviderOptions, baseUrl: string, parseError: HttpClientOptions['parseError'], defaultMinGapMs?: MinGaps): JsonHttpClient {
+  const minGapMs = o.minGapMs ?? defaultMinGapMs;
   return new JsonHttpClient({
     provider,
     baseUrl,
@@ -109,6 +147,8 @@ export function bearerClient(provider: string, o: RestProviderOptions, baseUrl: 
     ...(o.log ? { log: o.log } : {}),
     ...(parseError ? { parseError } : {}),
     secrets: [o.apiKey],
+    ...(minGapMs ? { minGapMs } : {}),
+    ...(o.clock ? { clock: o.clock } : {}),
   });
 }
 
@@ -121,6 +161,8 @@ export class JsonHttpClient {
   /** First backoff delay, ms. */
   readonly backoffMs: number;
   private readonly maxRetryAfterMs: number;
+  private readonly clock: Clock;
+  private readonly paceKey: string;
 
   constructor(private readonly opts: HttpClientOptions) {
     this.provider = opts.provider;
@@ -129,6 +171,38 @@ export class JsonHttpClient {
     this.retries = Math.max(0, opts.retries ?? 3);
     this.backoffMs = opts.backoffMs ?? 500;
     this.maxRetryAfterMs = opts.maxRetryAfterMs ?? 60_000;
+    this.clock = opts.clock ?? REAL_CLOCK;
+    let origin = this.baseUrl;
+    try {
+      origin = new URL(this.baseUrl).origin;
+    } catch {
+      /* an invalid URL fails at the first request */
+    }
+    const who = createHash('sha256').update((opts.secrets ?? []).join('\0')).digest('hex').slice(0, 16);
+    this.paceKey = `${opts.provider}\0${origin}\0${who}`;
+  }
+
+  /** The minimum gap between two requests of this method, ms (0: none). */
+  minGapFor(method: HttpMethod): number {
+    return Math.max(0, this.opts.minGapMs?.[method] ?? 0);
+  }
+
+  /**
+   * Waits until this method may be sent again (its minimum gap after the previous request of the
+   * same method to the same account) and books the slot, so concurrent callers queue up.
+   */
+  private async pace(method: HttpMethod, what: string): Promise<void> {
+    const gap = this.minGapFor(method);
+    if (gap <= 0) return;
+    let slots = pacing.get(this.paceKey);
+    if (!slots) pacing.set(this.paceKey, (slots = new Map()));
+    const now = this.clock.now();
+    const at = Math.max(now, slots.get(method) ?? -Infinity);
+    slots.set(method, at + gap);
+    if (at > now) {
+      this.log(`${this.provider}: ${what}: pacing ${at - now} ms (minimum gap ${gap} ms between ${method} requests)`);
+      await this.clock.sleep(at - now);
+    }
   }
 
   get<T>(path: string, o: RequestOptions = {}): Promise<HttpAnswer<T>> {
@@ -168,6 +242,7 @@ export class JsonHttpClient {
     let attempt = 0;
     for (;;) {
       attempt += 1;
+      await this.pace(method, what);
       let res: Response;
       let text: string;
       try {
@@ -184,7 +259,7 @@ export class JsonHttpClient {
         if (idempotent && attempt <= this.retries) {
           const delay = this.backoff(attempt);
           this.log(`${this.provider}: ${what}: ${reason}; retry ${attempt}/${this.retries} in ${delay} ms`);
-          await sleep(delay);
+          await this.clock.sleep(delay);
           continue;
         }
         const e = new CloudApiError(this.provider, `${what}: ${reason}`, {
@@ -209,9 +284,15 @@ export class JsonHttpClient {
       const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
       const retryable = status === 429 || (status >= 500 && idempotent);
       if (retryable && attempt <= this.retries) {
-        const delay = status === 429 && retryAfterMs !== undefined ? Math.min(retryAfterMs, this.maxRetryAfterMs) : this.backoff(attempt);
+        // A 429 without Retry-After is never retried sooner than the method's minimum gap.
+        const delay =
+          status === 429 && retryAfterMs !== undefined
+            ? Math.min(retryAfterMs, this.maxRetryAfterMs)
+            : status === 429
+              ? Math.max(this.backoff(attempt), this.minGapFor(method))
+              : this.backoff(attempt);
         this.log(`${this.provider}: ${what}: HTTP ${status}; retry ${attempt}/${this.retries} in ${delay} ms`);
-        await sleep(delay);
+        await this.clock.sleep(delay);
         continue;
       }
       const parsed = this.parse(body, text);

@@ -10,6 +10,7 @@ import type { LedgerResource } from '../core/ledger';
 import type { Logger } from '../core/logger';
 import { identify, isSameProcessAlive, type ProcessIdentity } from '../core/procfs';
 import { stopProcessTree } from '../core/treeKiller';
+import { resolveGraceMs } from '../core/grace';
 import { ProcessTracker, type ProcessInfo } from '../core/processTracker';
 import {
   getAllManagedPids,
@@ -404,8 +405,12 @@ export class TetherModel implements vscode.Disposable {
 
   // ---- actions ------------------------------------------------------------------------------
 
-  /** Stops every plugin this window started plus API plugins (per `scope`), within `budgetMs`. */
-  async cleanup(scope: 'local' | 'all', graceMs: number): Promise<{ stopped: string[]; errors: string[] }> {
+  /**
+   * Stops every plugin this window started plus API plugins (per `scope`). Each plugin gets its
+   * own grace period (see src/core/grace.ts): its stopGraceSeconds, else `settingMs` (the
+   * tether.stopGraceSeconds setting), else the default; `capMs` bounds it (exit's budget).
+   */
+  async cleanup(scope: 'local' | 'all', grace: { settingMs: number; capMs?: number }): Promise<{ stopped: string[]; errors: string[] }> {
     const stopped: string[] = [];
     const errors: string[] = [];
     const jobs: Promise<void>[] = [];
@@ -416,7 +421,7 @@ export class TetherModel implements vscode.Disposable {
         if (!p.ledgerId || !p.processes.length) continue;
         if (scope === 'local' && !p.ownedByMe) continue;
         jobs.push(
-          engine.stop(p.name, graceMs).then(
+          engine.stop(p.name, resolveGraceMs({ pluginMs: p.stopGraceMs, settingMs: grace.settingMs, capMs: grace.capMs })).then(
             () => void stopped.push(p.name),
             (err) => void errors.push(describeError(err)),
           ),
@@ -424,7 +429,7 @@ export class TetherModel implements vscode.Disposable {
       }
     }
     if (scope === 'all') {
-      for (const e of this.api.values()) jobs.push(this.cleanupApi(e).then(() => void stopped.push(e.options.name), (err) => void errors.push(describeError(err))));
+      for (const e of this.api.values()) jobs.push(this.cleanupApi(e, grace).then(() => void stopped.push(e.options.name), (err) => void errors.push(describeError(err))));
     }
     await Promise.all(jobs);
     return { stopped, errors };
@@ -444,7 +449,8 @@ export class TetherModel implements vscode.Disposable {
     return names;
   }
 
-  async cleanupApi(e: ApiEntry | string): Promise<void> {
+  /** Runs an API plugin's forceCleanup(), then stops what it left (the setting's grace: an API plugin declares none). */
+  async cleanupApi(e: ApiEntry | string, grace: { settingMs?: number; capMs?: number } = {}): Promise<void> {
     const entry = typeof e === 'string' ? this.api.get(e) : e;
     if (!entry) throw new TetherError(`no registered plugin "${String(e)}"`, { remedy: 'Refresh the Tether view.', exitCode: ExitCode.USAGE });
     if (isLifecycleAware(entry.plugin)) {
@@ -452,7 +458,7 @@ export class TetherModel implements vscode.Disposable {
       const id = entry.ledgerId ?? `api:${entry.options.name}`;
       const tree = (await this.tracker.snapshot([{ id, known: entry.known }])).get(id) ?? [];
       await entry.plugin.forceCleanup();
-      const report = await stopProcessTree(async () => tree.filter(isSameProcessAlive), { graceMs: 1000 });
+      const report = await stopProcessTree(async () => tree.filter(isSameProcessAlive), { graceMs: resolveGraceMs(grace) });
       if (report.terminated + report.killed > 0) {
         this.log.warn(`${entry.options.name}: its forceCleanup() left ${report.terminated + report.killed} process(es) running; Tether stopped them`);
       }

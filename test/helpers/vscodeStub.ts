@@ -121,7 +121,12 @@ const stub: Record<string, unknown> = {
   },
 };
 
-const vscode = new Proxy(stub, { get: (t, prop: string) => (prop in t ? t[prop] : prop === '__esModule' ? false : inert()) });
+/** Known members as given, anything else inert (also inside namespaces such as `window`). */
+function withFallback<T extends object>(o: T): T {
+  return new Proxy(o, { get: (t, prop) => (prop in t ? (t as Record<string | symbol, unknown>)[prop] : prop === '__esModule' || prop === 'then' ? undefined : inert()) });
+}
+for (const ns of ['commands', 'window', 'workspace']) stub[ns] = withFallback(stub[ns] as object);
+const vscode = withFallback(stub);
 
 const STUB_FILE = path.join(__dirname, '__vscode_stub__.js');
 const M = Module as unknown as {

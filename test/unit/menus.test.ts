@@ -11,6 +11,7 @@ import type { Snapshot, TetherModel } from '../../src/ui/model';
 import type { PluginStatus } from '../../src/engine/engine';
 import type { CloudView } from '../../src/engine/cloud';
 import type { ProcessInfo } from '../../src/core/processTracker';
+import { CloudProviderType } from '../../src/core/protocols';
 
 const root = path.resolve(__dirname, '..', '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
@@ -71,9 +72,9 @@ function plugin(over: Partial<PluginStatus>): PluginStatus {
 
 function instance(over: Partial<CloudView>): CloudView {
   return {
-    ledgerId: 'L-' + (over.provider ?? 'aws') + (over.name ?? ''),
+    ledgerId: `L-${over.provider ?? 'aws'}${over.name ?? ''}`,
     managed: true,
-    provider: 'aws',
+    provider: CloudProviderType.AWS,
     providerTitle: 'AWS EC2',
     id: 'i-1',
     name: 'gpu',
@@ -133,12 +134,12 @@ const snapshot: Snapshot = {
   budgets: [],
   cloud: {
     instances: [
-      instance({ provider: 'aws', providerTitle: 'AWS EC2', name: 'aws1', canStop: true, sshCommand: 'ssh ubuntu@1.2.3.4', consoleUrl: 'https://console', deadman: undefined }),
-      instance({ provider: 'runpod', providerTitle: 'RunPod', name: 'pod1', canStop: true, sshCommand: 'ssh root@1.2.3.5', consoleUrl: 'https://runpod' }),
-      instance({ provider: 'vastai', providerTitle: 'Vast.ai', name: 'vast1', canStop: true, sshCommand: 'ssh root@1.2.3.6' }),
-      instance({ provider: 'lambda', providerTitle: 'Lambda Cloud', name: 'lam1', sshCommand: 'ssh ubuntu@1.2.3.7' }),
-      instance({ provider: 'aws', providerTitle: 'AWS EC2', name: 'foreign', managed: false, ledgerId: null, id: 'i-9', canStop: true }),
-      instance({ provider: 'aws', providerTitle: 'AWS EC2', name: 'gone', status: 'terminated', id: 'i-8' }),
+      instance({ provider: CloudProviderType.AWS, providerTitle: 'AWS EC2', name: 'aws1', canStop: true, sshCommand: 'ssh ubuntu@1.2.3.4', consoleUrl: 'https://console', deadman: undefined }),
+      instance({ provider: CloudProviderType.RUNPOD, providerTitle: 'RunPod', name: 'pod1', canStop: true, sshCommand: 'ssh root@1.2.3.5', consoleUrl: 'https://runpod' }),
+      instance({ provider: CloudProviderType.VAST_AI, providerTitle: 'Vast.ai', name: 'vast1', canStop: true, sshCommand: 'ssh root@1.2.3.6' }),
+      instance({ provider: CloudProviderType.LAMBDA_LABS, providerTitle: 'Lambda Cloud', name: 'lam1', sshCommand: 'ssh ubuntu@1.2.3.7' }),
+      instance({ provider: CloudProviderType.AWS, providerTitle: 'AWS EC2', name: 'foreign', managed: false, ledgerId: null, id: 'i-9', canStop: true }),
+      instance({ provider: CloudProviderType.AWS, providerTitle: 'AWS EC2', name: 'gone', status: 'terminated', id: 'i-8' }),
     ] as CloudView[],
     errors: [],
     costPerHour: 3,

@@ -8,12 +8,12 @@ import type { RegisterOptions, TetherApi, TetherDisposable } from '../api';
 import { ExitCode, TetherError, describeError } from '../core/errors';
 import type { LedgerResource } from '../core/ledger';
 import type { Logger } from '../core/logger';
-import { identify, isSameProcessAlive, type ProcessIdentity } from '../core/procfs';
+import { isSameProcessAlive, type ProcessIdentity } from '../core/procfs';
+import { localManagedIdentities, pidsAreLocal } from '../core/localPids';
 import { stopProcessTree } from '../core/treeKiller';
 import { resolveGraceMs } from '../core/grace';
 import { ProcessTracker, type ProcessInfo } from '../core/processTracker';
 import {
-  getAllManagedPids,
   hasActiveCloudResources,
   isCloudAware,
   isLifecycleAware,
@@ -355,12 +355,14 @@ export class TetherModel implements vscode.Disposable {
     try {
       if (isLifecycleAware(p)) {
         view.executionMode = p.getExecutionMode();
-        const ids = getAllManagedPids(p)
-          .map(identify)
-          .filter((x): x is ProcessIdentity => !!x);
-        await this.recordApiProcesses(e, ids);
-        const id = e.ledgerId ?? `api:${e.options.name}`;
-        view.processes = (await this.tracker.snapshot([{ id, known: e.known }])).get(id) ?? [];
+        // Only a plugin running on this machine has local PIDs (see src/core/localPids.ts).
+        if (pidsAreLocal(p)) {
+          await this.recordApiProcesses(e, localManagedIdentities(p));
+          const id = e.ledgerId ?? `api:${e.options.name}`;
+          view.processes = (await this.tracker.snapshot([{ id, known: e.known }])).get(id) ?? [];
+        } else {
+          e.known = [];
+        }
       }
       if (isCloudAware(p)) {
         const info = p.getRemoteResourceInfo();
@@ -453,7 +455,9 @@ export class TetherModel implements vscode.Disposable {
   async cleanupApi(e: ApiEntry | string, grace: { settingMs?: number; capMs?: number } = {}): Promise<void> {
     const entry = typeof e === 'string' ? this.api.get(e) : e;
     if (!entry) throw new TetherError(`no registered plugin "${String(e)}"`, { remedy: 'Refresh the Tether view.', exitCode: ExitCode.USAGE });
-    if (isLifecycleAware(entry.plugin)) {
+    if (isLifecycleAware(entry.plugin) && !pidsAreLocal(entry.plugin)) {
+      await entry.plugin.forceCleanup(); // its PIDs are another machine's: nothing to signal here
+    } else if (isLifecycleAware(entry.plugin)) {
       // Remember the whole tree first: a plugin's own cleanup often kills only its direct child.
       const id = entry.ledgerId ?? `api:${entry.options.name}`;
       const tree = (await this.tracker.snapshot([{ id, known: entry.known }])).get(id) ?? [];

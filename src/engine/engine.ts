@@ -394,6 +394,7 @@ export class Engine {
     });
     if (!gone.length && !staleIntents.length && !unknownMarkers.length && !grown.length) return snap;
 
+    // Only this ledger's markers are adopted; another ledger's process changes nothing here.
     const adopted: LedgerResource[] = [];
     for (const id of unknownMarkers) {
       const pids = markers.get(id)!;
@@ -417,6 +418,8 @@ export class Engine {
         history: [{ at: now, state: 'running', note: 'found by its marker; it was missing from the ledger' }],
       });
     }
+    // A read-only command must not write when nothing changed (status on a read-only state folder).
+    if (!gone.length && !staleIntents.length && !grown.length && !adopted.length) return snap;
     await this.ledger.update((b) => {
       for (const r of gone) {
         const cur = b.resources.find((x) => x.id === r.id);

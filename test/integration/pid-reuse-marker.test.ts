@@ -18,10 +18,10 @@ const NS_LAST_PID = '/proc/sys/kernel/ns_last_pid';
  * Makes a stranger (a `sleep` without any Tether marker) take `pid`, then moves the counter
  * back to `resumeAt`: for the tracker it looks as if the counter went all the way round.
  */
-function strangerAt(pid: number, resumeAt: number): ChildProcess {
+function strangerAt(pid: number, resumeAt: number, env: Record<string, string> = {}): ChildProcess {
   for (let attempt = 0; attempt < 300; attempt++) {
     fs.writeFileSync(NS_LAST_PID, String(pid - 1));
-    const c = spawn('sleep', ['300'], { stdio: 'ignore', env: { PATH: process.env.PATH! } });
+    const c = spawn('sleep', ['300'], { stdio: 'ignore', env: { PATH: process.env.PATH!, ...env } });
     if (c.pid === pid) {
       fs.writeFileSync(NS_LAST_PID, String(Math.max(resumeAt, lastPid() ?? 0)));
       return c;
@@ -46,7 +46,8 @@ describe('PID reuse through the marker cache (forced with ns_last_pid, root)', f
     for (const c of children.splice(0)) c.kill('SIGKILL');
   });
 
-  it('a reused PID does not inherit a dead process\'s marker, tree membership, ledger entry or stop', async () => {
+  // The counter resumes where the poll left it (the tracker's "nothing started since" path) or one past it (a full sweep).
+  for (const offset of [0, 1]) it(`a reused PID does not inherit a dead process's marker, tree membership, ledger entry or stop (counter +${offset})`, async () => {
     const dir = tmpDir('tether-reuse-');
     const pidFile = path.join(dir, 'child.pid');
     // The plugin's root spawns one marked child (it inherits TETHER_RESOURCE_ID) and reaps it
@@ -68,7 +69,7 @@ describe('PID reuse through the marker cache (forced with ns_last_pid, root)', f
     // The child dies behind Tether's back; its parent reaps it; a stranger gets its PID.
     process.kill(child.pid, 'SIGKILL');
     await waitFor(() => !fs.existsSync(`/proc/${child.pid}`), 5000, 'the PID to be freed');
-    const strangerProc = strangerAt(child.pid, counterAtPoll);
+    const strangerProc = strangerAt(child.pid, counterAtPoll + offset);
     children.push(strangerProc);
     const stranger = identify(strangerProc.pid!)!;
     assert.notEqual(stranger.startTime, child.startTime);
@@ -88,5 +89,33 @@ describe('PID reuse through the marker cache (forced with ns_last_pid, root)', f
     assert.ok(report && !report.processes.some((p) => p.pid === stranger.pid), 'the stop did not target the stranger');
     await sleep(300);
     assert.ok(isSameProcessAlive(stranger), 'the stranger is alive after the plugin was stopped');
+  });
+
+  it('a marked process that takes a PID last seen unmarked is found (its marker is read, not the cache\'s "none")', async () => {
+    const ws = workspaceWith({ plugins: [{ name: 'holder', command: 'sleep', args: ['300'], stopGraceSeconds: 0.3 }] });
+    engine = new Engine({ workspace: ws, stateDir: tmpDir('tether-state-'), ownerKind: 'vscode', tracker: new ProcessTracker() });
+    const rec = await engine.start('holder');
+    cleanup.push(rec.processes[0]!);
+    // An unmarked process the tracker sees (and caches as carrying no marker)...
+    const plain = spawn('sleep', ['300'], { stdio: 'ignore', env: { PATH: process.env.PATH! } });
+    children.push(plain);
+    const plainId = await waitFor(() => identify(plain.pid!), 5000, 'the unmarked process');
+    await engine.status();
+    const counterAtPoll = lastPid()!;
+    // ...exits; after a wrap its PID goes to an escapee of the plugin (setsid, re-parented away),
+    // found only by its marker.
+    plain.kill('SIGKILL');
+    await waitFor(() => !fs.existsSync(`/proc/${plainId.pid}`), 5000, 'the PID to be freed');
+    // (The counter resumes one past where the poll left it: a wrap that lands exactly where the
+    // last poll saw it looks like "nothing started", which the tracker takes at its word.)
+    const escapeeProc = strangerAt(plainId.pid, counterAtPoll + 1, { [MARKER_ENV]: rec.id });
+    children.push(escapeeProc);
+    const escapee = identify(escapeeProc.pid!)!;
+    const s = await engine.status();
+    const procs = s.plugins.find((p) => p.name === 'holder')!.processes;
+    assert.ok(procs.some((p) => p.pid === escapee.pid && p.startTime === escapee.startTime), `the marked process is part of the tree: ${JSON.stringify(procs)}`);
+    const report = await engine.stop('holder', 300);
+    assert.equal(report?.survivors.length, 0);
+    assert.equal(isSameProcessAlive(escapee), false, 'the stop reached the marked process');
   });
 });

@@ -178,8 +178,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
       guardOnClose();
       return;
     }
-    const grace = Math.min(settings().graceMs, SHUTDOWN_BUDGET_MS - 1000);
-    const work = model.cleanup(mode === 'everything' ? 'all' : 'local', grace).then((r) => {
+    // Each plugin's own grace (else the setting), bounded by the shutdown budget (src/core/grace.ts).
+    const work = model.cleanup(mode === 'everything' ? 'all' : 'local', { settingMs: settings().graceMs, capMs: SHUTDOWN_BUDGET_MS - 1000 }).then((r) => {
       if (r.stopped.length) log.info(`on exit: stopped ${r.stopped.join(', ')}`);
       for (const e of r.errors) log.error(`on exit: ${e}`);
     });

@@ -5,9 +5,12 @@
  * 1. A walk down /proc/PID/task/TID/children from each known root: children, grandchildren...
  * 2. An environment marker (`TETHER_RESOURCE_ID=<ledger id>`) that every descendant inherits.
  *    A process that double-forks and calls setsid leaves the tree (it is re-parented to PID 1)
- *    but keeps the marker. Markers are read only from PIDs that are new since the last sweep:
- *    a PID is new if it was not listed before or if the kernel's last-allocated PID
- *    (/proc/sys/kernel/ns_last_pid) moved past it since, which also catches PID reuse.
+ *    but keeps the marker. Markers are read only from processes that are new since the last
+ *    sweep. The cache is keyed by PID *and* start time: a PID counts as already seen only while
+ *    the process holding it started when the cached one did. The counter can wrap all the way
+ *    round between two sweeps (pid_max is often 32768; polls pause while VS Code is unfocused),
+ *    so "not allocated since the last sweep" (/proc/sys/kernel/ns_last_pid) alone cannot prove
+ *    that a PID still names the same process.
  * Reads of /proc are synchronous (about 30 µs each, against about 250 µs through libuv's
  * thread pool) but time-sliced: after each millisecond of work the poll yields to the event
  * loop, so it never blocks VS Code's extension host for long, however many processes there are.
@@ -85,19 +88,33 @@ export class TimeSlicer {
   }
 }
 
+/** What the tracker knows of one process: who it is and the marker it carries (or null). */
+interface MarkerEntry {
+  startTime: number;
+  marker: string | null;
+}
+
 export class ProcessTracker {
-  /** PID → marker value (or null) for every PID already looked at. */
-  private markerByPid = new Map<number, string | null>();
+  /** PID → the process (start time) seen there and its marker value (or null). */
+  private markerByPid = new Map<number, MarkerEntry>();
   private lastSeenPid: number | undefined;
   private cpuPrev = new Map<string, { ticks: number; atMs: number }>();
   private cmdCache = new Map<string, string>();
 
   /** PIDs per marker value, for every process that carries {@link MARKER_ENV}. */
   async sweepMarkers(slicer = new TimeSlicer()): Promise<Map<string, number[]>> {
+    const out = new Map<string, number[]>();
+    for (const [v, ids] of await this.sweep(slicer)) out.set(v, ids.map((p) => p.pid));
+    return out;
+  }
+
+  /** Processes (PID + start time) per marker value. */
+  private async sweep(slicer: TimeSlicer): Promise<Map<string, ProcessIdentity[]>> {
     const before = this.lastSeenPid;
     const now = lastPid();
-    // No PID allocated since the last sweep: no process can have appeared, so the markers
-    // known are complete (dead PIDs in the map are skipped by their failing stat reads).
+    // No PID allocated since the last sweep: no process can have appeared (short of a counter
+    // that went exactly all the way round), so the markers known are complete. Those reported
+    // are still checked against their start times.
     if (now !== undefined && now === before) return this.markersByValue();
     slicer.end();
     const pids = await listPids();
@@ -110,27 +127,48 @@ export class ProcessTracker {
       if (now > before) return pid > before && pid <= now;
       return pid > before || pid <= now; // wrapped around pid_max
     };
-    const fresh = pids.filter((pid) => !this.markerByPid.has(pid) || allocatedSince(pid));
+    const fresh: Array<{ pid: number; startTime: number }> = [];
+    for (const pid of pids) {
+      const cached = this.markerByPid.get(pid);
+      // A cached PID counts as seen only while the same process holds it (same start time).
+      const st = readStat(pid);
+      if (!st) {
+        this.markerByPid.delete(pid);
+      } else if (!cached || cached.startTime !== st.startTime || allocatedSince(pid)) {
+        this.markerByPid.delete(pid);
+        fresh.push({ pid, startTime: st.startTime });
+      }
+      await slicer.tick();
+    }
     // Off the event loop, 64 at a time (the thread pool has 4 threads; more only queue up).
     for (let i = 0; i < fresh.length; i += 64) {
       const batch = fresh.slice(i, i + 64);
       slicer.end();
-      const values = await Promise.all(batch.map((pid) => readEnvVarAsync(pid, MARKER_ENV)));
+      const values = await Promise.all(batch.map((p) => readEnvVarAsync(p.pid, MARKER_ENV)));
       slicer.resumed();
-      batch.forEach((pid, j) => this.markerByPid.set(pid, values[j] ?? null));
+      batch.forEach((p, j) => {
+        // The environment belongs to the process read before it only if that one still holds the PID.
+        if (readStat(p.pid)?.startTime === p.startTime) this.markerByPid.set(p.pid, { startTime: p.startTime, marker: values[j] ?? null });
+      });
       await slicer.tick();
     }
     this.lastSeenPid = now;
     return this.markersByValue();
   }
 
-  private markersByValue(): Map<string, number[]> {
-    const out = new Map<string, number[]>();
-    for (const [pid, v] of this.markerByPid) {
-      if (!v) continue;
-      const list = out.get(v);
-      if (list) list.push(pid);
-      else out.set(v, [pid]);
+  /** The cached markers, each re-checked: a PID now held by another process is dropped (and re-read next sweep). */
+  private markersByValue(): Map<string, ProcessIdentity[]> {
+    const out = new Map<string, ProcessIdentity[]>();
+    for (const [pid, e] of this.markerByPid) {
+      if (!e.marker) continue;
+      if (readStat(pid)?.startTime !== e.startTime) {
+        this.markerByPid.delete(pid);
+        continue;
+      }
+      const id = { pid, startTime: e.startTime };
+      const list = out.get(e.marker);
+      if (list) list.push(id);
+      else out.set(e.marker, [id]);
     }
     return out;
   }
@@ -141,7 +179,7 @@ export class ProcessTracker {
    */
   async snapshot(resources: readonly TrackedResource[]): Promise<Map<string, ProcessInfo[]>> {
     const slicer = new TimeSlicer();
-    const markers = await this.sweepMarkers(slicer);
+    const markers = await this.sweep(slicer);
     const result = new Map<string, ProcessInfo[]>();
     const nowMs = Date.now();
     const seenKeys = new Set<string>();
@@ -158,7 +196,10 @@ export class ProcessTracker {
         const st = readStat(k.pid);
         if (st && st.startTime === k.startTime) add(st);
       }
-      for (const pid of markers.get(res.id) ?? []) add(readStat(pid));
+      for (const m of markers.get(res.id) ?? []) {
+        const st = readStat(m.pid);
+        if (st && st.startTime === m.startTime) add(st);
+      }
       // Breadth-first walk down the children files.
       for (let i = 0; i < queue.length; i++) {
         const st = queue[i]!;
@@ -190,7 +231,7 @@ export class ProcessTracker {
           state: st.state,
           cpuPercent,
           rssBytes: st.rssBytes,
-          escaped: res.known.length > 0 && !stats.has(st.ppid) && !res.known.some((r) => r.pid === st.pid),
+          escaped: res.known.length > 0 && !stats.has(st.ppid) && !res.known.some((r) => r.pid === st.pid && r.startTime === st.startTime),
         });
       }
       // Roots first, then by start time: a stable order for the tree view.

@@ -9,6 +9,7 @@ import { ConfigError, ExitCode, TetherError, UsageError, type ConfigProblem } fr
 import { Ledger, defaultStateDir, endIn, type LedgerResource, type ResourceOwner } from '../core/ledger';
 import { silentLogger, type Logger } from '../core/logger';
 import { isSameProcessAlive, readEnvVar } from '../core/procfs';
+import { pluginGraceMs, resolveGraceMs } from '../core/grace';
 import { ProcessTracker, type ProcessInfo } from '../core/processTracker';
 import type { StopReport } from '../core/treeKiller';
 import { LEDGER_ENV, PLUGIN_ENV, SubprocessPlugin, WORKSPACE_ENV, currentOwner, stopResourceTree, type SubprocessDeps } from '../plugins/subprocess';
@@ -310,7 +311,7 @@ export class Engine {
       if (!spec) this.requireSpec(name); // unknown name: say so
       return undefined;
     }
-    const grace = graceMs ?? this.opts.graceMs ?? (spec?.stopGraceSeconds ?? 5) * 1000;
+    const grace = resolveGraceMs({ overrideMs: graceMs ?? this.opts.graceMs, pluginMs: pluginGraceMs(spec?.stopGraceSeconds) });
     if (record.kind === 'ssh') {
       if (spec?.host && spec.host === record.host) {
         const p = this.plugin(spec) as RemoteSshPlugin;
@@ -393,6 +394,7 @@ export class Engine {
     });
     if (!gone.length && !staleIntents.length && !unknownMarkers.length && !grown.length) return snap;
 
+    // Only this ledger's markers are adopted; another ledger's process changes nothing here.
     const adopted: LedgerResource[] = [];
     for (const id of unknownMarkers) {
       const pids = markers.get(id)!;
@@ -416,6 +418,8 @@ export class Engine {
         history: [{ at: now, state: 'running', note: 'found by its marker; it was missing from the ledger' }],
       });
     }
+    // A read-only command must not write when nothing changed (status on a read-only state folder).
+    if (!gone.length && !staleIntents.length && !grown.length && !adopted.length) return snap;
     await this.ledger.update((b) => {
       for (const r of gone) {
         const cur = b.resources.find((x) => x.id === r.id);

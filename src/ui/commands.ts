@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { EXAMPLE_CONFIG, configPath } from '../core/config';
 import { describeError } from '../core/errors';
+import { resolveGraceMs } from '../core/grace';
 import type { PluginStatus } from '../engine/engine';
 import { DockerPlugin } from '../plugins/docker';
 import type { CloudKeys } from './cloudKeys';
@@ -175,7 +176,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     const ref = refFromNode(node) ?? (await pickPlugin(model, (p) => p.processes.length > 0, 'Stop which plugin?', 'Nothing is running.'));
     if (!ref) return;
     const s = ref.status;
-    const grace = graceOverride ?? s.stopGraceMs ?? deps.graceMs();
+    const grace = resolveGraceMs({ overrideMs: graceOverride, pluginMs: s.stopGraceMs, settingMs: deps.graceMs() });
     const ok = await confirm(
       deps,
       graceOverride === 0 ? `Kill the whole process tree of "${s.name}"?` : `Stop "${s.name}"?`,
@@ -219,7 +220,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       ...api.map((a) => `• ${a.title} (registered by an extension)${a.remote ? `: ${a.remote.provider} ${a.remote.instanceId ?? ''}` : ''}`),
     ];
     if (!(await confirm(deps, 'Clean up everything Tether manages?', `This stops:\n${lines.join('\n')}`, 'Clean Up'))) return;
-    const r = await withProgress('Tether: cleaning up…', () => model.cleanup('all', deps.graceMs()));
+    const r = await withProgress('Tether: cleaning up…', () => model.cleanup('all', { settingMs: deps.graceMs() }));
     await after();
     if (r.errors.length) await showError(deps, new Error(r.errors.join('; ')));
     else void vscode.window.showInformationMessage(`Tether: stopped ${r.stopped.length ? r.stopped.join(', ') : 'nothing'}.`);
@@ -394,7 +395,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     if (n?.kind !== 'api') return;
     if (!(await confirm(deps, `Clean up "${n.view.title}"?`, 'Tether calls the plugin\'s forceCleanup() and terminates its remote resource, if any.', 'Clean Up'))) return;
     try {
-      await withProgress(`Tether: cleaning up ${n.view.title}…`, () => model.cleanupApi(n.view.name));
+      await withProgress(`Tether: cleaning up ${n.view.title}…`, () => model.cleanupApi(n.view.name, { settingMs: deps.graceMs() }));
     } catch (err) {
       await showError(deps, err);
     } finally {

@@ -8,11 +8,12 @@ import type { RegisterOptions, TetherApi, TetherDisposable } from '../api';
 import { ExitCode, TetherError, describeError } from '../core/errors';
 import type { LedgerResource } from '../core/ledger';
 import type { Logger } from '../core/logger';
-import { identify, isSameProcessAlive, type ProcessIdentity } from '../core/procfs';
+import { isSameProcessAlive, type ProcessIdentity } from '../core/procfs';
+import { localManagedIdentities, pidsAreLocal } from '../core/localPids';
 import { stopProcessTree } from '../core/treeKiller';
+import { resolveGraceMs } from '../core/grace';
 import { ProcessTracker, type ProcessInfo } from '../core/processTracker';
 import {
-  getAllManagedPids,
   hasActiveCloudResources,
   isCloudAware,
   isLifecycleAware,
@@ -354,12 +355,14 @@ export class TetherModel implements vscode.Disposable {
     try {
       if (isLifecycleAware(p)) {
         view.executionMode = p.getExecutionMode();
-        const ids = getAllManagedPids(p)
-          .map(identify)
-          .filter((x): x is ProcessIdentity => !!x);
-        await this.recordApiProcesses(e, ids);
-        const id = e.ledgerId ?? `api:${e.options.name}`;
-        view.processes = (await this.tracker.snapshot([{ id, known: e.known }])).get(id) ?? [];
+        // Only a plugin running on this machine has local PIDs (see src/core/localPids.ts).
+        if (pidsAreLocal(p)) {
+          await this.recordApiProcesses(e, localManagedIdentities(p));
+          const id = e.ledgerId ?? `api:${e.options.name}`;
+          view.processes = (await this.tracker.snapshot([{ id, known: e.known }])).get(id) ?? [];
+        } else {
+          e.known = [];
+        }
       }
       if (isCloudAware(p)) {
         const info = p.getRemoteResourceInfo();
@@ -404,8 +407,12 @@ export class TetherModel implements vscode.Disposable {
 
   // ---- actions ------------------------------------------------------------------------------
 
-  /** Stops every plugin this window started plus API plugins (per `scope`), within `budgetMs`. */
-  async cleanup(scope: 'local' | 'all', graceMs: number): Promise<{ stopped: string[]; errors: string[] }> {
+  /**
+   * Stops every plugin this window started plus API plugins (per `scope`). Each plugin gets its
+   * own grace period (see src/core/grace.ts): its stopGraceSeconds, else `settingMs` (the
+   * tether.stopGraceSeconds setting), else the default; `capMs` bounds it (exit's budget).
+   */
+  async cleanup(scope: 'local' | 'all', grace: { settingMs: number; capMs?: number }): Promise<{ stopped: string[]; errors: string[] }> {
     const stopped: string[] = [];
     const errors: string[] = [];
     const jobs: Promise<void>[] = [];
@@ -416,7 +423,7 @@ export class TetherModel implements vscode.Disposable {
         if (!p.ledgerId || !p.processes.length) continue;
         if (scope === 'local' && !p.ownedByMe) continue;
         jobs.push(
-          engine.stop(p.name, graceMs).then(
+          engine.stop(p.name, resolveGraceMs({ pluginMs: p.stopGraceMs, settingMs: grace.settingMs, capMs: grace.capMs })).then(
             () => void stopped.push(p.name),
             (err) => void errors.push(describeError(err)),
           ),
@@ -424,7 +431,7 @@ export class TetherModel implements vscode.Disposable {
       }
     }
     if (scope === 'all') {
-      for (const e of this.api.values()) jobs.push(this.cleanupApi(e).then(() => void stopped.push(e.options.name), (err) => void errors.push(describeError(err))));
+      for (const e of this.api.values()) jobs.push(this.cleanupApi(e, grace).then(() => void stopped.push(e.options.name), (err) => void errors.push(describeError(err))));
     }
     await Promise.all(jobs);
     return { stopped, errors };
@@ -444,15 +451,18 @@ export class TetherModel implements vscode.Disposable {
     return names;
   }
 
-  async cleanupApi(e: ApiEntry | string): Promise<void> {
+  /** Runs an API plugin's forceCleanup(), then stops what it left (the setting's grace: an API plugin declares none). */
+  async cleanupApi(e: ApiEntry | string, grace: { settingMs?: number; capMs?: number } = {}): Promise<void> {
     const entry = typeof e === 'string' ? this.api.get(e) : e;
     if (!entry) throw new TetherError(`no registered plugin "${String(e)}"`, { remedy: 'Refresh the Tether view.', exitCode: ExitCode.USAGE });
-    if (isLifecycleAware(entry.plugin)) {
+    if (isLifecycleAware(entry.plugin) && !pidsAreLocal(entry.plugin)) {
+      await entry.plugin.forceCleanup(); // its PIDs are another machine's: nothing to signal here
+    } else if (isLifecycleAware(entry.plugin)) {
       // Remember the whole tree first: a plugin's own cleanup often kills only its direct child.
       const id = entry.ledgerId ?? `api:${entry.options.name}`;
       const tree = (await this.tracker.snapshot([{ id, known: entry.known }])).get(id) ?? [];
       await entry.plugin.forceCleanup();
-      const report = await stopProcessTree(async () => tree.filter(isSameProcessAlive), { graceMs: 1000 });
+      const report = await stopProcessTree(async () => tree.filter(isSameProcessAlive), { graceMs: resolveGraceMs(grace) });
       if (report.terminated + report.killed > 0) {
         this.log.warn(`${entry.options.name}: its forceCleanup() left ${report.terminated + report.killed} process(es) running; Tether stopped them`);
       }

@@ -15,10 +15,12 @@ export interface CliResult {
  * Runs the real `tether` CLI in its own process: the bundled dist/cli.js when it has been
  * built (as `npm test` does), else the TypeScript source through tsx.
  */
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string> = {}, opts: { prefix?: string[] } = {}): Promise<CliResult> {
   const argv = fs.existsSync(dist) && !process.env.TETHER_TEST_SRC ? [dist, ...args] : ['--import', 'tsx', path.join(root, 'src', 'cliEntry.ts'), ...args];
+  // `prefix`: a command that runs node (e.g. `unshare -m sh -c '...; exec "$@"' sh`).
+  const [cmd, ...cmdArgs] = [...(opts.prefix ?? []), process.execPath, ...argv];
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd!, cmdArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));

@@ -70,7 +70,7 @@ export class FakeLambdaServer extends FakeProviderServer {
   account: 'active' | 'inactive' | 'invalid-address' = 'active';
   /** At most this many live instances (then 400 global/quota-exceeded). */
   quota = Infinity;
-  /** When each launch request arrived (ms since the epoch), accepted or not. */
+  /** When each launch request reached the routes (ms since the epoch), accepted or not (injected faults answer before). */
   readonly launchTimes: number[] = [];
   /** Answers of this fake that do not match the spec's response schema (must stay empty). */
   readonly specViolations: string[] = [];

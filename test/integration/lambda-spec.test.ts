@@ -31,8 +31,9 @@ import { CloudApiError, markedName } from '../../src/plugins/cloud/provider';
 import { reconcileCloud } from '../../src/plugins/cloud/reconcile';
 import { FakeLambdaServer } from '../fakes/lambdaServer';
 import { LAMBDA_SPEC, check, component, exampleOf, responseSchema } from '../fakes/lambdaSpec';
+import { runCli } from '../helpers/cli';
 import { LocalHttpServer, readBody } from '../helpers/net';
-import { tmpDir, waitFor } from '../helpers/tmp';
+import { tmpDir, waitFor, workspaceWith } from '../helpers/tmp';
 
 const LAUNCH = '/api/v1/instance-operations/launch';
 
@@ -488,5 +489,53 @@ describe('Lambda Cloud: the spec\'s own example answers through the client', fun
   it('the marked name Tether launches with fits the spec (at most 64 characters)', () => {
     assert.ok(markedName(randomUUID(), 'x'.repeat(200)).length <= 64);
     assert.deepEqual(check(component('InstanceLaunchRequest'), { region_name: 'us-west-1', instance_type_name: 't', ssh_key_names: ['k'], name: markedName(randomUUID(), 'y'.repeat(200)) }), []);
+  });
+});
+
+describe('tether CLI on Lambda Cloud: the SSH key is checked before any ledger intent', function () {
+  this.timeout(90_000);
+  let fake: FakeLambdaServer;
+  let env: Record<string, string>;
+  let ws: string;
+  beforeEach(async () => {
+    fake = new FakeLambdaServer({ bootMs: 100, terminateMs: 100 });
+    await fake.start();
+    env = { TETHER_STATE_DIR: tmpDir('tether-lambda-cli-'), LAMBDA_API_KEY: fake.apiKey, TETHER_LAMBDA_API_URL: fake.url };
+    ws = workspaceWith({ plugins: [] });
+  });
+  afterEach(async () => {
+    await fake.stop();
+    fs.rmSync(env.TETHER_STATE_DIR!, { recursive: true, force: true });
+    fs.rmSync(ws, { recursive: true, force: true });
+  });
+  const provision = (...extra: string[]) => runCli(['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-east-1', '--name', 'job', '--yes', '--workspace', ws, ...extra], env);
+  const nothingWritten = () => {
+    assert.equal(fake.requests.filter((r) => r.method !== 'GET').length, 0, 'no launch');
+    const file = path.join(env.TETHER_STATE_DIR!, 'ledger.json');
+    if (fs.existsSync(file)) {
+      const b = new Ledger(env.TETHER_STATE_DIR!).read();
+      assert.deepEqual([b.resources.length, b.ended.length], [0, 0], 'no intent in the ledger');
+    }
+  };
+
+  it('without --ssh-key: exit 2, naming the account\'s keys; with an unknown one: exit 2; nothing launched or recorded', async () => {
+    const none = await provision();
+    assert.equal(none.code, 2, none.stderr);
+    assert.match(none.stderr, /Lambda Cloud: a launch needs exactly one SSH key, and none was given — pass --ssh-key NAME; your keys: laptop/);
+    const wrong = await provision('--ssh-key', 'desktop');
+    assert.equal(wrong.code, 2, wrong.stderr);
+    assert.match(wrong.stderr, /no SSH key named "desktop" — pass one of your keys \(laptop\)/);
+    nothingWritten();
+    const ok = await provision('--ssh-key', 'laptop');
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(fake.instanceCount(), 1);
+  });
+
+  it('an account without SSH keys: exit 2, saying how to add one', async () => {
+    fake.sshKeys.length = 0;
+    const r = await runCli(['cloud', 'launch', 'lambda', 'gpu_1x_a10', '--region', 'us-east-1', '--workspace', ws], env);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /your account has no SSH key, and a launch needs exactly one — add one to your Lambda Cloud account \(dashboard: SSH keys; API: POST \/api\/v1\/ssh-keys/);
+    nothingWritten();
   });
 });

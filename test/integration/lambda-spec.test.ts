@@ -205,6 +205,15 @@ describe('Lambda Cloud client against the spec', function () {
     assert.deepEqual(fake.requests, [], 'no API call at all');
   });
 
+  it('CloudInstancePlugin without an SSH key: refused before the ledger intent and before any call', async () => {
+    const ledger = new Ledger(state);
+    const plugin = new CloudInstancePlugin({ provider: made(), ledger, name: 'gpu-box' });
+    await assert.rejects(plugin.provisionRemoteResource({ instanceType: 'gpu_1x_a10', region: 'us-east-1', pricePerHour: 0.75, name: 'box' }), (e: unknown) => e instanceof CloudApiError && e.code === 'tether/ssh-key-required');
+    const b = ledger.read();
+    assert.deepEqual([b.resources.length, b.ended.length], [0, 0], 'no intent, nothing shown as billing');
+    assert.deepEqual(fake.requests, []);
+  });
+
   it('a launch sends exactly one SSH key, in a body valid under the spec\'s InstanceLaunchRequest', async () => {
     const inst = await made().launch(req());
     const launches = fake.requests.filter((r) => r.path === LAUNCH);

@@ -241,10 +241,15 @@ export class LambdaCloudProvider implements CloudProvider {
     }
   }
 
+  /** What a launch needs, checked without any call (CloudInstancePlugin asks before writing its intent). */
+  checkLaunch(req: Pick<LaunchRequest, 'region' | 'sshKeyName'>): void {
+    if (!req.region) throw new CloudApiError(this.title, 'a region is required to launch', { remedy: 'pick a region with capacity from the instance type list', code: 'tether/region-required' });
+    if (!req.sshKeyName?.trim()) throw sshKeyRequired(this.title);
+  }
+
   async launch(req: LaunchRequest): Promise<CloudInstance> {
-    if (!req.region) throw new CloudApiError(this.title, 'a region is required to launch', { remedy: 'pick a region with capacity from the instance type list' });
-    const key = req.sshKeyName?.trim();
-    if (!key) throw sshKeyRequired(this.title);
+    this.checkLaunch(req);
+    const key = req.sshKeyName!.trim();
     const name = markedName(req.ledgerId, req.name);
     const attempts = this.http.retries + 1;
     return launchIdempotently({

@@ -7,6 +7,7 @@ import { ExitCode, TetherError, UsageError, describeError } from './core/errors'
 import type { Logger } from './core/logger';
 import { AWS_PRICING_URL_ENV, accountKindOf, accountsFromEnv, createProviders } from './engine/cloudAccounts';
 import { refreshUserCatalogue } from './plugins/cloud/awsPricing';
+import { checkLambdaSshKey, type LambdaCloudProvider } from './plugins/cloud/lambda';
 import { costCsv, costReport } from './engine/costReport';
 import { shutdownEffectOf, type CloudView } from './engine/cloud';
 import { Engine, asTetherError, type HostStatus, type PluginStatus, type StatusReport } from './engine/engine';
@@ -27,6 +28,7 @@ Commands:
   ledger repair          Move a damaged ledger aside and rebuild it from running processes
   cloud types PROVIDER   Instance types with $/h and regions with capacity
   cloud launch PROVIDER TYPE [--region R] [--name N] [--ssh-key K] [--image I]
+                         (Lambda Cloud needs --ssh-key: exactly one of your account's SSH keys)
   cloud terminate NAME|ID [--unmanaged]
   cloud stop NAME|ID [--unmanaged]   Power off, keep the disk (RunPod, Vast.ai, EC2; the disk keeps billing)
   cloud prices aws [--region R]
@@ -132,6 +134,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       if (timeLimitHours !== undefined && !(timeLimitHours > 0)) throw new UsageError(`--time-limit must be a number of hours above 0, got "${o['time-limit']}"`);
       const deadmanMinutes = o.deadman === undefined ? undefined : Number(o.deadman);
       if (deadmanMinutes !== undefined && !(deadmanMinutes > 0)) throw new UsageError(`--deadman must be a number of minutes above 0, got "${o.deadman}"`);
+      // Lambda launches with exactly one SSH key of the account: checked before any ledger intent.
+      if (provider === 'lambda_labs') await checkLambdaSshKey(engine!.cloud.provider(provider) as LambdaCloudProvider, o['ssh-key']);
       const v = await engine!.cloud.provision(provider, {
         name: o.name ?? instanceType,
         instanceType,

@@ -12,6 +12,7 @@ import { resolveGraceMs } from '../core/grace';
 import type { PluginStatus } from '../engine/engine';
 import { DockerPlugin } from '../plugins/docker';
 import type { CloudKeys } from './cloudKeys';
+import { isLambdaKeyApi, pickLambdaSshKey } from './lambdaSshKey';
 import { formatUsd } from '../core/format';
 import { CLOUD_ACCOUNT_TITLES, type CloudAccountKind } from '../engine/cloudAccounts';
 import { shutdownEffectOf, type CloudView } from '../engine/cloud';
@@ -468,13 +469,15 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       return void vscode.window.showWarningMessage(`Tether: ${type.t.name} has no capacity anywhere right now; try another type.`);
     }
     let sshKeyName: string | undefined;
-    const lambda = engine.cloud.provider(provider.account) as unknown as { listSshKeys?: () => Promise<Array<{ name: string }>> };
-    if (lambda.listSshKeys) {
-      const keys = await lambda.listSshKeys().catch(() => []);
-      if (keys.length) {
-        sshKeyName = (await vscode.window.showQuickPick(keys.map((k) => k.name), { title: 'Provision (4/5): SSH key', placeHolder: 'The key to log in with' })) ?? undefined;
-        if (!sshKeyName) return;
+    const lambda = engine.cloud.provider(provider.account);
+    if (isLambdaKeyApi(lambda)) {
+      // Lambda launches with exactly one of the account's keys: pick one, or add one (upload / generate).
+      try {
+        sshKeyName = await pickLambdaSshKey(lambda, 'Provision (4/5)');
+      } catch (err) {
+        return showError(deps, err);
       }
+      if (!sshKeyName) return;
     }
     const name = await vscode.window.showInputBox({
       title: 'Provision (5/5): name',

@@ -56,7 +56,7 @@ describe('idle autostop and time limits (fake Lambda Cloud, GPU utilisation over
     return cloud.enforceAutostop(st, () => o, policy);
   };
   const launch = async (timeLimitHours?: number) => {
-    const v = await cloud.provision('lambda_labs', { name: 'trainer', instanceType: 'gpu_1x_a10', region: 'us-east-1', ...(timeLimitHours ? { timeLimitHours } : {}) });
+    const v = await cloud.provision('lambda_labs', { name: 'trainer', instanceType: 'gpu_1x_a10', region: 'us-east-1', sshKeyName: 'laptop', ...(timeLimitHours ? { timeLimitHours } : {}) });
     await waitFor(async () => (await cloud.status()).instances.find((i) => i.ledgerId === v.ledgerId)?.status === 'running', 5000, 'running');
     return v.ledgerId!;
   };

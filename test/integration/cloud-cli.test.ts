@@ -27,7 +27,7 @@ describe('tether CLI with a cloud provider (fake Lambda Cloud server)', function
     const a10 = (JSON.parse(types.stdout) as Array<{ name: string; pricePerHour: number }>).find((t) => t.name === 'gpu_1x_a10');
     assert.equal(a10?.pricePerHour, 0.75);
     const foreign = fake.addForeign('someone-elses-box');
-    const args = ['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-east-1', '--name', 'trainer', '--workspace', ws];
+    const args = ['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-east-1', '--ssh-key', 'laptop', '--name', 'trainer', '--workspace', ws];
     const unconfirmed = await runCli(args, env);
     assert.equal(unconfirmed.code, 2);
     assert.match(unconfirmed.stderr, /this launches gpu_1x_a10 in us-east-1 at \$0\.75\/h \(\$18\.00\/day\) until you terminate it — Add --yes/);
@@ -75,7 +75,7 @@ describe('tether CLI with a cloud provider (fake Lambda Cloud server)', function
   });
 
   it('time limit and dead man\'s switch from the command line: bad values refused; a switch on an unreachable instance says why', async () => {
-    const base = ['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-east-1', '--name', 'limited', '--yes', '--workspace', ws];
+    const base = ['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-east-1', '--ssh-key', 'laptop', '--name', 'limited', '--yes', '--workspace', ws];
     const bad = await runCli([...base, '--time-limit', '0'], env);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--time-limit must be a number of hours above 0/);
@@ -123,7 +123,7 @@ describe('provisioning survives a crash at every step (the CLI killed; fake Lamb
       try {
         const env = { TETHER_STATE_DIR: tmpDir('tether-crash-'), LAMBDA_API_KEY: fake.apiKey, TETHER_LAMBDA_API_URL: fake.url };
         const ws = workspaceWith({ plugins: [] });
-        const args = ['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-east-1', '--name', 'job', '--yes', '--workspace', ws];
+        const args = ['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-east-1', '--ssh-key', 'laptop', '--name', 'job', '--yes', '--workspace', ws];
         const crashed = await runCli(args, { ...env, TETHER_TEST_CRASH_AT: point });
         assert.equal(crashed.code, -1, `killed by SIGKILL: ${crashed.stderr}`);
         // Restart: the next status reconciles the provider's list with the ledger.

@@ -42,6 +42,8 @@ interface Target {
   teardown?: () => Promise<void>;
   instanceType: string;
   region?: string;
+  /** The SSH key a launch names, where the provider requires one (Lambda: exactly one). */
+  sshKeyName?: string;
   price: number;
   /** HTTP method of the list call (REST: GET; the EC2 Query API POSTs everything). */
   listMethod: string;
@@ -80,12 +82,13 @@ const TARGETS: Target[] = [
     provider: (f, o) => new LambdaCloudProvider({ ...common(f, o), baseUrl: f.url }),
     instanceType: 'gpu_1x_a10',
     region: 'us-east-1',
+    sshKeyName: 'laptop',
     price: 0.75,
     listMethod: 'GET',
-    listPath: /^\/instances$/,
-    createPath: /^\/instance-operations\/launch$/,
+    listPath: /^\/api\/v1\/instances$/,
+    createPath: /^\/api\/v1\/instance-operations\/launch$/,
     ambiguousCreate: ['create-then-hang', 'create-then-fail'],
-    sendsRetryAfter: true,
+    sendsRetryAfter: false,
     keepsTerminated: false,
     writesTo: restWrite,
     unknownId: '0123456789abcdef0123456789abcdef',
@@ -202,7 +205,7 @@ for (const t of TARGETS) {
       if (state) fs.rmSync(state, { recursive: true, force: true });
     });
 
-    const req = (ledgerId: string, name = 'job') => ({ ledgerId, name, instanceType: t.instanceType, ...(t.region ? { region: t.region } : {}) });
+    const req = (ledgerId: string, name = 'job') => ({ ledgerId, name, instanceType: t.instanceType, ...(t.region ? { region: t.region } : {}), ...(t.sshKeyName ? { sshKeyName: t.sshKeyName } : {}) });
 
     it('lists the catalogue with prices', async () => {
       const types = await p.listInstanceTypes();
@@ -300,7 +303,7 @@ for (const t of TARGETS) {
 
       it('CloudInstancePlugin: a stopped instance stays in the ledger as stopped (not ended: its disk still bills)', async () => {
         const plugin = new CloudInstancePlugin({ provider: p, ledger, name: 'gpu-box' });
-        const info = await plugin.provisionRemoteResource({ instanceType: t.instanceType, ...(t.region ? { region: t.region } : {}), name: 'box' });
+        const info = await plugin.provisionRemoteResource({ instanceType: t.instanceType, ...(t.region ? { region: t.region } : {}), ...(t.sshKeyName ? { sshKeyName: t.sshKeyName } : {}), name: 'box' });
         await waitFor(async () => (await plugin.checkRemoteResourceStatus()) === 'running', 5000, 'running');
         await p.stop!(info.instanceId!);
         await waitFor(async () => (await plugin.checkRemoteResourceStatus()) === 'stopped', 5000, 'stopped');
@@ -420,7 +423,7 @@ for (const t of TARGETS) {
         assert.equal(rec.remote?.resourceType, t.instanceType);
         seen = true;
       };
-      const info = await plugin.provisionRemoteResource({ instanceType: t.instanceType, ...(t.region ? { region: t.region } : {}), name: 'box' });
+      const info = await plugin.provisionRemoteResource({ instanceType: t.instanceType, ...(t.region ? { region: t.region } : {}), ...(t.sshKeyName ? { sshKeyName: t.sshKeyName } : {}), name: 'box' });
       assert.deepEqual(fake.hookErrors, []);
       assert.ok(seen, 'the fake saw the launch');
       assert.ok(info.instanceId);
@@ -446,7 +449,7 @@ for (const t of TARGETS) {
 
     it('CloudInstancePlugin: a refused launch ends the intent as failed', async () => {
       const plugin = new CloudInstancePlugin({ provider: p, ledger, name: 'gpu-box' });
-      await assert.rejects(plugin.provisionRemoteResource({ instanceType: 'no-such-type', pricePerHour: 1, ...(t.region ? { region: t.region } : {}) }), CloudApiError);
+      await assert.rejects(plugin.provisionRemoteResource({ instanceType: 'no-such-type', pricePerHour: 1, ...(t.region ? { region: t.region } : {}), ...(t.sshKeyName ? { sshKeyName: t.sshKeyName } : {}) }), CloudApiError);
       const b = ledger.read();
       assert.equal(b.resources.length, 0);
       assert.equal(b.ended[0]?.state, 'failed');

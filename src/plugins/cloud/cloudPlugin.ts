@@ -103,6 +103,8 @@ export class CloudInstancePlugin implements CloudAwarePlugin {
     if (typeof c.instanceType !== 'string' || !c.instanceType) throw new CloudApiError(this.opts.provider.title, 'no instance type given', { remedy: 'pick an instance type from the catalogue' });
     if (this.recordId) throw new CloudApiError(this.opts.provider.title, 'this plugin already has an instance', { remedy: 'terminate it first' });
     const { provider, ledger } = this.opts;
+    // What the provider refuses without a call (Lambda: exactly one SSH key) is refused before the intent.
+    (provider as { checkLaunch?: (r: Pick<ProvisionConfig, 'instanceType' | 'region' | 'sshKeyName'>) => void }).checkLaunch?.(c);
 
     let price = c.pricePerHour;
     let gpuType: string | undefined;

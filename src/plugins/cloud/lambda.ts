@@ -1,17 +1,32 @@
 /**
  * Lambda Cloud (On-Demand Cloud) over its public REST API.
  *
- * API reference: https://docs-api.lambda.ai/api/cloud (Lambda Cloud API v1; base
- * https://cloud.lambda.ai/api/v1, `Authorization: Bearer <key>`). Endpoints used:
- * `GET /instance-types`, `GET /instances`, `GET /instances/{id}`,
- * `POST /instance-operations/launch`, `POST /instance-operations/terminate`, `GET /ssh-keys`.
- * Errors: `{"error": {"code", "message", "suggestion"}}`. Rate limits: about 1 request/s,
- * launch about 1 per 10 s (429 beyond).
+ * Follows the published spec: Lambda Cloud API 1.8.3 (servers https://cloud.lambda.ai/), as
+ * copied in test/fixtures/lambda/openapi-1.8.3-excerpt.json from
+ * alexandervaneck/lambda-ai-cloud-api-client @ b6023bc07c0933df459426b281c113844f2571f5,
+ * openapi-1.8.3.json. Base https://cloud.lambda.ai/api/v1, `Authorization: Bearer <key>`.
+ * Endpoints used: `GET /instance-types`, `GET /instances`, `GET /instances/{id}`,
+ * `POST /instance-operations/launch`, `POST /instance-operations/terminate`, `GET /ssh-keys`,
+ * `POST /ssh-keys`.
  *
- * Lambda has no tags and no idempotency token: the instance name carries Tether's marker
+ * - A launch names exactly one SSH key ("Currently, exactly one SSH key must be specified";
+ *   1.5.1 said minItems 1, maxItems 1): without one it is refused here, before any call.
+ * - Instance status `preempted` is an end (the instance no longer runs, nothing bills).
+ * - Errors: `{"error": {code, message, suggestion?}}`; the remedy follows the documented code
+ *   (401 invalid API key; 403 account inactive or billing address, not a bad key; 404 a launch
+ *   resource not found; 400 invalid parameters, no capacity, quota...).
+ * - Rate limits (spec): about one request per second, launch one per 12 s. Launches from this
+ *   process are paced per account; a refused (429) launch is retried no sooner than the launch
+ *   gap. The spec documents no Retry-After (honoured if one ever comes).
+ *
+ * Lambda has no idempotency token: the instance name carries Tether's marker
  * ({@link markedName}) and a launch lists by name before every (re)try.
  */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { BillingRule } from '../../core/cost';
+import { ExitCode, TetherError } from '../../core/errors';
 import { CloudProviderType } from '../../core/protocols';
 import { bearerClient, isAmbiguous, type JsonHttpClient, type ParsedError, type RestProviderOptions } from './http';
 import { launchIdempotently, parseMarker } from './marker';
@@ -21,6 +36,17 @@ export { matchesLedgerId } from './marker';
 
 export const LAMBDA_DEFAULT_URL = 'https://cloud.lambda.ai/api/v1';
 
+/** Spec: "Requests to the `/instance-operations/launch` endpoint are limited to one request per 12 seconds". */
+export const LAMBDA_LAUNCH_GAP_MS = 12_000;
+/** Spec: "Requests to the API are generally limited to one request per second": the first retry waits at least that (jitter included). */
+export const LAMBDA_RETRY_BACKOFF_MS = 1_400;
+/** Where a user manages API keys (named by the spec). */
+export const LAMBDA_API_KEYS_URL = 'https://cloud.lambda.ai/api-keys';
+
+export interface LambdaProviderOptions extends RestProviderOptions {
+  /** Least time between two launches of one account from this process, ms. Default {@link LAMBDA_LAUNCH_GAP_MS}. */
+  launchGapMs?: number;
+}
 
 interface LambdaInstance {
   id: string;
@@ -51,6 +77,11 @@ export interface LambdaSshKey {
   public_key: string;
 }
 
+/** `POST /ssh-keys` without a public key: Lambda generates the pair and returns the private key once. */
+export interface LambdaGeneratedSshKey extends LambdaSshKey {
+  private_key: string;
+}
+
 export function parseLambdaError(body: unknown): ParsedError {
   const e = (body as { error?: { code?: string; message?: string; suggestion?: string } } | undefined)?.error;
   if (!e || typeof e !== 'object') return {};
@@ -61,7 +92,8 @@ export function parseLambdaError(body: unknown): ParsedError {
   };
 }
 
-function lambdaState(s: string): InstanceState {
+/** Provider status (spec `InstanceStatus`) onto Tether's words; the raw word stays in `rawStatus`. */
+export function lambdaState(s: string): InstanceState {
   switch (s) {
     case 'booting':
       return 'provisioning';
@@ -71,16 +103,65 @@ function lambdaState(s: string): InstanceState {
     case 'terminating':
       return 'terminating';
     case 'terminated':
+    // Preempted: Lambda took the instance back; it no longer runs and no longer bills.
+    case 'preempted':
       return 'terminated';
     default:
       return 'unknown';
   }
 }
 
+const KEY_HELP = 'add one to your Lambda Cloud account (dashboard: SSH keys; API: POST /api/v1/ssh-keys; in VS Code "Tether: Provision Cloud Instance…" offers to add one)';
+
+/** The remedy for a Lambda Cloud error, by its documented code (the spec: rely on `code`, not on message or suggestion). */
+export function lambdaRemedy(status: number | undefined, code: string | undefined, during: 'launch' | 'other' = 'other'): string | undefined {
+  if (status === 401 || code === 'global/invalid-api-key') {
+    return `the Lambda Cloud API key is invalid, expired or deleted: create one at ${LAMBDA_API_KEYS_URL} and set it ("Tether: Set Cloud API Key…", or LAMBDA_API_KEY for the CLI)`;
+  }
+  if (code === 'global/invalid-address') return 'your Lambda Cloud billing address is invalid (the API key is fine): correct it in the Lambda Cloud dashboard\'s billing settings, or contact Lambda Support';
+  if (status === 403 || code === 'global/account-inactive') {
+    return 'your Lambda Cloud account is inactive (the API key is fine): verify your email address and add a valid payment method in the Lambda Cloud dashboard, or contact Lambda Support';
+  }
+  if (code === 'instance-operations/launch/insufficient-capacity') return 'Lambda Cloud has no capacity for this instance type in this region right now: pick another region or type (the type list shows regions with capacity)';
+  if (code === 'global/quota-exceeded') return 'your Lambda Cloud quota is used up: terminate an instance, or ask Lambda Support to raise the quota';
+  if (code === 'instance-operations/launch/file-system-in-wrong-region') return 'the file system is in another region: launch in the file system\'s region';
+  if (status === 404 && during === 'launch') return `something the launch names does not exist at Lambda Cloud (see the message): check the SSH key name (it must be one of your account's keys), the instance type and the region`;
+  if (status === 404) return 'it does not exist (any more) at Lambda Cloud: refresh the list';
+  if (status === 400 || code === 'global/invalid-parameters') return 'Lambda Cloud refused the request\'s parameters (see the message): check the instance type, the region, the SSH key name and the instance name (at most 64 characters)';
+  if (status === 429) return 'rate limited by Lambda Cloud (about 1 request per second, 1 launch per 12 seconds): wait a few seconds and try again';
+  if ((status !== undefined && status >= 500) || code?.startsWith('provider/')) {
+    return `Lambda Cloud failed on its side${code ? ` (${code})` : ''}: try again shortly; if it persists, contact Lambda Support`;
+  }
+  return undefined;
+}
+
+/** Gives a Lambda error its documented remedy, in place (the error keeps its identity, so an ambiguous outcome stays ambiguous). */
+function withLambdaRemedy(err: unknown, during: 'launch' | 'other' = 'other'): unknown {
+  if (!(err instanceof CloudApiError) || err.status === undefined) return err;
+  const remedy = lambdaRemedy(err.status, err.code, during);
+  // A launch that failed with 5xx may have happened: keep the remedy that says Tether checks first.
+  if (remedy && !(isAmbiguous(err) && during === 'launch')) (err as unknown as { remedy: string }).remedy = remedy;
+  return err;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Earliest time of the next launch, per account (base URL + key hash), in this process. */
+const nextLaunchAt = new Map<string, number>();
+
+/** `ssh_key_names` must name exactly one key: the launch is refused before any call without one. */
+export function sshKeyRequired(title = 'Lambda Cloud'): CloudApiError {
+  return new CloudApiError(title, 'a launch needs exactly one SSH key (Lambda: "exactly one SSH key must be specified"), and none was given', {
+    remedy: `pick one of your Lambda Cloud SSH keys (CLI: --ssh-key NAME), or ${KEY_HELP}`,
+    code: 'tether/ssh-key-required',
+  });
+}
+
 /**
  * Lambda Cloud's billing rule: on-demand instances are billed in one-minute increments from
  * launch until termination, whatever their state (booting and unhealthy instances bill too);
- * there is no stop. Source: Lambda Cloud docs, "Billing" (https://docs.lambda.ai/public-cloud/billing/)
+ * there is no stop. A preempted instance is mapped to `terminated` (not billed).
+ * Source: Lambda Cloud docs, "Billing" (https://docs.lambda.ai/public-cloud/billing/)
  * and the on-demand pricing page (https://lambda.ai/service/gpu-cloud#pricing).
  */
 export const LAMBDA_BILLING: BillingRule = {
@@ -90,7 +171,7 @@ export const LAMBDA_BILLING: BillingRule = {
   incrementSeconds: 60,
   minimumSeconds: 60,
   citation: 'https://docs.lambda.ai/public-cloud/billing/',
-  summary: 'billed per started minute from launch until terminated, booting included',
+  summary: 'billed per started minute from launch until terminated (or preempted), booting included',
 };
 
 export class LambdaCloudProvider implements CloudProvider {
@@ -98,13 +179,30 @@ export class LambdaCloudProvider implements CloudProvider {
   readonly type = CloudProviderType.LAMBDA_LABS;
   readonly title = 'Lambda Cloud';
   private readonly http: JsonHttpClient;
+  /** For calls not to repeat blindly (launch: a 429 waits the launch gap, here; adding a key). */
+  private readonly onceHttp: JsonHttpClient;
+  private readonly launchGapMs: number;
+  private readonly paceKey: string;
 
-  constructor(private readonly opts: RestProviderOptions) {
-    this.http = bearerClient(this.title, opts, opts.baseUrl ?? LAMBDA_DEFAULT_URL, parseLambdaError);
+  constructor(private readonly opts: LambdaProviderOptions) {
+    const base = opts.baseUrl ?? LAMBDA_DEFAULT_URL;
+    const o = { ...opts, backoffMs: opts.backoffMs ?? LAMBDA_RETRY_BACKOFF_MS };
+    this.http = bearerClient(this.title, o, base, parseLambdaError);
+    this.onceHttp = bearerClient(this.title, { ...o, retries: 0 }, base, parseLambdaError);
+    this.launchGapMs = opts.launchGapMs ?? LAMBDA_LAUNCH_GAP_MS;
+    this.paceKey = `${base.replace(/\/+$/, '')}\n${createHash('sha256').update(opts.apiKey).digest('hex')}`;
+  }
+
+  private async call<T>(during: 'launch' | 'other', f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (err) {
+      throw withLambdaRemedy(err, during);
+    }
   }
 
   async listInstanceTypes(): Promise<InstanceType[]> {
-    const { body } = await this.http.get<{ data: Record<string, LambdaInstanceTypeEntry> }>('/instance-types');
+    const { body } = await this.call('other', () => this.http.get<{ data: Record<string, LambdaInstanceTypeEntry> }>('/instance-types'));
     return Object.values(body?.data ?? {}).map(({ instance_type: t, regions_with_capacity_available: r }) => ({
       name: t.name,
       ...(t.description ? { description: t.description } : {}),
@@ -118,13 +216,13 @@ export class LambdaCloudProvider implements CloudProvider {
   }
 
   async listInstances(): Promise<CloudInstance[]> {
-    const { body } = await this.http.get<{ data: LambdaInstance[] }>('/instances');
+    const { body } = await this.call('other', () => this.http.get<{ data: LambdaInstance[] }>('/instances'));
     return (body?.data ?? []).map((i) => this.toInstance(i));
   }
 
   async describe(id: string): Promise<CloudInstance | undefined> {
     try {
-      const { body } = await this.http.get<{ data: LambdaInstance }>(`/instances/${encodeURIComponent(id)}`);
+      const { body } = await this.call('other', () => this.http.get<{ data: LambdaInstance }>(`/instances/${encodeURIComponent(id)}`));
       return body?.data ? this.toInstance(body.data) : undefined;
     } catch (err) {
       if (err instanceof CloudApiError && err.status === 404) return undefined;
@@ -132,26 +230,55 @@ export class LambdaCloudProvider implements CloudProvider {
     }
   }
 
+  /** Waits for this account's next launch slot (and takes it): launches from this process are at least `launchGapMs` apart. */
+  private async launchSlot(extraWaitMs = 0): Promise<void> {
+    const now = Date.now();
+    const at = Math.max(now + extraWaitMs, nextLaunchAt.get(this.paceKey) ?? 0);
+    nextLaunchAt.set(this.paceKey, at + this.launchGapMs);
+    if (at > now) {
+      this.opts.log?.(`${this.title}: waiting ${at - now} ms for the launch rate limit (one launch per ${this.launchGapMs / 1000} s)`);
+      await sleep(at - now);
+    }
+  }
+
+  /** What a launch needs, checked without any call (CloudInstancePlugin asks before writing its intent). */
+  checkLaunch(req: Pick<LaunchRequest, 'region' | 'sshKeyName'>): void {
+    if (!req.region) throw new CloudApiError(this.title, 'a region is required to launch', { remedy: 'pick a region with capacity from the instance type list', code: 'tether/region-required' });
+    if (!req.sshKeyName?.trim()) throw sshKeyRequired(this.title);
+  }
+
   async launch(req: LaunchRequest): Promise<CloudInstance> {
-    if (!req.region) throw new CloudApiError(this.title, 'a region is required to launch', { remedy: 'pick a region with capacity from the instance type list' });
+    this.checkLaunch(req);
+    const key = req.sshKeyName!.trim();
     const name = markedName(req.ledgerId, req.name);
+    const attempts = this.http.retries + 1;
     return launchIdempotently({
       ledgerId: req.ledgerId,
       list: () => this.listInstances(),
       mayHaveCreated: isAmbiguous,
-      attempts: this.http.retries + 1,
+      attempts,
       backoffMs: this.http.backoffMs,
       ...(this.opts.log ? { log: this.opts.log } : {}),
       create: async () => {
-        const { body } = await this.http.post<{ data: { instance_ids: string[] } }>('/instance-operations/launch', {
-          body: {
-            region_name: req.region,
-            instance_type_name: req.instanceType,
-            ssh_key_names: req.sshKeyName ? [req.sshKeyName] : [],
-            quantity: 1,
-            name,
-          },
-        });
+        let body: { data: { instance_ids: string[] } } | undefined;
+        for (let attempt = 1, wait = 0; ; attempt++) {
+          await this.launchSlot(wait);
+          try {
+            // The spec's InstanceLaunchRequest (1.8.3): region_name, instance_type_name, ssh_key_names (exactly one), name (≤ 64).
+            ({ body } = await this.onceHttp.post<{ data: { instance_ids: string[] } }>('/instance-operations/launch', {
+              body: { region_name: req.region, instance_type_name: req.instanceType, ssh_key_names: [key], name },
+            }));
+            break;
+          } catch (err) {
+            // 429: nothing was launched; try again in the next launch slot (never sooner than the documented gap).
+            if (err instanceof CloudApiError && err.status === 429 && attempt < attempts) {
+              wait = err.retryAfterMs ?? 0;
+              this.opts.log?.(`${this.title}: launch rate limited (429); retry ${attempt}/${attempts - 1} in the next launch slot`);
+              continue;
+            }
+            throw withLambdaRemedy(err, 'launch');
+          }
+        }
         const id = body?.data?.instance_ids?.[0];
         if (!id) throw new CloudApiError(this.title, 'launch answered without an instance id', { remedy: 'refresh the instance list; Tether reconciles by name' });
         return (
@@ -176,7 +303,7 @@ export class LambdaCloudProvider implements CloudProvider {
   async terminate(id: string): Promise<void> {
     try {
       // Terminating twice is harmless, so retries are safe.
-      await this.http.post('/instance-operations/terminate', { body: { instance_ids: [id] }, retrySafe: true });
+      await this.call('other', () => this.http.post('/instance-operations/terminate', { body: { instance_ids: [id] }, retrySafe: true }));
     } catch (err) {
       if (err instanceof CloudApiError && err.status === 404) return; // already gone
       throw err;
@@ -184,8 +311,24 @@ export class LambdaCloudProvider implements CloudProvider {
   }
 
   async listSshKeys(): Promise<LambdaSshKey[]> {
-    const { body } = await this.http.get<{ data: LambdaSshKey[] }>('/ssh-keys');
+    const { body } = await this.call('other', () => this.http.get<{ data: LambdaSshKey[] }>('/ssh-keys'));
     return body?.data ?? [];
+  }
+
+  /**
+   * Adds an SSH key to the account (`POST /ssh-keys`, spec AddSSHKeyRequest): with `publicKey`
+   * it uploads that key; without, Lambda generates a pair and returns the private key once
+   * (it does not keep it) — the caller must save it ({@link savePrivateKey}).
+   */
+  async addSshKey(name: string, publicKey?: string): Promise<LambdaSshKey | LambdaGeneratedSshKey> {
+    const problem = sshKeyNameProblem(name) ?? (publicKey === undefined ? undefined : publicKeyProblem(publicKey));
+    if (problem) throw new TetherError(`${this.title}: ${problem}`, { remedy: 'fix it and try again', exitCode: ExitCode.USAGE });
+    // Adding is not idempotent (a second add of the same name is refused): no blind retry.
+    const { body } = await this.call('other', () =>
+      this.onceHttp.post<{ data: LambdaSshKey | LambdaGeneratedSshKey }>('/ssh-keys', { body: { name, ...(publicKey !== undefined ? { public_key: publicKey.trim() } : {}) } }),
+    );
+    if (!body?.data?.name) throw new CloudApiError(this.title, 'adding the SSH key answered without the key', { remedy: 'list your keys in the Lambda Cloud dashboard and try again' });
+    return body.data;
   }
 
   consoleUrl(_instance: CloudInstance): string {
@@ -208,7 +351,58 @@ export class LambdaCloudProvider implements CloudProvider {
       ...(t?.price_cents_per_hour !== undefined ? { pricePerHour: t.price_cents_per_hour / 100 } : {}),
       ...(i.ip ? { sshHost: i.ip, sshPort: 22, sshUser: 'ubuntu' } : {}),
       ...(tetherId ? { tetherId } : {}),
-      metadata: { hostname: i.hostname ?? undefined, sshKeyNames: i.ssh_key_names ?? [] },
+      metadata: { hostname: i.hostname ?? undefined, sshKeyNames: i.ssh_key_names ?? [], ...(i.status === 'preempted' ? { endedBy: 'preempted by Lambda Cloud' } : {}) },
     };
   }
+}
+
+/**
+ * Before a launch (CLI, wizard): the SSH key the launch will name, checked against the account's
+ * keys — so bad input is refused before any ledger intent. Without a name, says which keys there
+ * are, or how to add one when there are none.
+ */
+export async function checkLambdaSshKey(p: Pick<LambdaCloudProvider, 'listSshKeys' | 'title'>, name: string | undefined, flag = '--ssh-key NAME'): Promise<LambdaSshKey> {
+  const keys = await p.listSshKeys();
+  const names = keys.map((k) => k.name);
+  const usage = (message: string, remedy: string) => new TetherError(`${p.title}: ${message}`, { remedy, exitCode: ExitCode.USAGE });
+  if (!keys.length) throw usage('your account has no SSH key, and a launch needs exactly one', `${KEY_HELP}, then pass ${flag}`);
+  if (!name?.trim()) throw usage('a launch needs exactly one SSH key, and none was given', `pass ${flag}; your keys: ${names.join(', ')}`);
+  const key = keys.find((k) => k.name === name.trim());
+  if (!key) throw usage(`your account has no SSH key named "${name}"`, `pass one of your keys (${names.join(', ')}), or ${KEY_HELP}`);
+  return key;
+}
+
+/** Why an SSH key name is not acceptable (spec AddSSHKeyRequest.name: 1 to 64 characters), or undefined. */
+export function sshKeyNameProblem(name: string): string | undefined {
+  if (!name || !name.trim()) return 'the SSH key needs a name';
+  if (name.length > 64) return `the SSH key name has ${name.length} characters; at most 64`;
+  return undefined;
+}
+
+/** Why a text is not an OpenSSH public key line that Lambda accepts (1 to 4096 characters), or undefined. */
+export function publicKeyProblem(text: string): string | undefined {
+  const t = text.trim();
+  if (/PRIVATE KEY/.test(t)) return 'that is a private key; upload the public key (the .pub file)';
+  if (!t) return 'the public key is empty';
+  if (t.length > 4096) return `the public key has ${t.length} characters; at most 4096`;
+  if (t.includes('\n')) return 'the public key must be one line (one key)';
+  if (!/^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/]+={0,2}( .*)?$/.test(t)) {
+    return 'not an OpenSSH public key line ("ssh-ed25519 AAAA… comment")';
+  }
+  return undefined;
+}
+
+/**
+ * Saves a private key Lambda generated (it keeps no copy) next to the user's keys: mode 0600,
+ * never over an existing file; the public key beside it as `.pub`. Returns the private key's path.
+ */
+export function savePrivateKey(dir: string, keyName: string, key: LambdaGeneratedSshKey): string {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const base = `lambda-${keyName.replace(/[^A-Za-z0-9._-]/g, '-')}`;
+  let file = path.join(dir, base);
+  for (let n = 2; fs.existsSync(file) || fs.existsSync(`${file}.pub`); n++) file = path.join(dir, `${base}-${n}`);
+  const text = key.private_key.endsWith('\n') ? key.private_key : `${key.private_key}\n`;
+  fs.writeFileSync(file, text, { mode: 0o600, flag: 'wx' });
+  fs.writeFileSync(`${file}.pub`, `${key.public_key.trim()}\n`, { mode: 0o644, flag: 'wx' });
+  return file;
 }

@@ -65,14 +65,14 @@ export async function run({ page, url, screenshot, log }) {
   // The spend ticks every second between polls, from the burn rate alone: no request to the
   // provider per tick (at $0.75/h a second is $0.000208, visible in the meter's 4 decimals).
   const meter = async () => Number(/\$(\d+\.\d{4}) today/.exec(await statusBarText(page))?.[1]);
-  const listBefore = fake.requests.filter((r) => r.path === '/instances').length;
+  const listBefore = fake.requests.filter((r) => r.path === '/api/v1/instances').length;
   const t0 = Date.now();
   const readings = [await meter()];
   for (let i = 0; i < 3; i++) {
     await page.waitForTimeout(1100);
     readings.push(await meter());
   }
-  const polls = fake.requests.filter((r) => r.path === '/instances').length - listBefore;
+  const polls = fake.requests.filter((r) => r.path === '/api/v1/instances').length - listBefore;
   log(`meter readings ${readings.join(' → ')} over ${Date.now() - t0} ms with ${polls} poll(s) of the provider`);
   for (let i = 1; i < readings.length; i++) assert.ok(readings[i] > readings[i - 1], `the meter ticks: ${readings.join(' → ')}`);
   assert.ok(polls <= 1, `ticks come from local arithmetic, not from polls (${polls} polls in ${Date.now() - t0} ms)`);

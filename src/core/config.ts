@@ -140,7 +140,7 @@ function launchProblems(p: Partial<PluginSpec>, i: number): Array<[string, strin
       nul(at, v);
     }
   }
-  if (p.host !== undefined && (!p.command || p.command.startsWith('-'))) {
+  if (p.host !== undefined && p.docker === undefined && (!p.command || p.command.startsWith('-'))) {
     out.push([`/plugins/${i}/command`, 'a remote plugin needs a command that does not start with "-"']);
   }
   return out;

@@ -152,6 +152,11 @@ export interface EngineOptions {
   extraHosts?: () => string[];
   /** An SSH monitor shared with other engines (one connection per host for all of them); `ssh` is then ignored and {@link Engine.dispose} leaves it open. */
   sshMonitor?: SshHostMonitor;
+  /**
+   * Whether the workspace is trusted (VS Code: `workspace.isTrusted`). An untrusted workspace's
+   * declared commands are never started; viewing, stopping and cleaning up still work. Default: trusted (the CLI).
+   */
+  trusted?: () => boolean;
 }
 
 export class Engine {
@@ -296,6 +301,7 @@ export class Engine {
    */
   async start(name: string): Promise<LedgerResource> {
     const spec = this.requireSpec(name);
+    this.requireTrust(name);
     return this.startLock(name).withLock(
       async () => {
         await this.reconcile();
@@ -320,6 +326,16 @@ export class Engine {
       // A start may take a while (an SSH connection, the startup check); the others wait their turn.
       { what: `starting ${name}`, timeoutMs: 120_000 },
     );
+  }
+
+  /** Refuses to start a workspace's command while the workspace is not trusted (Restricted Mode). */
+  private requireTrust(name: string): void {
+    if (this.opts.trusted && !this.opts.trusted()) {
+      throw new TetherError(`${name} was not started: this workspace is not trusted, and Tether never starts a workspace's commands in Restricted Mode`, {
+        remedy: 'Trust the folder (Workspaces: Manage Workspace Trust) if you trust its .vscode/tether.json; viewing, stopping and cleaning up work without it.',
+        exitCode: ExitCode.USAGE,
+      });
+    }
   }
 
   /** The lock that serialises the starts of one plugin of this workspace (see {@link start}). */
@@ -376,6 +392,8 @@ export class Engine {
   }
 
   async restart(name: string): Promise<LedgerResource> {
+    this.requireSpec(name);
+    this.requireTrust(name); // before stopping: a restart that cannot start leaves it running
     await this.stop(name);
     return this.start(name);
   }

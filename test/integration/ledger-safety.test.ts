@@ -16,8 +16,11 @@ import { Engine, type StatusReport } from '../../src/engine/engine';
 describe('ledger safety (CLI)', function () {
   this.timeout(300_000);
   const leftovers: ProcessIdentity[] = [];
+  /** Ledger tags of this suite's state folders: every process carrying one is this suite's. */
+  const tags: string[] = [];
   afterEach(() => {
     for (const p of leftovers.splice(0)) signalIfSame(p, 'SIGKILL');
+    for (const tag of tags.splice(0)) for (const p of markedProcesses(tag)) signalIfSame(p, 'SIGKILL');
   });
 
   it('an ended cloud record survives 250 later local start/stop cycles: tether cost, --csv and the period spend still count it (#13 item 6)', async () => {
@@ -71,6 +74,7 @@ describe('ledger safety (CLI)', function () {
     const env = { TETHER_STATE_DIR: stateDir };
     const ws = workspaceWith({ plugins: [{ name: 'p1', command: 'sh', args: ['-c', 'sleep 300 & wait'] }] });
     const ledger = new Ledger(stateDir);
+    tags.push(ledger.tag);
     for (const n of [4, 6, 8]) {
       // Another writer holds the ledger while the starts run, and lets go once every start waits
       // for a lock (each waiter leaves its `*.lock.<nonce>.tmp` owner file), or once the first has
@@ -102,6 +106,7 @@ describe('ledger safety (CLI)', function () {
     const stateDir = tmpDir('tether-race-inproc-');
     const ws = workspaceWith({ plugins: [{ name: 'p1', command: 'sh', args: ['-c', 'sleep 300 & wait'] }] });
     const ledger = new Ledger(stateDir);
+    tags.push(ledger.tag);
     for (const n of [4, 8]) {
       const engines = Array.from({ length: n }, () => new Engine({ workspace: ws, stateDir, ownerKind: 'vscode' }));
       // Each start's reconcile writes the ledger whenever any process on this machine carries a
@@ -199,8 +204,8 @@ async function locksAwaited(stateDir: string, n: number): Promise<void> {
   }
 }
 
-/** Live processes on this machine that carry this ledger's tag and plugin p1 (by /proc/PID/environ), roots only. */
-function markedRoots(tag: string): ProcessIdentity[] {
+/** Live processes on this machine that carry this ledger's tag and plugin p1 (by /proc/PID/environ). */
+function markedProcesses(tag: string): Array<ProcessIdentity & { ppid: number }> {
   const out: Array<ProcessIdentity & { ppid: number }> = [];
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -215,6 +220,12 @@ function markedRoots(tag: string): ProcessIdentity[] {
     if (!st || st.state === 'Z') continue;
     out.push({ pid: st.pid, startTime: st.startTime, ppid: st.ppid });
   }
+  return out;
+}
+
+/** The roots among them: one per running copy of p1. */
+function markedRoots(tag: string): ProcessIdentity[] {
+  const out = markedProcesses(tag);
   const pids = new Set(out.map((p) => p.pid));
   return out.filter((p) => !pids.has(p.ppid)).map(({ pid, startTime }) => ({ pid, startTime }));
 }

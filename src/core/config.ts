@@ -93,6 +93,8 @@ export function parseConfig(text: string, file: string): TetherConfig {
         }
       }
     }
+    // What the process launchers refuse, refused here: before any ledger intent is written.
+    problems.push(...launchProblems(p, i).map(([at, message]) => locate(at, message, tree, text)));
   });
   if (problems.length) throw new ConfigError(file, problems);
   return {
@@ -105,6 +107,43 @@ export function parseConfig(text: string, file: string): TetherConfig {
     })),
     hosts: value.hosts ?? [],
   };
+}
+
+/** Environment variable names the remote start script accepts (see src/plugins/ssh/remote.ts). */
+const REMOTE_ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Values the schema lets through but a launcher refuses: a NUL byte anywhere in what becomes a
+ * process argument or environment entry (no OS can pass one), "=" in an environment name, and for
+ * remote plugins an environment name the shell cannot assign or a command that starts with "-".
+ */
+function launchProblems(p: Partial<PluginSpec>, i: number): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const nul = (at: string, v: unknown) => {
+    if (typeof v === 'string' && v.includes('\0')) out.push([at, 'contains a NUL byte, which no process argument or environment value can hold']);
+  };
+  nul(`/plugins/${i}/command`, p.command);
+  nul(`/plugins/${i}/cwd`, p.cwd);
+  nul(`/plugins/${i}/conda`, p.conda);
+  (p.args ?? []).forEach((a, j) => nul(`/plugins/${i}/args/${j}`, a));
+  const envs: Array<[string, Record<string, string> | undefined]> = [
+    [`/plugins/${i}/env`, p.env],
+    [`/plugins/${i}/docker/env`, p.docker?.env],
+  ];
+  for (const [base, env] of envs) {
+    for (const [k, v] of Object.entries(env ?? {})) {
+      const at = `${base}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+      if (k.includes('\0') || k.includes('=') || k === '') out.push([at, `invalid environment variable name ${JSON.stringify(k)} (empty, or holds "=" or a NUL byte)`]);
+      else if (p.host !== undefined && !REMOTE_ENV_NAME.test(k)) {
+        out.push([at, `invalid environment variable name ${JSON.stringify(k)} for a remote plugin: letters, digits and _, not starting with a digit`]);
+      }
+      nul(at, v);
+    }
+  }
+  if (p.host !== undefined && p.docker === undefined && (!p.command || p.command.startsWith('-'))) {
+    out.push([`/plugins/${i}/command`, 'a remote plugin needs a command that does not start with "-"']);
+  }
+  return out;
 }
 
 function nodeValue(n: Node): unknown {

@@ -21,6 +21,12 @@ interface LockOwner {
   what: string;
 }
 
+/**
+ * A lock file that is empty or unreadable (its holder crashed, or lost power, before the holder
+ * line reached the disk) and has not changed for this long is stale.
+ */
+export const UNREADABLE_LOCK_STALE_MS = 5_000;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface LockOptions {
@@ -54,9 +60,19 @@ export class FileLock {
       what: opts.what ?? `pid ${process.pid}`,
     };
     const tmp = `${this.file}.${owner.nonce}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(owner));
+    // The owner line reaches the disk before the lock is linked into place: after a power loss the
+    // lock is either absent or complete (an empty one is still handled below, as a crash's leftover).
+    const fd = fs.openSync(tmp, 'w', 0o600);
+    try {
+      fs.writeFileSync(fd, JSON.stringify(owner));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
     const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
     let wait = 5;
+    /** An unreadable lock file as first seen (same inode, size and mtime), and when. */
+    let unreadable: { ino: number; size: number; mtimeMs: number; seenAt: number } | undefined;
     try {
       for (;;) {
         try {
@@ -69,6 +85,24 @@ export class FileLock {
         if (holder && this.isStale(holder)) {
           this.breakStale(holder);
           continue;
+        }
+        if (!holder) {
+          // Empty, torn or holder-less: stale once it has not changed for a few seconds (by its
+          // mtime, or by our own watch when the mtime is in the future).
+          const st = this.statLock();
+          if (st) {
+            if (!unreadable || unreadable.ino !== st.ino || unreadable.size !== st.size || unreadable.mtimeMs !== st.mtimeMs) {
+              unreadable = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, seenAt: Date.now() };
+            }
+            const age = Math.max(Date.now() - st.mtimeMs, Date.now() - unreadable.seenAt);
+            if (age >= UNREADABLE_LOCK_STALE_MS) {
+              this.breakUnreadable(st.ino);
+              unreadable = undefined;
+              continue;
+            }
+          }
+        } else {
+          unreadable = undefined;
         }
         if (Date.now() >= deadline) {
           throw new LockTimeoutError(
@@ -84,11 +118,43 @@ export class FileLock {
     }
   }
 
-  private readOwner(): LockOwner | undefined {
+  private readOwner(file = this.file): LockOwner | undefined {
     try {
-      return JSON.parse(fs.readFileSync(this.file, 'utf8')) as LockOwner;
+      const o = JSON.parse(fs.readFileSync(file, 'utf8')) as LockOwner;
+      // A holder must at least name its process and its nonce; anything else is unreadable.
+      return o && typeof o === 'object' && typeof o.pid === 'number' && typeof o.nonce === 'string' && typeof o.host === 'string' ? o : undefined;
     } catch {
       return undefined; // vanished meanwhile, or unreadable: retry
+    }
+  }
+
+  private statLock(): fs.Stats | undefined {
+    try {
+      return fs.statSync(this.file);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Removes an unreadable lock, but only if it is still that file (same inode) and still unreadable. */
+  private breakUnreadable(ino: number): void {
+    const aside = `${this.file}.${randomUUID()}.stale`;
+    try {
+      fs.renameSync(this.file, aside);
+    } catch {
+      return;
+    }
+    try {
+      if (fs.statSync(aside).ino !== ino || this.readOwner(aside)) {
+        // A holder took the lock meanwhile: give it back.
+        try {
+          fs.linkSync(aside, this.file);
+        } catch {
+          /* someone else holds it now */
+        }
+      }
+    } finally {
+      fs.rmSync(aside, { force: true });
     }
   }
 
@@ -106,8 +172,8 @@ export class FileLock {
       return;
     }
     try {
-      const taken = JSON.parse(fs.readFileSync(aside, 'utf8')) as LockOwner;
-      if (taken.nonce !== stale.nonce) {
+      const taken = this.readOwner(aside);
+      if (taken?.nonce !== stale.nonce) {
         // A live holder took the lock between our read and our rename: give it back.
         try {
           fs.linkSync(aside, this.file);

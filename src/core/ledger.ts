@@ -77,11 +77,26 @@ export interface LedgerBody {
   seq: number;
   updatedAt: string;
   resources: LedgerResource[];
-  /** The most recent ended resources, newest first (kept for reports; capped). */
+  /**
+   * Ended resources, newest first. Those that bear money (cloud records) are kept for good: the
+   * cost report, budgets and the status bar's spend read them. The others are capped.
+   */
   ended: LedgerResource[];
 }
 
 const ENDED_KEEP = 200;
+
+/** A record whose cost is counted (cost report, budgets, period spend): never evicted. */
+export function bearsMoney(r: LedgerResource): boolean {
+  return r.kind === 'cloud' || r.remote !== undefined;
+}
+
+/** Caps the ended records that bear no money at ENDED_KEEP (newest kept); money records all stay. */
+export function trimEnded(body: LedgerBody): void {
+  if (body.ended.length <= ENDED_KEEP) return;
+  let others = 0;
+  body.ended = body.ended.filter((r) => bearsMoney(r) || ++others <= ENDED_KEEP);
+}
 
 /** Default state folder: `TETHER_STATE_DIR`, else the user's data folder. */
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -136,7 +151,7 @@ export class Ledger {
         const result = fn(body);
         body.seq += 1;
         body.updatedAt = new Date().toISOString();
-        if (body.ended.length > ENDED_KEEP) body.ended.length = ENDED_KEEP;
+        trimEnded(body);
         this.write(body);
         return result;
       },

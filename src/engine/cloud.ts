@@ -93,6 +93,12 @@ export function accruedCost(r: LedgerResource, rule: BillingRule, ended = false,
   return accrue(billingEvents(r, ended), [{ at: Date.parse(r.createdAt), computePerHour: price, storagePerHour: storage }], rule, nowMs).total;
 }
 
+/** USD a cloud record accrued from `sinceMs` (0: all time) to `nowMs`, by its provider's billing rule. */
+export function accruedSince(r: LedgerResource, rule: BillingRule, ended: boolean, sinceMs: number, nowMs: number): number {
+  const before = sinceMs > Date.parse(r.createdAt) ? accruedCost(r, rule, ended, Math.min(sinceMs, nowMs)) : 0;
+  return Math.max(0, accruedCost(r, rule, ended, nowMs) - before);
+}
+
 /**
  * The SSH host spec of a running cloud record (`user@host`, with `:port` only when it is not 22,
  * so that ~/.ssh/config can still set the port, key, jump host... for that address), or undefined.
@@ -186,21 +192,35 @@ export class CloudManager {
     const now = this.now();
     const body = this.ledger.read();
     const items: SpendItem[] = [];
+    // A provider without an account here still counts (its spend is real), though Tether cannot terminate it.
+    const ruleOf = (provider: string) => this.providers().find((x) => x.type === provider)?.billing ?? BILLING_RULES[provider];
+    const counted = new Set<string>();
     for (const v of status.instances) {
       const rec = v.managed && v.ledgerId ? body.resources.find((r) => r.id === v.ledgerId) : undefined;
-      // A provider without an account here still counts (its spend is real), though Tether cannot terminate it.
-      const rule = this.providers().find((x) => x.type === v.provider)?.billing ?? BILLING_RULES[v.provider];
+      const rule = ruleOf(v.provider);
       if (!rec || !rule) continue;
+      counted.add(rec.id);
       items.push({
         ledgerId: rec.id,
         provider: v.provider,
         name: v.name,
         ratePerHour: BILLING.has(v.status) ? v.pricePerHour : 0,
-        spentInPeriod: (period) => {
-          const start = periodStart(period, now);
-          const before = start > Date.parse(rec.createdAt) ? accruedCost(rec, rule, false, start) : 0;
-          return accruedCost(rec, rule, false, now) - before;
-        },
+        spentInPeriod: (period) => accruedSince(rec, rule, false, periodStart(period, now), now),
+      });
+    }
+    // Everything else billed in the period counts too: records that ended (terminated earlier
+    // today, by hand, by a budget or a time limit) and open records the provider did not list
+    // this poll. They burn nothing Tether can stop from here, so their rate is 0.
+    const others = [...body.resources.filter((r) => !counted.has(r.id)).map((r) => ({ r, ended: false })), ...body.ended.map((r) => ({ r, ended: true }))];
+    for (const { r, ended } of others) {
+      const rule = r.kind === 'cloud' && r.remote ? ruleOf(r.remote.provider) : undefined;
+      if (!rule) continue;
+      items.push({
+        ledgerId: r.id,
+        provider: r.remote!.provider,
+        name: r.plugin,
+        ratePerHour: 0,
+        spentInPeriod: (period) => accruedSince(r, rule, ended, periodStart(period, now), now),
       });
     }
     const verdicts = evaluateBudgets(budgets, items, pollMs);

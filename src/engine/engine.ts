@@ -4,9 +4,11 @@
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { createHash } from 'node:crypto';
 import { configPath, loadConfig, type PluginSpec, type TetherConfig } from '../core/config';
 import { ConfigError, ExitCode, TetherError, UsageError, type ConfigProblem } from '../core/errors';
 import { Ledger, defaultStateDir, endIn, type LedgerResource, type ResourceOwner } from '../core/ledger';
+import { FileLock } from '../core/fileLock';
 import { silentLogger, type Logger } from '../core/logger';
 import { isSameProcessAlive, readEnvVar } from '../core/procfs';
 import { pluginGraceMs, resolveGraceMs } from '../core/grace';
@@ -31,7 +33,7 @@ import type { CloudProvider } from '../plugins/cloud/provider';
 import { SshConnectionPool, SshError, type HostState, type SshConnectionOptions } from '../plugins/ssh/connection';
 import { resolveHost } from '../plugins/ssh/hosts';
 import type { GpuInfo } from '../plugins/ssh/remote';
-import { RemoteSshPlugin, SshHostMonitor, stopRemoteResource, type RemotePluginSpec, type RemoteProcessInfo } from '../plugins/ssh/remotePlugin';
+import { RemoteSshPlugin, RemoteStartError, SshHostMonitor, stopRemoteResource, type RemotePluginSpec, type RemoteProcessInfo } from '../plugins/ssh/remotePlugin';
 
 /** A plugin declared in tether.json: a local subprocess (maybe in a conda env), a container, or a command on an SSH host. */
 export type DeclaredPlugin = SubprocessPlugin | DockerPlugin | RemoteSshPlugin;
@@ -151,6 +153,11 @@ export interface EngineOptions {
   extraHosts?: () => string[];
   /** An SSH monitor shared with other engines (one connection per host for all of them); `ssh` is then ignored and {@link Engine.dispose} leaves it open. */
   sshMonitor?: SshHostMonitor;
+  /**
+   * Whether the workspace is trusted (VS Code: `workspace.isTrusted`). An untrusted workspace's
+   * declared commands are never started; viewing, stopping and cleaning up still work. Default: trusted (the CLI).
+   */
+  trusted?: () => boolean;
 }
 
 export class Engine {
@@ -286,21 +293,70 @@ export class Engine {
     return this.ledger.read().resources.find((r) => isPluginRecord(r) && r.workspace === this.workspace && r.plugin === name);
   }
 
+  /**
+   * Starts a declared plugin. The check ("is it already running?") and the start (its intent in
+   * the ledger) happen under one lock per plugin in the state folder, held by every CLI run and
+   * window alike, so concurrent starts start one copy and the others say "already running". A
+   * start that fails after its intent was written closes that record as failed (unless the
+   * outcome is unknown: a remote start whose connection dropped stays to be found by its marker).
+   */
   async start(name: string): Promise<LedgerResource> {
     const spec = this.requireSpec(name);
-    await this.reconcile();
-    let existing = this.activeRecord(name);
-    if (existing?.kind === 'ssh') {
-      await this.pollRemote([existing]); // closes the record when the host says nothing is left
-      existing = this.activeRecord(name);
-    }
-    if (existing) {
-      const pid = existing.processes[0]?.pid;
-      throw new TetherError(`${name} is already running${pid ? ` (pid ${pid})` : ''}`, {
-        remedy: `Stop it first (tether stop ${name}) or restart it.`,
+    this.requireTrust(name);
+    return this.startLock(name).withLock(
+      async () => {
+        await this.reconcile();
+        let existing = this.activeRecord(name);
+        if (existing?.kind === 'ssh') {
+          await this.pollRemote([existing]); // closes the record when the host says nothing is left
+          existing = this.activeRecord(name);
+        }
+        if (existing) {
+          const pid = existing.processes[0]?.pid;
+          throw new TetherError(`${name} is already running${pid ? ` (pid ${pid})` : ''}`, {
+            remedy: `Stop it first (tether stop ${name}) or restart it.`,
+          });
+        }
+        try {
+          return await this.plugin(spec).start();
+        } catch (err) {
+          await this.closeFailedIntent(name, err);
+          throw err;
+        }
+      },
+      // A start may take a while (an SSH connection, the startup check); the others wait their turn.
+      { what: `starting ${name}`, timeoutMs: 120_000 },
+    );
+  }
+
+  /** Refuses to start a workspace's command while the workspace is not trusted (Restricted Mode). */
+  private requireTrust(name: string): void {
+    if (this.opts.trusted && !this.opts.trusted()) {
+      throw new TetherError(`${name} was not started: this workspace is not trusted, and Tether never starts a workspace's commands in Restricted Mode`, {
+        remedy: 'Trust the folder (Workspaces: Manage Workspace Trust) if you trust its .vscode/tether.json; viewing, stopping and cleaning up work without it.',
+        exitCode: ExitCode.USAGE,
       });
     }
-    return this.plugin(spec).start();
+  }
+
+  /** The lock that serialises the starts of one plugin of this workspace (see {@link start}). */
+  private startLock(name: string): FileLock {
+    const key = createHash('sha256').update(`${this.workspace}\0${name}`).digest('hex').slice(0, 16);
+    return new FileLock(path.join(this.ledger.stateDir, `start-${key}.lock`));
+  }
+
+  /** After a failed start: its record, if still a `starting` intent with no process, is closed as failed. */
+  private async closeFailedIntent(name: string, err: unknown): Promise<void> {
+    if (err instanceof RemoteStartError) return; // the remote plugin closes its own record, or keeps it when the outcome is unknown (found later by its marker)
+    const line = err instanceof TetherError ? err.oneLine() : err instanceof Error ? err.message : String(err);
+    await this.ledger
+      .update((b) => {
+        for (const r of b.resources.filter((x) => isPluginRecord(x) && x.workspace === this.workspace && x.plugin === name)) {
+          if (r.state === 'starting' && r.processes.length === 0 && !r.container?.id) endIn(b, r.id, 'failed', `start failed: ${line}`);
+        }
+      }, `closing the failed start of ${name}`)
+      .catch((e) => this.log.error(`${name}: could not close its failed start: ${String(e)}`));
+    this.plugin(this.requireSpec(name)).attach(undefined);
   }
 
   /** Stops a plugin of this workspace. Resolves to undefined when it was not running. */
@@ -337,6 +393,8 @@ export class Engine {
   }
 
   async restart(name: string): Promise<LedgerResource> {
+    this.requireSpec(name);
+    this.requireTrust(name); // before stopping: a restart that cannot start leaves it running
     await this.stop(name);
     return this.start(name);
   }

@@ -140,6 +140,7 @@ export class TetherModel implements vscode.Disposable {
             extraHosts: this.extraHosts,
             cloudProviders: this.cloudProviders,
             deadmanAction: () => vscode.workspace.getConfiguration('tether').get<string>('cloud.deadmanAction', '').trim() || defaultShutdownAction(),
+            trusted: () => vscode.workspace.isTrusted,
             ...(sd ? { stateDir: sd } : {}),
           }),
         );

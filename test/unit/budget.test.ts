@@ -83,6 +83,30 @@ describe('budgets (simulated clock, in-memory provider)', () => {
     assert.ok(Math.abs(final - 4.8) < 1e-6, `nothing accrues after termination ($${final})`);
   });
 
+  it('a budget counts instances that ended earlier in its period, clipped to the period (#13 item 5)', async () => {
+    // Yesterday 23:50: "a" runs 20 min across midnight ($0.01/s), ends; only its 10 min today count.
+    clock.setSystemTime(Date.parse('2026-11-22T23:50:00Z'));
+    const ledger = new Ledger(tmpDir('tether-budget-ended-'));
+    const provider = new MemoryProvider();
+    const owner = { kind: 'cli' as const, pid: process.pid, startTime: 0, host: 'test' };
+    const cloud = new CloudManager(ledger, owner, () => [provider], silentLogger, () => Date.now());
+    const a = await cloud.provision(provider.type, { name: 'a', instanceType: 'big', pricePerHour: 36 });
+    clock.tick(20 * 60_000);
+    await cloud.terminate(a);
+    assert.ok(ledger.read().ended.some((r) => r.plugin === 'a'), 'a ended');
+    // Today: "b" runs 13 min ($7.80). Spent today = $6 + $7.80 = $13.80; one poll more ($0.60) crosses $14.
+    await cloud.provision(provider.type, { name: 'b', instanceType: 'big', pricePerHour: 36 });
+    clock.tick(13 * 60_000);
+    const day: Budget = { name: 'daily', limitUsd: 14, period: 'day', autoTerminate: true };
+    const life: Budget = { name: 'all time', limitUsd: 1000, period: 'lifetime' };
+    const [v, l] = await cloud.enforceBudgets(await cloud.status(), [day, life], 60_000);
+    assert.ok(Math.abs(v!.spent - 13.8) < 1e-6, `today's spend counts the ended instance's part of today: $${v!.spent}`);
+    assert.ok(Math.abs(l!.spent - 19.8) < 1e-6, `lifetime counts all of it: $${l!.spent}`);
+    assert.equal(v!.terminate.length, 1, 'the running instance is terminated before crossing the cap');
+    assert.equal(provider.terminated.length, 2, 'b was terminated by the budget');
+    assert.ok(ledger.read().ended.find((r) => r.plugin === 'b')!.history.some((h) => /terminated by budget "daily"/.test(h.note ?? '')));
+  });
+
   it('warns at 50 %, 80 %, 100 % and never terminates without autoTerminate', () => {
     const item = (spent: number, rate = 36) => ({ ledgerId: 'a', provider: 'custom', name: 'a', ratePerHour: rate, spentInPeriod: () => spent });
     const b: Budget = { name: 'daily', limitUsd: 10, period: 'day' };

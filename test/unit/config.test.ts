@@ -173,3 +173,30 @@ describe('config: remote (SSH) plugins', () => {
     assert.match(problemsOf('{"plugins":[],"hosts":["a","a"]}')[0]!.message, /duplicate/);
   });
 });
+
+describe('config: what the launchers refuse is refused here, before any intent (#13 item 10)', () => {
+  it('a NUL byte in command, args, cwd or env; "=" in an env name; remote env names the shell cannot assign; a remote command starting with "-"', () => {
+    const text = JSON.stringify({
+      plugins: [
+        { name: 'a', command: 'echo', args: ['ok', 'a\u0000b'] },
+        { name: 'b', command: 'x\u0000', cwd: 'd\u0000', env: { 'A=B': '1', OK: 'v\u0000' } },
+        { name: 'c', host: 'h', command: 'sleep', args: ['1'], env: { 'MY-VAR': '1', '9X': '2', GOOD_1: '3' } },
+        { name: 'd', host: 'h', command: '-oProxyCommand=x' },
+        { name: 'e', command: 'sleep', env: { 'MY-VAR': 'fine locally' } },
+      ],
+    });
+    const got = problemsOf(text).map((p) => p.path).sort();
+    assert.deepEqual(got, [
+      '/plugins/0/args/1',
+      '/plugins/1/command',
+      '/plugins/1/cwd',
+      '/plugins/1/env/A=B',
+      '/plugins/1/env/OK',
+      '/plugins/2/env/9X',
+      '/plugins/2/env/MY-VAR',
+      '/plugins/3/command',
+    ]);
+    assert.match(problemsOf(text).find((p) => p.path === '/plugins/0/args/1')!.message, /NUL byte/);
+    assert.match(problemsOf(text).find((p) => p.path === '/plugins/2/env/MY-VAR')!.message, /remote plugin/);
+  });
+});

@@ -33,7 +33,7 @@ describe('Tether in the extension host', function () {
 
   before(async () => {
     api = await vscode.extensions.getExtension('tether-dev.tether').activate();
-    await vscode.workspace.getConfiguration('tether').update('confirmDestructiveActions', false, vscode.ConfigurationTarget.Workspace);
+    await vscode.workspace.getConfiguration('tether').update('confirmDestructiveActions', false, vscode.ConfigurationTarget.Global);
   });
 
   it('reads the demo workspace: two declared plugins, both stopped', async () => {

@@ -13,7 +13,7 @@ import { PluginExecutionMode, remoteResourceInfo } from '../../src/core/protocol
 import { AwsEc2Provider, AWS_SHIPPED_CATALOGUE } from '../../src/plugins/cloud/aws';
 import { CloudInstancePlugin } from '../../src/plugins/cloud/cloudPlugin';
 import { LambdaCloudProvider } from '../../src/plugins/cloud/lambda';
-import { matchesLedgerId } from '../../src/plugins/cloud/marker';
+import { ledgerIdentity, matchesLedgerId } from '../../src/plugins/cloud/marker';
 import { CloudApiError, markedName, type CloudProvider } from '../../src/plugins/cloud/provider';
 import { reconcileCloud } from '../../src/plugins/cloud/reconcile';
 import { RunPodProvider } from '../../src/plugins/cloud/runpod';
@@ -164,7 +164,7 @@ const release = (p: CloudProvider) => (p as { dispose?: () => void }).dispose?.(
 
 for (const t of TARGETS) {
   describe(`cloud contract: ${t.label} (against ${t.fakeLabel})`, function () {
-    this.timeout(15_000);
+    this.timeout(30_000); // a Vast.ai refusal re-lists for the settle window (marker.ts) before each retry
     let fake: ProviderFake;
     let p: CloudProvider;
     let state: string;
@@ -372,7 +372,7 @@ for (const t of TARGETS) {
       const incomplete = await ledger.addIntent({ kind: 'cloud', plugin: 'cloud-test', executionMode: PluginExecutionMode.CLOUD_GPU, remote: remoteResourceInfo({ provider: p.type }) });
       const lostId = await fake.addForeign(markedName(incomplete.id, 'lost'));
       const orphanLedgerId = randomUUID();
-      const orphanId = await fake.addForeign(markedName(orphanLedgerId, 'orphan')); // no record at all
+      const orphanId = await fake.addForeign(markedName({ ledgerId: orphanLedgerId, name: 'orphan', owner: ledgerIdentity(state) })); // this ledger's, no record at all
       const foreignId = await fake.addForeign('my-own-box');
       const goneRec = await ledger.addIntent({
         kind: 'cloud',
@@ -391,7 +391,7 @@ for (const t of TARGETS) {
       assert.equal(patched?.remote?.instanceId, lostId);
       assert.equal(patched?.state, 'running');
       const adopted = body.resources.find((x) => x.remote?.instanceId === orphanId);
-      assert.equal(adopted?.remote?.metadata.tetherId, orphanLedgerId.slice(0, 8));
+      assert.equal(adopted?.remote?.metadata.tetherId, `${orphanLedgerId.slice(0, 8)}@${ledgerIdentity(state)}`);
       assert.ok(!body.resources.some((x) => x.remote?.instanceId === foreignId), 'foreign instance not recorded');
       assert.equal(body.ended.find((x) => x.id === goneRec.id)?.state, 'stopped');
 

@@ -134,7 +134,7 @@ export class LambdaCloudProvider implements CloudProvider {
 
   async launch(req: LaunchRequest): Promise<CloudInstance> {
     if (!req.region) throw new CloudApiError(this.title, 'a region is required to launch', { remedy: 'pick a region with capacity from the instance type list' });
-    const name = markedName(req.ledgerId, req.name);
+    const name = markedName(req);
     return launchIdempotently({
       ledgerId: req.ledgerId,
       list: () => this.listInstances(),

@@ -173,7 +173,7 @@ export class RunPodProvider implements CloudProvider {
     const m = /^(\d+)\s*x\s+(.+)$/i.exec(req.instanceType);
     const gpuCount = m ? Number(m[1]) : 1;
     const gpuTypeId = m ? m[2]! : req.instanceType;
-    const name = markedName(req.ledgerId, req.name);
+    const name = markedName(req);
     return launchIdempotently({
       ledgerId: req.ledgerId,
       list: () => this.listInstances(),

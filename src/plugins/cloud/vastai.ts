@@ -146,7 +146,7 @@ export class VastAiProvider implements CloudProvider {
 
   /** `instanceType` is an offer id from {@link listInstanceTypes}. */
   async launch(req: LaunchRequest): Promise<CloudInstance> {
-    const label = markedName(req.ledgerId, req.name);
+    const label = markedName(req);
     return launchIdempotently({
       ledgerId: req.ledgerId,
       list: () => this.listInstances(),

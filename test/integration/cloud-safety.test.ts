@@ -45,6 +45,7 @@ interface Target {
   instanceType: string;
   region?: string;
   createPath: RegExp;
+  createMethod: string;
   /** Whether the fake can lag its reads (the node:http fakes; moto cannot). */
   lags: boolean;
 }
@@ -57,6 +58,7 @@ const TARGETS: Target[] = [
     instanceType: 'gpu_1x_a10',
     region: 'us-east-1',
     createPath: /^\/instance-operations\/launch$/,
+    createMethod: 'POST',
     lags: true,
   },
   {
@@ -65,6 +67,7 @@ const TARGETS: Target[] = [
     provider: (f, o = {}) => new RunPodProvider({ apiKey: f.apiKey, baseUrl: `${f.url}/v1`, graphqlUrl: `${f.url}/graphql`, timeoutMs: 5000, ...o }),
     instanceType: 'NVIDIA RTX A6000',
     createPath: /^\/v1\/pods$/,
+    createMethod: 'POST',
     lags: true,
   },
   {
@@ -73,6 +76,7 @@ const TARGETS: Target[] = [
     provider: (f, o = {}) => new VastAiProvider({ apiKey: f.apiKey, baseUrl: `${f.url}/api/v0`, timeoutMs: 5000, ...o }),
     instanceType: '4101',
     createPath: /^\/api\/v0\/asks\/\d+\/$/,
+    createMethod: 'PUT',
     lags: true,
   },
   {
@@ -83,6 +87,7 @@ const TARGETS: Target[] = [
     instanceType: 'g4dn.xlarge',
     region: 'us-east-1',
     createPath: /^\/RunInstances$/,
+    createMethod: 'POST',
     lags: false,
   },
 ];
@@ -174,12 +179,12 @@ for (const t of TARGETS) {
         fake = t.fake({ readLagMs: 8000 });
         await fake.start();
         const p = provider(); // the product's own retry count and backoff
-        fake.inject({ path: t.createPath, kind: 'create-then-fail' });
+        fake.inject({ method: t.createMethod, path: t.createPath, kind: 'create-then-fail' });
         const id = randomUUID();
         const inst = await p.launch(launchReq(id));
         assert.ok(marker.matchesLedgerId(inst, id));
         assert.equal(fake.instanceCount(), 1, 'exactly one instance');
-        assert.equal(fake.requests.filter((r) => r.method !== 'GET' && t.createPath.test(r.path)).length, 1, 'one create call');
+        assert.equal(fake.requests.filter((r) => r.method === t.createMethod && t.createPath.test(r.path)).length, 1, 'one create call');
       });
     }
 

@@ -90,6 +90,8 @@ export function billingEvents(r: LedgerResource, ended: boolean): StateEvent[] {
 
 /** USD a cloud record has cost so far, by its provider's billing rule. */
 export function accruedCost(r: LedgerResource, rule: BillingRule, ended = false, nowMs = Date.now()): number {
+  // An intent that failed without an instance (refused launch, name taken) never billed.
+  if (ended && r.state === 'failed' && !r.remote?.instanceId) return 0;
   const price = r.remote?.estimatedCostPerHour ?? 0;
   const storage = Number(r.remote?.metadata.storagePerHour ?? 0) || 0;
   if (!price && !storage) return 0;

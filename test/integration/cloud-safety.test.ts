@@ -289,6 +289,18 @@ describe('cloud safety through the CLI (fake Lambda Cloud)', function () {
     assert.equal(new Ledger(env.TETHER_STATE_DIR).read().resources.filter((r) => r.plugin === 'racer').length, 1);
   });
 
+  it('a launch the provider refuses (or a name taken in a race) leaves a failed intent that costs $0 in `tether cost`', async () => {
+    const env = envOf(stateDir());
+    const refused = await runCli(['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-south-9', '--yes', '--workspace', ws], env);
+    assert.equal(refused.code, 1, refused.stderr);
+    const failed = new Ledger(env.TETHER_STATE_DIR).read().ended;
+    assert.equal(failed.length, 1);
+    assert.equal(failed[0]!.state, 'failed');
+    const cost = JSON.parse((await runCli(['cost', '--json', '--workspace', ws], env)).stdout) as { lines: Array<{ ledgerId: string; cost: number }>; total: number };
+    assert.equal(cost.lines.find((x) => x.ledgerId === failed[0]!.id)?.cost ?? 0, 0, 'never launched, never billed');
+    assert.equal(cost.total, 0);
+  });
+
   it('item 7: terminate / cloud stop / deadman refuse an ambiguous name and list the candidates\' ids', async () => {
     const env = envOf(stateDir());
     const mine = await provision(env, '--name', 'trainer');

@@ -46,3 +46,71 @@ describe('cloud markers name the ledger that launched the instance', () => {
     assert.equal(marker.parseMarker('my-own-box'), undefined);
   });
 });
+
+describe('launchIdempotently: after an ambiguous create, re-list for the settle window before any retry (issue 13 item 16)', () => {
+  const inst = (ledgerId: string) => ({ id: 'i-1', provider: 'lambda_labs', gpuCount: 1, status: 'provisioning', rawStatus: 'booting', tetherId: ledgerId.slice(0, 8), metadata: {} }) as never;
+  const ambiguous = new Error('timed out after the request was sent');
+
+  it('a list that lags the create by 5× the old window still finds the instance: one create', async () => {
+    const id = randomUUID();
+    let creates = 0;
+    let createdAt = 0;
+    const got = await marker.launchIdempotently({
+      ledgerId: id,
+      attempts: 4,
+      backoffMs: 10, // old window: 10 + 20 + 30 ms; settle window: 120 × 10 ms
+      mayHaveCreated: () => true,
+      list: async () => (createdAt && Date.now() - createdAt > 300 ? [inst(id)] : []),
+      create: async () => {
+        creates++;
+        createdAt = Date.now();
+        throw ambiguous;
+      },
+    });
+    assert.equal((got as { id: string }).id, 'i-1');
+    assert.equal(creates, 1);
+  });
+
+  it('when the list does not answer at the end of the window it does not create again (it cannot know)', async () => {
+    const id = randomUUID();
+    let creates = 0;
+    let lists = 0;
+    await assert.rejects(
+      marker.launchIdempotently({
+        ledgerId: id,
+        attempts: 4,
+        backoffMs: 5,
+        mayHaveCreated: () => true,
+        list: async () => {
+          if (lists++ > 0) throw new Error('list: 503');
+          return [];
+        },
+        create: async () => {
+          creates++;
+          throw ambiguous;
+        },
+      }),
+      (err) => err === ambiguous,
+    );
+    assert.equal(creates, 1);
+    assert.ok(lists > 3, `kept re-listing (${lists})`);
+  });
+
+  it('a list that answers, without the marker, for the whole window: then it creates again', async () => {
+    const id = randomUUID();
+    let creates = 0;
+    const got = await marker.launchIdempotently({
+      ledgerId: id,
+      attempts: 2,
+      backoffMs: 2,
+      mayHaveCreated: () => true,
+      list: async () => [],
+      create: async () => {
+        if (++creates === 1) throw ambiguous;
+        return inst(id);
+      },
+    });
+    assert.equal((got as { id: string }).id, 'i-1');
+    assert.equal(creates, 2);
+  });
+});

@@ -252,6 +252,7 @@ export class CloudInstancePlugin implements CloudAwarePlugin {
     const p = new CloudInstancePlugin({ ...opts, name: rec.plugin });
     p.recordId = rec.id;
     p.info = rec.remote;
+    p.mode = rec.executionMode;
     return p;
   }
 }

@@ -9,7 +9,7 @@ import { AWS_PRICING_URL_ENV, accountKindOf, accountsFromEnv, createProviders } 
 import { refreshUserCatalogue } from './plugins/cloud/awsPricing';
 import { checkLambdaSshKey, type LambdaCloudProvider } from './plugins/cloud/lambda';
 import { costCsv, costReport } from './engine/costReport';
-import { shutdownEffectOf, type CloudView } from './engine/cloud';
+import { notOursMessage, pickCloudRecord, pickCloudView, shutdownEffectOf, type CloudView } from './engine/cloud';
 import { Engine, asTetherError, type HostStatus, type PluginStatus, type StatusReport } from './engine/engine';
 import { formatBytes, formatCpu } from './core/format';
 
@@ -37,6 +37,8 @@ Commands:
                          What every cloud resource cost, by its provider's billing rule
   provision --provider lambda|runpod|vast|aws --type T [--region R] [--name N] [--ssh-key K] [--time-limit HOURS] [--deadman MINUTES] --yes
   terminate ID|NAME [--unmanaged]
+                         Names are unique among this ledger's instances (no --name: the type, then
+                         TYPE-2, TYPE-3…); a name several instances carry is refused: pass the id
   deadman NAME|ID --minutes N | --disarm
                          A dead man's switch on an instance: it shuts itself down after N minutes
                          without Tether (any \`tether status\` or VS Code window pushes it forward)
@@ -129,7 +131,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       ...(graceMs === undefined ? {} : { graceMs }),
     });
     /** Launches one instance with the --name/--region/--ssh-key/--image options and prints it. */
-    const launchCloud = async (provider: string, instanceType: string, pricePerHour: number | undefined, price: (v: CloudView) => string): Promise<number> => {
+    /** Without --name: the type, made unique with -2, -3…; a --name already in use is refused (CloudManager.provision). */
+    const launchCloud = async (provider: string, instanceType: string, known: { pricePerHour: number; gpuCount: number; gpuType?: string } | undefined, price: (v: CloudView) => string): Promise<number> => {
       const timeLimitHours = o['time-limit'] === undefined ? undefined : Number(o['time-limit']);
       if (timeLimitHours !== undefined && !(timeLimitHours > 0)) throw new UsageError(`--time-limit must be a number of hours above 0, got "${o['time-limit']}"`);
       const deadmanMinutes = o.deadman === undefined ? undefined : Number(o.deadman);
@@ -137,9 +140,9 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       // Lambda launches with exactly one SSH key of the account: checked before any ledger intent.
       if (provider === 'lambda_labs') await checkLambdaSshKey(engine!.cloud.provider(provider) as LambdaCloudProvider, o['ssh-key']);
       const v = await engine!.cloud.provision(provider, {
-        name: o.name ?? instanceType,
+        ...(o.name === undefined ? {} : { name: o.name }),
         instanceType,
-        ...(pricePerHour === undefined ? {} : { pricePerHour }),
+        ...(known === undefined ? {} : { pricePerHour: known.pricePerHour, gpuCount: known.gpuCount, ...(known.gpuType ? { gpuType: known.gpuType } : {}) }),
         ...(o.region ? { region: o.region } : {}),
         ...(o['ssh-key'] ? { sshKeyName: o['ssh-key'] } : {}),
         ...(o.image ? { image: o.image } : {}),
@@ -151,10 +154,9 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
     };
     const terminateCloud = async (which: string): Promise<number> => {
       const st = await engine!.cloud.status();
-      const v = st.instances.find((i) => i.name === which || i.id === which || i.ledgerId === which);
-      if (!v) throw new UsageError(`no cloud instance named "${which}"`, 'See `tether status` for the names and ids.');
+      const v = pickCloudView(st.instances, which);
       if (!v.managed && !o.unmanaged) {
-        throw new UsageError(`${v.name} was not launched by Tether`, 'Add --unmanaged to terminate it anyway (you pick it by hand).');
+        throw new UsageError(notOursMessage(v), 'Add --unmanaged to terminate it anyway (you pick it by hand).');
       }
       await engine!.cloud.terminate(v, { picked: o.unmanaged });
       io.out(`terminated ${v.name} (${v.providerTitle} ${v.id ?? ''}); it cost $${v.costSoFar.toFixed(2)}`);
@@ -242,12 +244,11 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         if (!type) throw new UsageError(`${kind} has no instance type "${o.type}"`, `See \`tether cloud types ${kind}\`.`);
         const price = `$${type.pricePerHour.toFixed(2)}/h ($${(type.pricePerHour * 24).toFixed(2)}/day)`;
         if (!o.yes) throw new UsageError(`this launches ${o.type}${o.region ? ` in ${o.region}` : ''} at ${price} until you terminate it`, 'Add --yes to confirm.');
-        return await launchCloud(kind, o.type, type.pricePerHour, () => price);
+        return await launchCloud(kind, o.type, type, () => price);
       }
       case 'deadman': {
         if (rest.length !== 1 || (!o.disarm && o.minutes === undefined)) throw new UsageError('`tether deadman NAME|ID --minutes N` or `tether deadman NAME|ID --disarm`');
-        const rec = engine.ledger.read().resources.find((r) => r.kind === 'cloud' && (r.id === rest[0] || r.plugin === rest[0] || r.remote?.instanceId === rest[0]));
-        if (!rec) throw new UsageError(`no cloud instance of Tether's named "${rest[0]}"`, 'See `tether status` for the names and ids.');
+        const rec = pickCloudRecord(engine.ledger.read().resources, rest[0]!);
         if (o.disarm) {
           io.out(`${rec.plugin}: ${await engine.deadman.disarm(rec.id)}`);
           return ExitCode.OK;
@@ -304,9 +305,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         if (sub === 'stop') {
           if (args.length !== 1) throw new UsageError('`tether cloud stop NAME|ID [--unmanaged]`');
           const st = await engine.cloud.status();
-          const v = st.instances.find((i) => i.name === args[0] || i.id === args[0] || i.ledgerId === args[0]);
-          if (!v) throw new UsageError(`no cloud instance named "${args[0]}"`, 'See `tether status` for the names and ids.');
-          if (!v.managed && !o.unmanaged) throw new UsageError(`${v.name} was not launched by Tether`, 'Add --unmanaged to stop it anyway.');
+          const v = pickCloudView(st.instances, args[0]!);
+          if (!v.managed && !o.unmanaged) throw new UsageError(notOursMessage(v), 'Add --unmanaged to stop it anyway.');
           await engine.cloud.stop(v, { picked: true });
           io.out(`stopping ${v.name} (${v.providerTitle} ${v.id}): compute billing stops; its disk keeps billing until terminated`);
           return ExitCode.OK;
@@ -400,7 +400,7 @@ export function renderStatus(r: StatusReport): string {
     out.push('', 'cloud:');
     for (const i of r.cloud.instances) {
       out.push(
-        `  ${i.name.padEnd(20)} ${i.providerTitle} ${i.id ?? '-'} ${i.status}${i.gpuCount ? ` ${i.gpuType ?? 'GPU'}×${i.gpuCount}` : ''} ${i.region ?? ''} $${i.pricePerHour.toFixed(2)}/h $${i.costSoFar.toFixed(2)} so far${i.managed ? '' : ' (unmanaged)'}${i.deadman ? ` dead-man ${i.deadman.minutes}m ${i.deadman.state}` : ''}${i.problem && i.managed ? ` — ${i.problem}` : ''}`,
+        `  ${i.name.padEnd(20)} ${i.providerTitle} ${i.id ?? '-'} ${i.status}${i.gpuCount ? ` ${i.gpuType ?? 'GPU'}×${i.gpuCount}` : ''} ${i.region ?? ''} $${i.pricePerHour.toFixed(2)}/h $${i.costSoFar.toFixed(2)} so far${i.managed ? '' : i.elsewhere ? ' (unmanaged: Tether-launched elsewhere)' : ' (unmanaged)'}${i.deadman ? ` dead-man ${i.deadman.minutes}m ${i.deadman.state}` : ''}${i.problem && i.managed ? ` — ${i.problem}` : ''}`,
       );
     }
     for (const e of r.cloud.errors) out.push(`  ${e.provider}: ${e.message}`);

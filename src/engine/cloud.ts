@@ -5,7 +5,7 @@
  * ledger — an instance Tether launched but lost track of is re-adopted; one started elsewhere is
  * shown as unmanaged and never terminated unless the user picks it.
  */
-import { TetherError } from '../core/errors';
+import { TetherError, UsageError } from '../core/errors';
 import type { Ledger, LedgerResource, ResourceOwner } from '../core/ledger';
 import type { Logger } from '../core/logger';
 import type { CloudProviderType } from '../core/protocols';
@@ -13,7 +13,8 @@ import { accrue, type BillingRule, type BillingState, type StateEvent } from '..
 import { evaluateBudgets, periodStart, type Budget, type BudgetVerdict, type SpendItem } from '../core/budget';
 import { CloudInstancePlugin, ledgerStateOf, remoteOf } from '../plugins/cloud/cloudPlugin';
 import type { CloudInstance, CloudProvider, InstanceType, LaunchRequest } from '../plugins/cloud/provider';
-import { reconcileCloud } from '../plugins/cloud/reconcile';
+import { readLedgerIdentity } from '../plugins/cloud/marker';
+import { originOf, reconcileCloud } from '../plugins/cloud/reconcile';
 import { BILLING_RULES, providerTitle } from '../plugins/cloud/rules';
 import { selfShutdownEffect, type SelfShutdownEffect, type ShutdownProvider } from '../plugins/ssh/deadman';
 import { evaluateAutostop, snooze, type AutostopAction, type AutostopState, type IdleObservation, type IdlePolicy } from '../core/autostop';
@@ -30,8 +31,10 @@ export function autostopOf(r: LedgerResource): AutostopState {
 export interface CloudView {
   /** The ledger record; null for an unmanaged instance. */
   ledgerId: string | null;
-  /** Launched by Tether (tagged with a ledger id). */
+  /** Launched by this ledger (tagged with its record id and this ledger's id). */
   managed: boolean;
+  /** Launched by Tether from another ledger (another machine, a teammate on the same key, another state folder): unmanaged here. */
+  elsewhere?: boolean;
   provider: CloudProviderType;
   providerTitle: string;
   id: string | null;
@@ -87,6 +90,8 @@ export function billingEvents(r: LedgerResource, ended: boolean): StateEvent[] {
 
 /** USD a cloud record has cost so far, by its provider's billing rule. */
 export function accruedCost(r: LedgerResource, rule: BillingRule, ended = false, nowMs = Date.now()): number {
+  // An intent that failed without an instance (refused launch, name taken) never billed.
+  if (ended && r.state === 'failed' && !r.remote?.instanceId) return 0;
   const price = r.remote?.estimatedCostPerHour ?? 0;
   const storage = Number(r.remote?.metadata.storagePerHour ?? 0) || 0;
   if (!price && !storage) return 0;
@@ -173,6 +178,44 @@ export function sshCommandOf(r: LedgerResource, o: { withUser?: boolean } = {}):
 }
 
 const BILLING = new Set(['provisioning', 'running', 'stopping']);
+
+/** A launch's name is taken by an active instance of this ledger. */
+class NameTakenError extends UsageError {}
+
+/** Why Tether will not act on an unmanaged instance unless the user picks it. */
+export function notOursMessage(view: Pick<CloudView, 'name' | 'id' | 'elsewhere'>): string {
+  return view.elsewhere
+    ? `${view.name} was launched by Tether elsewhere (another machine, a teammate on the same account, or another state folder), not by this ledger`
+    : `${view.name} was not launched by Tether`;
+}
+
+/**
+ * The one instance NAME|ID names: an instance id or ledger id, else a name. A name several
+ * instances carry is refused, with their ids (never one of them picked silently).
+ */
+export function pickCloudView(instances: CloudView[], which: string): CloudView {
+  const exact = instances.filter((i) => i.ledgerId === which || i.id === which);
+  const found = exact.length ? exact : instances.filter((i) => i.name === which);
+  if (!found.length) throw new UsageError(`no cloud instance named "${which}"`, 'See `tether status` for the names and ids.');
+  if (found.length > 1) {
+    const list = found.map((i) => `${i.id ?? '(no instance id yet)'} (${i.providerTitle}, ${i.managed ? `ledger id ${i.ledgerId}` : i.elsewhere ? 'Tether-launched elsewhere' : 'unmanaged'}, ${i.status})`);
+    throw new UsageError(`"${which}" is ambiguous: ${found.length} cloud instances match: ${list.join('; ')}`, 'Pass the instance id (or ledger id) instead of the name.');
+  }
+  return found[0]!;
+}
+
+/** The one cloud record NAME|ID names (ledger id, instance id, else name); an ambiguous name is refused with the ids. */
+export function pickCloudRecord(records: LedgerResource[], which: string): LedgerResource {
+  const cloud = records.filter((r) => r.kind === 'cloud');
+  const exact = cloud.filter((r) => r.id === which || r.remote?.instanceId === which);
+  const found = exact.length ? exact : cloud.filter((r) => r.plugin === which);
+  if (!found.length) throw new UsageError(`no cloud instance of Tether's named "${which}"`, 'See `tether status` for the names and ids.');
+  if (found.length > 1) {
+    const list = found.map((r) => `ledger id ${r.id} (${providerTitle(r.remote?.provider ?? '')} ${r.remote?.instanceId ?? '(no instance id yet)'}, ${r.state})`);
+    throw new UsageError(`"${which}" is ambiguous: ${found.length} cloud instances match: ${list.join('; ')}`, 'Pass the instance id (or ledger id) instead of the name.');
+  }
+  return found[0]!;
+}
 
 export class CloudManager {
   constructor(
@@ -315,6 +358,7 @@ export class CloudManager {
   async status(): Promise<CloudStatus> {
     const instances: CloudView[] = [];
     const errors: CloudStatus['errors'] = [];
+    const self = this.selfId();
     await Promise.all(
       this.providers().map(async (p) => {
         let list: CloudInstance[];
@@ -326,12 +370,17 @@ export class CloudManager {
           for (const r of this.records(p.type)) instances.push({ ...this.view(p, r, undefined), problem: `${p.title} did not answer: ${err instanceof Error ? err.message : String(err)}` });
           return;
         }
-        await this.reconcile(p, list);
+        await this.reconcile(p, list, self);
         const records = this.records(p.type);
         for (const r of records) instances.push(this.view(p, r, list.find((i) => i.id === r.remote?.instanceId)));
+        const recorded = new Set(records.map((r) => r.remote?.instanceId));
+        const body = this.ledger.read();
         for (const i of list) {
-          if (i.tetherId || i.status === 'terminated') continue;
-          instances.push(this.unmanagedView(p, i));
+          if (i.status === 'terminated' || recorded.has(i.id)) continue;
+          const origin = originOf(i, self, body);
+          // This ledger's, without a record: terminated by Tether a moment ago and still shutting down.
+          if (origin === 'this') continue;
+          instances.push(this.unmanagedView(p, i, origin === 'elsewhere'));
         }
       }),
     );
@@ -357,13 +406,23 @@ export class CloudManager {
     };
   }
 
+  /** This ledger's id (marker.ts), or undefined when it has none yet (or it cannot be read: said in the log). */
+  private selfId(): string | undefined {
+    try {
+      return readLedgerIdentity(this.ledger.stateDir);
+    } catch (err) {
+      this.log.warn(err instanceof TetherError ? err.oneLine() : String(err));
+      return undefined;
+    }
+  }
+
   private records(type: string): LedgerResource[] {
     return this.ledger.read().resources.filter((r) => r.kind === 'cloud' && r.remote?.provider === type);
   }
 
   /** Matches the provider's list with the ledger (adopt by marker, end the gone), then records state changes. */
-  private async reconcile(p: CloudProvider, list: CloudInstance[]): Promise<void> {
-    const result = await reconcileCloud(p, this.ledger, { list });
+  private async reconcile(p: CloudProvider, list: CloudInstance[], self: string | undefined): Promise<void> {
+    const result = await reconcileCloud(p, this.ledger, { list, ...(self ? { self } : {}) });
     for (const a of result.adopted) this.log.warn(`${p.title}: instance ${a.id} carries Tether's marker but was missing from the ledger; re-adopted`);
     for (const id of result.gone) this.log.info(`${p.title}: ledger record ${id} closed: its instance is gone`);
     // State history (what accrual reads): one event per observed change.
@@ -415,10 +474,11 @@ export class CloudManager {
     };
   }
 
-  private unmanagedView(p: CloudProvider, i: CloudInstance): CloudView {
+  private unmanagedView(p: CloudProvider, i: CloudInstance, elsewhere: boolean): CloudView {
     return {
       ledgerId: null,
       managed: false,
+      ...(elsewhere ? { elsewhere: true } : {}),
       provider: p.type,
       providerTitle: p.title,
       id: i.id,
@@ -434,7 +494,9 @@ export class CloudManager {
       uptimeSeconds: i.launchedAt ? Math.max(0, (Date.now() - Date.parse(i.launchedAt)) / 1000) : 0,
       ...(i.sshHost ? { sshCommand: sshCommand(i.sshHost, i.sshPort, i.sshUser) } : {}),
       consoleUrl: p.consoleUrl(i),
-      problem: 'not launched by Tether: shown, never terminated unless you pick it',
+      problem: elsewhere
+        ? 'Tether-launched elsewhere (another machine, a teammate on the same account, or another state folder): shown, never terminated, budgeted or autostopped here unless you pick it'
+        : 'not launched by Tether: shown, never terminated unless you pick it',
     };
   }
 
@@ -442,26 +504,73 @@ export class CloudManager {
    * Launches one instance through {@link CloudInstancePlugin}: the intent (with the price) is in
    * the ledger before the provider is called, the instance carries the ledger id, and an
    * ambiguous failure keeps the record until a poll proves what happened.
+   *
+   * Names are unique among this ledger's active cloud instances (so NAME picks one): a `name`
+   * in use is refused before anything is written; without a name the instance type is used,
+   * with `-2`, `-3`… added when taken. Two launches racing for one name: the earlier intent wins,
+   * the other is ended before its launch call.
    */
-  async provision(type: string, req: Omit<LaunchRequest, 'ledgerId'> & { pricePerHour?: number; timeLimitHours?: number; deadmanMinutes?: number }): Promise<CloudView> {
+  async provision(
+    type: string,
+    req: Omit<LaunchRequest, 'ledgerId' | 'name' | 'owner'> & { name?: string; pricePerHour?: number; gpuCount?: number; gpuType?: string; timeLimitHours?: number; deadmanMinutes?: number },
+  ): Promise<CloudView> {
     const p = this.provider(type);
-    const { timeLimitHours, deadmanMinutes, ...launch } = req;
+    const { timeLimitHours, deadmanMinutes, name: asked, ...launch } = req;
+    if (asked !== undefined && !asked.trim()) throw new UsageError('an instance name cannot be empty', 'Pass a name, or leave it out to use the instance type.');
     // With a dead man's switch, an EC2 instance is launched so that its self-shutdown terminates it (and its bill).
     if (deadmanMinutes && p.type === 'aws' && !launch.shutdownBehavior) launch.shutdownBehavior = 'terminate';
-    const plugin = new CloudInstancePlugin({ provider: p, ledger: this.ledger, name: req.name, log: (l) => this.log.info(l) });
-    await plugin.provisionRemoteResource({ ...launch });
-    const rec = this.ledger.read().resources.find((r) => r.id === plugin.ledgerId);
-    if (!rec) throw new TetherError(`${p.title}: the launch of ${req.name} was not recorded`, { remedy: 'See the Tether log.' });
+    if (asked !== undefined) this.refuseTakenName(asked);
+    let plugin: CloudInstancePlugin | undefined;
+    for (let round = 0; !plugin; round++) {
+      const name = asked ?? this.freeName(req.instanceType);
+      const attempt = new CloudInstancePlugin({
+        provider: p,
+        ledger: this.ledger,
+        name,
+        log: (l) => this.log.info(l),
+        // Under the race: an earlier intent of the same name wins; this one is ended unlaunched.
+        beforeLaunch: (rec) => this.refuseTakenName(name, rec),
+      });
+      try {
+        await attempt.provisionRemoteResource({ ...launch, name });
+        plugin = attempt;
+      } catch (err) {
+        if (!(err instanceof NameTakenError) || asked !== undefined || round >= 20) throw err;
+      }
+    }
+    const rec = this.ledger.read().resources.find((r) => r.id === plugin!.ledgerId);
+    if (!rec) throw new TetherError(`${p.title}: the launch of ${plugin.name} was not recorded`, { remedy: 'See the Tether log.' });
     if (!rec.owner) await this.ledger.patch(rec.id, { owner: this.owner });
     if (timeLimitHours && timeLimitHours > 0) await this.setTimeLimit(rec.id, Date.parse(rec.createdAt) + timeLimitHours * 3_600_000);
     if (deadmanMinutes && deadmanMinutes > 0) await requestDeadman(this.ledger, rec.id, deadmanMinutes, this.now());
     return this.view(p, rec, await p.describe(rec.remote?.instanceId ?? '').catch(() => undefined));
   }
 
+  /** Active cloud records of this ledger (all providers) named `name`; with `mine`, only those before it (the race's winners). */
+  private namedRecords(name: string, mine?: LedgerResource): LedgerResource[] {
+    const before = (r: LedgerResource) => !mine || r.createdAt < mine.createdAt || (r.createdAt === mine.createdAt && r.id < mine.id);
+    return this.ledger.read().resources.filter((r) => r.kind === 'cloud' && r.plugin === name && r.id !== mine?.id && before(r));
+  }
+
+  private refuseTakenName(name: string, mine?: LedgerResource): void {
+    const taken = this.namedRecords(name, mine);
+    if (!taken.length) return;
+    const what = taken.map((r) => `${providerTitle(r.remote?.provider ?? '')} ${r.remote?.instanceId ?? '(launching)'}, ledger id ${r.id}`).join('; ');
+    throw new NameTakenError(`a cloud instance named "${name}" is already in this ledger (${what})`, 'Pick another --name, or terminate that instance first.');
+  }
+
+  /** The instance type, or the first of `type-2`, `type-3`… no active record uses. */
+  private freeName(base: string): string {
+    for (let n = 1; ; n++) {
+      const name = n === 1 ? base : `${base}-${n}`;
+      if (!this.namedRecords(name).length) return name;
+    }
+  }
+
   /** Terminates an instance. Unmanaged ones only with `picked` (the user chose it by hand). */
   async terminate(view: CloudView, opts: { picked?: boolean } = {}): Promise<void> {
     if (!view.managed && !opts.picked) {
-      throw new TetherError(`${view.name} was not launched by Tether`, { remedy: 'Pick it by hand in the Cloud view to terminate it.' });
+      throw new TetherError(notOursMessage(view), { remedy: 'Pick it by hand in the Cloud view to terminate it.' });
     }
     const p = this.provider(view.provider);
     const rec = view.ledgerId ? this.ledger.read().resources.find((r) => r.id === view.ledgerId) : undefined;
@@ -484,7 +593,7 @@ export class CloudManager {
    */
   async stop(view: CloudView, opts: { picked?: boolean; why?: string } = {}): Promise<void> {
     if (!view.managed && !opts.picked) {
-      throw new TetherError(`${view.name} was not launched by Tether`, { remedy: 'Pick it by hand in the Cloud view to stop it.' });
+      throw new TetherError(notOursMessage(view), { remedy: 'Pick it by hand in the Cloud view to stop it.' });
     }
     const p = this.provider(view.provider);
     if (!p.stop) throw new TetherError(`${p.title} cannot stop an instance, only terminate it`, { remedy: 'Terminate it to end its billing.' });

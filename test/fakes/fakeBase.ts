@@ -44,6 +44,8 @@ export interface FakeOptions {
   terminateMs?: number;
   /** A terminated instance disappears from the list after this long, ms. */
   goneMs?: number;
+  /** Reads (GET: list, describe) see a new instance only this long after its create, ms (eventual consistency). Default 0. */
+  readLagMs?: number;
 }
 
 export interface LoggedRequest {
@@ -104,6 +106,9 @@ export abstract class FakeProviderServer implements ProviderFake {
   readonly bootMs: number;
   readonly terminateMs: number;
   readonly goneMs: number;
+  readonly readLagMs: number;
+  /** True while a GET is being answered (see `readLagMs`). */
+  reading = false;
   readonly requests: LoggedRequest[] = [];
   private faults: Fault[] = [];
   private readonly http = new LocalHttpServer((req, res) => void this.handle(req, res));
@@ -119,6 +124,7 @@ export abstract class FakeProviderServer implements ProviderFake {
     this.bootMs = o.bootMs ?? 150;
     this.terminateMs = o.terminateMs ?? 150;
     this.goneMs = o.goneMs ?? 400;
+    this.readLagMs = o.readLagMs ?? 0;
   }
 
   inject(f: Fault): void {
@@ -198,9 +204,12 @@ export abstract class FakeProviderServer implements ProviderFake {
     }
     let answer: Answer;
     try {
+      this.reading = method === 'GET';
       answer = this.route(method, path, url, body);
     } catch (err) {
       answer = { status: 500, body: { error: String(err) } };
+    } finally {
+      this.reading = false;
     }
     if (fault?.kind === 'create-then-hang') return;
     if (fault?.kind === 'create-then-fail') return this.send(res, this.createFailed());
@@ -231,6 +240,7 @@ export type Phase = 'booting' | 'active' | 'stopping' | 'stopped' | 'terminating
  * A terminate wins over a stop.
  */
 export function phaseOf(l: Life, s: FakeProviderServer, now = Date.now()): Phase {
+  if (s.reading && now - l.createdAt < s.readLagMs) return 'gone'; // not visible to reads yet
   if (l.terminatedAt !== undefined) {
     const t = now - l.terminatedAt;
     if (t < s.terminateMs) return 'terminating';

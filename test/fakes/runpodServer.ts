@@ -150,6 +150,8 @@ export class FakeRunPodServer implements ProviderFake {
   readonly bootMs: number;
   readonly terminateMs: number;
   readonly goneMs: number;
+  /** Reads (list, describe) see a new pod only this long after its create, ms (eventual consistency). */
+  readonly readLagMs: number;
   readonly requests: DetailedRequest[] = [];
   readonly pods = new Map<string, FakePod>();
   onCreate: (() => void) | undefined;
@@ -164,6 +166,12 @@ export class FakeRunPodServer implements ProviderFake {
     this.bootMs = o.bootMs ?? 150;
     this.terminateMs = o.terminateMs ?? 150;
     this.goneMs = o.goneMs ?? 400;
+    this.readLagMs = o.readLagMs ?? 0;
+  }
+
+  /** Whether reads can see the pod yet (see `readLagMs`). */
+  private visible(p: FakePod): boolean {
+    return Date.now() - p.createdAt >= this.readLagMs;
   }
 
   async start(): Promise<string> {
@@ -339,7 +347,7 @@ export class FakeRunPodServer implements ProviderFake {
       if (one[2]) return method === 'POST' ? this.action(id, body, hasBody) : this.methodNotAllowed('POST');
       const pod = this.pods.get(id);
       const v = pod && this.view(pod);
-      if (method === 'GET') return v ? { status: 200, body: v } : problem(404, 'pod not found');
+      if (method === 'GET') return v && this.visible(pod) ? { status: 200, body: v } : problem(404, 'pod not found');
       if (method === 'DELETE') {
         if (!pod || !v || v.status === 'TERMINATED') return problem(404, 'pod not found');
         pod.terminatedAt = Date.now();
@@ -353,7 +361,7 @@ export class FakeRunPodServer implements ProviderFake {
   private listPods(url: URL): Answer {
     const icp = url.searchParams.get('includeClusterPods');
     if (icp !== null && icp !== 'true' && icp !== 'false') return problem(422, 'Request validation failed.', [`query.includeClusterPods: value must be a boolean`]);
-    const pods = [...this.pods.values()].map((x) => this.view(x)).filter((v): v is Record<string, unknown> => !!v && v.status !== 'TERMINATED');
+    const pods = [...this.pods.values()].filter((x) => this.visible(x)).map((x) => this.view(x)).filter((v): v is Record<string, unknown> => !!v && v.status !== 'TERMINATED');
     return { status: 200, body: { pods } };
   }
 

@@ -12,11 +12,14 @@ export interface CliResult {
 }
 
 /**
- * Runs the real `tether` CLI in its own process: the bundled dist/cli.js when it has been
- * built (as `npm test` does), else the TypeScript source through tsx.
+ * Runs the real `tether` CLI in its own process: the bundled dist/cli.js when `npm test` has just
+ * built it (TETHER_REQUIRE_VSIX=1), else the TypeScript source through tsx — never a dist/ left
+ * over from an older build.
  */
 export function runCli(args: string[], env: Record<string, string> = {}, opts: { prefix?: string[] } = {}): Promise<CliResult> {
-  const argv = fs.existsSync(dist) && !process.env.TETHER_TEST_SRC ? [dist, ...args] : ['--import', 'tsx', path.join(root, 'src', 'cliEntry.ts'), ...args];
+  const useDist = process.env.TETHER_REQUIRE_VSIX === '1' && !process.env.TETHER_TEST_SRC;
+  if (useDist && !fs.existsSync(dist)) throw new Error(`${dist} is missing: npm test builds it before the integration tests`);
+  const argv = useDist ? [dist, ...args] : ['--import', 'tsx', path.join(root, 'src', 'cliEntry.ts'), ...args];
   // `prefix`: a command that runs node (e.g. `unshare -m sh -c '...; exec "$@"' sh`).
   const [cmd, ...cmdArgs] = [...(opts.prefix ?? []), process.execPath, ...argv];
   return new Promise((resolve, reject) => {

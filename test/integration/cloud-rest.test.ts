@@ -13,7 +13,7 @@ import { PluginExecutionMode, remoteResourceInfo } from '../../src/core/protocol
 import { AwsEc2Provider, AWS_SHIPPED_CATALOGUE } from '../../src/plugins/cloud/aws';
 import { CloudInstancePlugin } from '../../src/plugins/cloud/cloudPlugin';
 import { LambdaCloudProvider } from '../../src/plugins/cloud/lambda';
-import { matchesLedgerId } from '../../src/plugins/cloud/marker';
+import { ledgerIdentity, matchesLedgerId } from '../../src/plugins/cloud/marker';
 import { CloudApiError, markedName, type CloudProvider } from '../../src/plugins/cloud/provider';
 import { reconcileCloud } from '../../src/plugins/cloud/reconcile';
 import { RunPodProvider } from '../../src/plugins/cloud/runpod';
@@ -49,6 +49,8 @@ interface Target {
   listMethod: string;
   listPath: RegExp;
   createPath: RegExp;
+  /** HTTP method of the create call. */
+  createMethod: string;
   /** The create-then-X fault the provider's trap calls for. */
   ambiguousCreate: FaultKind[];
   unknownId: string;
@@ -87,6 +89,7 @@ const TARGETS: Target[] = [
     listMethod: 'GET',
     listPath: /^\/api\/v1\/instances$/,
     createPath: /^\/api\/v1\/instance-operations\/launch$/,
+    createMethod: 'POST',
     ambiguousCreate: ['create-then-hang', 'create-then-fail'],
     sendsRetryAfter: false,
     keepsTerminated: false,
@@ -104,6 +107,7 @@ const TARGETS: Target[] = [
     listMethod: 'GET',
     listPath: /^\/v2\/pods$/,
     createPath: /^\/v2\/pods$/,
+    createMethod: 'POST',
     ambiguousCreate: ['create-then-hang', 'create-then-fail'],
     sendsRetryAfter: true,
     keepsTerminated: false,
@@ -123,6 +127,7 @@ const TARGETS: Target[] = [
     listMethod: 'GET',
     listPath: /^\/api\/v1\/instances\/$/,
     createPath: /^\/api\/v0\/asks\/\d+\/$/,
+    createMethod: 'PUT',
     ambiguousCreate: ['create-then-hang', 'create-then-fail'],
     sendsRetryAfter: false,
     keepsTerminated: false,
@@ -152,6 +157,7 @@ const TARGETS: Target[] = [
     listMethod: 'POST',
     listPath: /^\/DescribeInstances$/,
     createPath: /^\/RunInstances$/,
+    createMethod: 'POST',
     ambiguousCreate: ['create-then-hang', 'create-then-fail'],
     unknownId: 'i-0123456789abcdef0',
     sendsRetryAfter: false,
@@ -168,7 +174,7 @@ const release = (p: CloudProvider) => (p as { dispose?: () => void }).dispose?.(
 
 for (const t of TARGETS) {
   describe(`cloud contract: ${t.label} (against ${t.fakeLabel})`, function () {
-    this.timeout(15_000);
+    this.timeout(30_000); // a Vast.ai refusal re-lists for the settle window (marker.ts) before each retry
     let fake: ProviderFake;
     let p: CloudProvider;
     let state: string;
@@ -355,7 +361,7 @@ for (const t of TARGETS) {
     for (const kind of t.ambiguousCreate) {
       it(`a launch whose create ends ambiguously (${kind}) is retried without launching twice`, async () => {
         const impatient = provider({ timeoutMs: 300 });
-        fake.inject({ path: t.createPath, kind });
+        fake.inject({ method: t.createMethod, path: t.createPath, kind });
         const before = fake.instanceCount();
         const id = randomUUID();
         const inst = await impatient.launch(req(id));
@@ -376,7 +382,7 @@ for (const t of TARGETS) {
       const incomplete = await ledger.addIntent({ kind: 'cloud', plugin: 'cloud-test', executionMode: PluginExecutionMode.CLOUD_GPU, remote: remoteResourceInfo({ provider: p.type }) });
       const lostId = await fake.addForeign(markedName(incomplete.id, 'lost'));
       const orphanLedgerId = randomUUID();
-      const orphanId = await fake.addForeign(markedName(orphanLedgerId, 'orphan')); // no record at all
+      const orphanId = await fake.addForeign(markedName({ ledgerId: orphanLedgerId, name: 'orphan', owner: ledgerIdentity(state) })); // this ledger's, no record at all
       const foreignId = await fake.addForeign('my-own-box');
       const goneRec = await ledger.addIntent({
         kind: 'cloud',
@@ -395,7 +401,7 @@ for (const t of TARGETS) {
       assert.equal(patched?.remote?.instanceId, lostId);
       assert.equal(patched?.state, 'running');
       const adopted = body.resources.find((x) => x.remote?.instanceId === orphanId);
-      assert.equal(adopted?.remote?.metadata.tetherId, orphanLedgerId.slice(0, 8));
+      assert.equal(adopted?.remote?.metadata.tetherId, `${orphanLedgerId.slice(0, 8)}@${ledgerIdentity(state)}`);
       assert.ok(!body.resources.some((x) => x.remote?.instanceId === foreignId), 'foreign instance not recorded');
       assert.equal(body.ended.find((x) => x.id === goneRec.id)?.state, 'stopped');
 

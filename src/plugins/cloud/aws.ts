@@ -40,13 +40,15 @@ import {
 } from '@aws-sdk/client-ec2';
 import { CloudProviderType } from '../../core/protocols';
 import type { Logger } from '../../core/logger';
-import { parseMarker } from './marker';
+import { parseMarker, tetherIdOf } from './marker';
 import { CloudApiError, markedName, type CloudInstance, type CloudProvider, type InstanceState, type InstanceType, type LaunchRequest } from './provider';
 import shippedCatalogue from './aws-prices.json';
 
 /** Tag keys Tether puts on every instance it launches. */
 export const AWS_TAG_LEDGER_ID = 'tether:ledger-id';
 export const AWS_TAG_MANAGED = 'tether:managed';
+/** The id of the ledger (state folder) that launched it (marker.ts `ledgerIdentity`). */
+export const AWS_TAG_ORIGIN = 'tether:origin-ledger';
 
 export interface AwsCredentials {
   accessKeyId: string;
@@ -358,7 +360,7 @@ export class AwsEc2Provider implements CloudProvider {
       sshPort: 22,
       launchedAt: i.LaunchTime ? new Date(i.LaunchTime).toISOString() : undefined,
       // The ledger-id tag; else the marker in the Name (tags lost, or launched by hand with a marked name).
-      tetherId: tagOf(i, AWS_TAG_LEDGER_ID) ?? parseMarker(tagOf(i, 'Name')),
+      tetherId: tagOf(i, AWS_TAG_LEDGER_ID) !== undefined ? tetherIdOf(tagOf(i, AWS_TAG_LEDGER_ID)!, tagOf(i, AWS_TAG_ORIGIN)) : parseMarker(tagOf(i, 'Name')),
       metadata: {
         availabilityZone: i.Placement?.AvailabilityZone,
         imageId: i.ImageId,
@@ -450,7 +452,7 @@ export class AwsEc2Provider implements CloudProvider {
       this.opts.log?.info(`aws: launch ${req.ledgerId} already made ${existing[0]!.id}; not launching again`);
       return existing[0]!;
     }
-    const name = markedName(req.ledgerId, req.name);
+    const name = markedName(req);
     this.opts.log?.info(`aws: RunInstances ${req.instanceType} in ${region} (ClientToken ${token}, name ${name})`);
     const res = await this.call(`RunInstances(${req.instanceType})`, () =>
       this.client(region).send(
@@ -469,6 +471,7 @@ export class AwsEc2Provider implements CloudProvider {
               Tags: [
                 { Key: AWS_TAG_LEDGER_ID, Value: req.ledgerId },
                 { Key: AWS_TAG_MANAGED, Value: 'true' },
+                ...(req.owner ? [{ Key: AWS_TAG_ORIGIN, Value: req.owner }] : []),
                 { Key: 'Name', Value: name },
               ],
             },

@@ -1,6 +1,6 @@
 /**
- * A cloud instance as a Tether plugin: {@link CloudAwarePlugin} (execution mode `cloud_gpu` by
- * default) over any {@link CloudProvider}.
+ * A cloud instance as a Tether plugin: {@link CloudAwarePlugin} over any {@link CloudProvider}
+ * (execution mode `cloud_gpu` for a machine with a GPU, `cloud_vm` without; see executionModeOf).
  *
  * Never forget a billing instance: the ledger gets an *intent* (kind `cloud`, provider, type,
  * region and the price at launch) before the launch call; the instance id is patched in after;
@@ -9,7 +9,7 @@
 import type { Ledger, LedgerResource, ResourceState } from '../../core/ledger';
 import { PluginExecutionMode, remoteResourceInfo, type CloudAwarePlugin, type RemoteResourceInfo } from '../../core/protocols';
 import { isAmbiguous } from './http';
-import { findByMarker } from './marker';
+import { findByMarker, ledgerIdentity } from './marker';
 import { CloudApiError, markedName, type CloudInstance, type CloudProvider, type InstanceState } from './provider';
 
 export interface CloudInstancePluginOptions {
@@ -20,6 +20,11 @@ export interface CloudInstancePluginOptions {
   executionMode?: PluginExecutionMode;
   workspace?: string;
   log?: (line: string) => void;
+  /**
+   * Called with the intent once it is in the ledger, before the provider is called (e.g. to
+   * refuse a name an earlier intent took). Throwing ends the intent as failed, unlaunched.
+   */
+  beforeLaunch?: (intent: LedgerResource) => void | Promise<void>;
 }
 
 export interface ProvisionConfig {
@@ -32,6 +37,18 @@ export interface ProvisionConfig {
   shutdownBehavior?: 'stop' | 'terminate';
   /** USD/h when the caller already knows it (else read from the catalogue). */
   pricePerHour?: number;
+  /** GPUs of the type when the caller already knows them (else read from the catalogue). */
+  gpuCount?: number;
+  gpuType?: string;
+}
+
+/**
+ * The kind of a rented machine (protocols.md: `cloud_gpu` for GPU rental, `cloud_vm` for a
+ * virtual machine such as EC2): with GPUs `cloud_gpu`, with none `cloud_vm`; unknown (no
+ * catalogue entry) `cloud_gpu`, what every provider here rents by default.
+ */
+export function executionModeOf(gpuCount: number | undefined): PluginExecutionMode {
+  return gpuCount === 0 ? PluginExecutionMode.CLOUD_VM : PluginExecutionMode.CLOUD_GPU;
 }
 
 /** Ledger state for a provider state. */
@@ -80,13 +97,15 @@ export class CloudInstancePlugin implements CloudAwarePlugin {
   readonly name: string;
   private info: RemoteResourceInfo | undefined;
   private recordId: string | undefined;
+  /** The kind decided at provisioning (from the instance type's GPUs) when not given in the options. */
+  private mode: PluginExecutionMode | undefined;
 
   constructor(private readonly opts: CloudInstancePluginOptions) {
     this.name = opts.name ?? `cloud-${opts.provider.type}`;
   }
 
   getExecutionMode(): PluginExecutionMode {
-    return this.opts.executionMode ?? PluginExecutionMode.CLOUD_GPU;
+    return this.opts.executionMode ?? this.mode ?? PluginExecutionMode.CLOUD_GPU;
   }
 
   /** The ledger record of the current resource. */
@@ -107,17 +126,21 @@ export class CloudInstancePlugin implements CloudAwarePlugin {
     (provider as { checkLaunch?: (r: Pick<ProvisionConfig, 'instanceType' | 'region' | 'sshKeyName'>) => void }).checkLaunch?.(c);
 
     let price = c.pricePerHour;
-    let gpuType: string | undefined;
-    let gpuCount = 0;
-    if (price === undefined) {
+    let gpuType = c.gpuType;
+    let knownGpus = c.gpuCount;
+    if (price === undefined || knownGpus === undefined) {
       const t = (await provider.listInstanceTypes()).find((x) => x.name === c.instanceType);
       if (t) {
-        price = t.pricePerHour;
-        gpuType = t.gpuType;
-        gpuCount = t.gpuCount;
+        price ??= t.pricePerHour;
+        gpuType ??= t.gpuType;
+        knownGpus ??= t.gpuCount;
       }
     }
+    const gpuCount = knownGpus ?? 0;
+    this.mode = executionModeOf(knownGpus);
     const name = c.name ?? 'tether';
+    // This ledger's id goes into the marker: other ledgers sharing the account leave the instance alone.
+    const owner = ledgerIdentity(ledger.stateDir);
     const rec = await ledger.addIntent({
       kind: 'cloud',
       plugin: this.name,
@@ -137,15 +160,26 @@ export class CloudInstancePlugin implements CloudAwarePlugin {
     });
     this.recordId = rec.id;
     // Set before launching so the marker is computed from the record id.
-    rec.remote!.metadata.marker = markedName(rec.id, name);
+    rec.remote!.metadata.marker = markedName({ ledgerId: rec.id, name, owner });
     await ledger.patch(rec.id, { remote: rec.remote! });
     this.info = rec.remote;
+    if (this.opts.beforeLaunch) {
+      try {
+        await this.opts.beforeLaunch(rec);
+      } catch (err) {
+        await ledger.end(rec.id, 'failed', `not launched: ${(err as Error).message}`);
+        this.recordId = undefined;
+        this.info = undefined;
+        throw err;
+      }
+    }
     crashPoint('before-launch');
 
     let inst: CloudInstance;
     try {
       inst = await provider.launch({
         ledgerId: rec.id,
+        owner,
         name,
         instanceType: c.instanceType,
         ...(c.region ? { region: c.region } : {}),
@@ -157,7 +191,7 @@ export class CloudInstancePlugin implements CloudAwarePlugin {
       const ambiguous = isAmbiguous(err) || !(err instanceof CloudApiError) || err.status === undefined || err.status >= 500;
       if (ambiguous) {
         // It may exist anyway: look for the marker before giving up; keep the record either way.
-        const found = await provider.listInstances().then((l) => findByMarker(l, rec.id)[0], () => undefined);
+        const found = await provider.listInstances().then((l) => findByMarker(l, rec.id, owner)[0], () => undefined);
         if (found) {
           inst = found;
         } else {
@@ -179,13 +213,16 @@ export class CloudInstancePlugin implements CloudAwarePlugin {
   }
 
   async checkRemoteResourceStatus(): Promise<string> {
-    if (!this.recordId || !this.info) return 'not_provisioned';
+    if (!this.info) return 'not_provisioned';
+    // Terminated through this plugin: the protocol's word is "terminated".
+    if (!this.recordId) return this.info.status === 'terminated' ? 'terminated' : 'not_provisioned';
     const id = this.info.instanceId;
     if (!id) return this.info.status;
     const inst = await this.opts.provider.describe(id);
     if (!inst || inst.status === 'terminated') {
       this.info = { ...this.info, status: 'terminated', metadata: { ...this.info.metadata, providerStatus: inst?.rawStatus ?? 'gone' } };
       await this.opts.ledger.end(this.recordId, 'stopped', 'instance terminated at the provider');
+      this.recordId = undefined;
       return 'terminated';
     }
     const changed = inst.status !== this.info.status || inst.rawStatus !== this.info.metadata.providerStatus || inst.sshHost !== this.info.sshHost;
@@ -217,6 +254,7 @@ export class CloudInstancePlugin implements CloudAwarePlugin {
     const p = new CloudInstancePlugin({ ...opts, name: rec.plugin });
     p.recordId = rec.id;
     p.info = rec.remote;
+    p.mode = rec.executionMode;
     return p;
   }
 }

@@ -250,7 +250,7 @@ export class LambdaCloudProvider implements CloudProvider {
   async launch(req: LaunchRequest): Promise<CloudInstance> {
     this.checkLaunch(req);
     const key = req.sshKeyName!.trim();
-    const name = markedName(req.ledgerId, req.name);
+    const name = markedName(req);
     const attempts = this.http.retries + 1;
     return launchIdempotently({
       ledgerId: req.ledgerId,

@@ -53,6 +53,11 @@ export interface CloudInstance {
 export interface LaunchRequest {
   /** The ledger id written as an intent before this call; tags the instance and makes retries idempotent. */
   ledgerId: string;
+  /**
+   * The id of the ledger (state folder) launching it (marker.ts `ledgerIdentity`), carried in the
+   * marker so that other ledgers sharing the account leave the instance alone. Absent: an old-format marker.
+   */
+  owner?: string;
   /** Human name (Tether adds its marker to it where the provider has no tags). */
   name: string;
   instanceType: string;
@@ -120,7 +125,23 @@ export class CloudApiError extends TetherError {
 /** Prefix of the name / label Tether gives instances on providers without tags. */
 export const TETHER_NAME_PREFIX = 'tether-';
 
-/** `tether-<first 8 of ledger id>-<name>`: findable by marker after a crash. */
-export function markedName(ledgerId: string, name: string): string {
-  return `${TETHER_NAME_PREFIX}${ledgerId.slice(0, 8)}-${name}`.slice(0, 60);
+/**
+ * The longest name Tether gives an instance: the strictest provider's limit. Lambda Cloud's
+ * launch `name` has maxLength 64 (openapi 1.8.3); RunPod's pod `name` 191 (REST v1); Vast.ai's
+ * `label` 1024; an EC2 tag value 256.
+ */
+export const MARKED_NAME_MAX = 64;
+
+/**
+ * `tether-<first 8 of the record id><ledger id>-<name>` (marker.ts explains the format), cut to
+ * {@link MARKED_NAME_MAX}: findable by marker after a crash, and telling which ledger launched
+ * it. Without `owner` (or called as `markedName(recordId, name)`): the old format
+ * `tether-<first 8 of the record id>-<name>`.
+ */
+export function markedName(req: Pick<LaunchRequest, 'ledgerId' | 'name' | 'owner'>): string;
+export function markedName(ledgerId: string, name: string): string;
+export function markedName(a: string | Pick<LaunchRequest, 'ledgerId' | 'name' | 'owner'>, b?: string): string {
+  const { ledgerId, name, owner } = typeof a === 'string' ? { ledgerId: a, name: b ?? '', owner: undefined } : a;
+  if (owner !== undefined && !/^[0-9a-z]{8}$/.test(owner)) throw new TetherError(`not a ledger id: "${owner}"`, { remedy: 'A ledger id is 8 characters 0-9a-z (marker.ts ledgerIdentity).' });
+  return `${TETHER_NAME_PREFIX}${ledgerId.slice(0, 8)}${owner ?? ''}-${name}`.slice(0, MARKED_NAME_MAX);
 }

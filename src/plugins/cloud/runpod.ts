@@ -240,7 +240,7 @@ export class RunPodProvider implements CloudProvider {
         code: 'bad-request',
       });
     }
-    const name = markedName(req.ledgerId, req.name);
+    const name = markedName(req);
     const body = {
       name,
       image: req.image ?? RUNPOD_DEFAULT_IMAGE,

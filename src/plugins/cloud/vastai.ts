@@ -219,7 +219,7 @@ export class VastAiProvider implements CloudProvider {
         code: 'invalid_args',
       });
     }
-    const label = markedName(req.ledgerId, req.name);
+    const label = markedName(req);
     return launchIdempotently({
       ledgerId: req.ledgerId,
       list: () => this.listInstances(),
@@ -271,7 +271,7 @@ export class VastAiProvider implements CloudProvider {
         gpuCount: 0,
         status: answer?.success === false ? 'stopped' : 'provisioning',
         rawStatus: answer?.success === false ? 'stopped' : 'created',
-        tetherId: req.ledgerId.slice(0, 8),
+        tetherId: parseMarker(label) ?? req.ledgerId.slice(0, 8),
         metadata: { offerId: req.instanceType },
       }
     );

@@ -14,6 +14,9 @@ import * as path from 'node:path';
 import SSHConfig from 'ssh-config';
 import { TetherError, ExitCode } from '../../core/errors';
 import { findOnPath } from '../../core/executables';
+import { hostSpecProblem } from '../../core/config';
+
+export { hostSpecProblem };
 
 export interface SshTarget {
   /** The spec as the user wrote it (alias or user@host:port). */
@@ -64,24 +67,6 @@ export interface ResolveOptions {
 }
 
 export class HostSpecError extends TetherError {}
-
-/**
- * Why a host spec is refused, or undefined when it is acceptable. A spec is handed to the `ssh`
- * binary (always after `--`), so one starting with "-" (read as an option, e.g.
- * `-oProxyCommand=./x.sh`), or holding whitespace, control characters, quotes or shell
- * characters, is never accepted. The config schema (media/tether.schema.json) holds the same rule.
- */
-export function hostSpecProblem(spec: string): string | undefined {
-  if (!spec) return 'it is empty';
-  if (spec.startsWith('-')) return 'it starts with "-", so ssh would read it as an option';
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(spec)) return 'it holds a control character';
-  if (/\s/.test(spec)) return 'it holds whitespace';
-  if (/['"`$\\;|&<>(){}]/.test(spec)) return 'it holds a quote or shell character';
-  const at = spec.lastIndexOf('@');
-  if (at >= 0 && spec.slice(at + 1).startsWith('-')) return 'its host part starts with "-", so ssh would read it as an option';
-  return undefined;
-}
 
 /** Splits `user@host:port`, `host`, `user@[::1]:2222`. Parts not given are undefined. */
 export function parseHostSpec(spec: string): { user?: string; host: string; port?: number } {

@@ -278,6 +278,10 @@ export function resolveHost(spec: string, opts: ResolveOptions = {}): SshTarget 
   return resolveHostWithSsh(spec, bin, opts);
 }
 
+/** Shown with a host when no ssh client is installed (the host's tooltip in VS Code). */
+export const FALLBACK_RESOLVER_NOTE =
+  'No ssh client found: ~/.ssh/config is read by Tether\'s built-in parser, which can differ from OpenSSH (Match, Include inside Host, some tokens) and ignores ProxyCommand, UserKnownHostsFile, StrictHostKeyChecking and CertificateFile. Install OpenSSH (ssh) for exact resolution.';
+
 /** The ssh client `resolveHost` runs for these options, or undefined (then the parser is used). */
 export function sshBinaryFor(opts: ResolveOptions = {}): string | undefined {
   if (opts.sshBinary === null) return undefined;

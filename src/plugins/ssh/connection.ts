@@ -306,10 +306,23 @@ export class SshConnection {
   }
 
   private proxyStderr: (() => string) | undefined;
+  private proxyExited: Promise<unknown> | undefined;
+
+  /** Runs `fn` once the ProxyCommand has exited (at most 2 s later), so its stderr is complete; at once without one. */
+  private afterProxy(fn: () => void): void {
+    const exited = this.proxyExited;
+    if (!exited) return fn();
+    let timer: NodeJS.Timeout | undefined;
+    void Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 2000)))]).then(() => {
+      clearTimeout(timer);
+      fn();
+    });
+  }
 
   private async openSocket(depth = 0): Promise<Duplex> {
     const t = this.target;
     this.proxyStderr = undefined;
+    this.proxyExited = undefined;
     if (t.proxyJump) {
       if (!this.pool) throw new SshError('protocol', `ProxyJump for ${t.spec} needs a connection pool`, { remedy: 'Use SshConnectionPool.' });
       if (depth > 16 || (this.jumpDepth ?? 0) > 16) {
@@ -332,6 +345,7 @@ export class SshConnection {
     if (t.proxyCommand) {
       const p = proxyCommandSocket(t.proxyCommand, this.log);
       this.proxyStderr = p.stderr;
+      this.proxyExited = p.exited;
       this.log.debug(`ssh ${this.key}: ProxyCommand ${t.proxyCommand}`);
       return p.sock;
     }
@@ -489,14 +503,16 @@ export class SshConnection {
             ),
           );
         }
-        const proxyErr = this.proxyStderr?.();
         if (t.proxyCommand && err.level !== 'client-timeout') {
-          return fail(
-            new SshUnreachableError('unreachable', `SSH connection to ${targetKey(t)} through ProxyCommand failed: ${err.message}${proxyErr ? ` (ProxyCommand said: ${proxyErr})` : ''}`, {
-              remedy: `Check the ProxyCommand (${t.proxyCommand}) in your ssh config: run "ssh -v ${t.spec}" in a terminal.`,
-              cause: err,
-            }),
-          );
+          return this.afterProxy(() => {
+            const proxyErr = this.proxyStderr?.();
+            fail(
+              new SshUnreachableError('unreachable', `SSH connection to ${targetKey(t)} through ProxyCommand failed: ${err.message}${proxyErr ? ` (ProxyCommand said: ${proxyErr})` : ''}`, {
+                remedy: `Check the ProxyCommand (${t.proxyCommand}) in your ssh config: run "ssh -v -- ${t.spec}" in a terminal.`,
+                cause: err,
+              }),
+            );
+          });
         }
         if (err.level === 'client-timeout') {
           return fail(
@@ -514,16 +530,16 @@ export class SshConnection {
           }),
         );
       });
-      client.once('close', () => {
+      client.once('close', () => this.afterProxy(() => {
         const proxyErr = this.proxyStderr?.();
         fail(
           t.proxyCommand
             ? new SshUnreachableError('unreachable', `The ProxyCommand of ${targetKey(t)} ended the connection during the handshake${proxyErr ? `: ${proxyErr}` : ''}`, {
-                remedy: `Check the ProxyCommand (${t.proxyCommand}) in your ssh config: run "ssh -v ${t.spec}" in a terminal.`,
+                remedy: `Check the ProxyCommand (${t.proxyCommand}) in your ssh config: run "ssh -v -- ${t.spec}" in a terminal.`,
               })
             : new SshUnreachableError('unreachable', `${targetKey(t)} closed the connection during the handshake`, { remedy: 'Check the host\'s sshd log (MaxStartups, AllowUsers, DenyUsers).' }),
         );
-      });
+      }));
       const methodQueue = [...methods];
       client.connect({
         sock: sock as unknown as NodeJS.ReadableStream & Duplex,
@@ -713,7 +729,8 @@ export class SshConnectionPool {
   /** The shared connection to a target or spec (not connected until used). */
   get(target: SshTarget | string): SshConnection {
     const t = typeof target === 'string' ? this.resolve(target) : target;
-    const k = targetKey(t);
+    // Two aliases of one user@host:port with different ProxyCommands are different connections.
+    const k = t.proxyCommand ? `${targetKey(t)} via ProxyCommand ${t.proxyCommand}` : targetKey(t);
     let c = this.conns.get(k);
     if (!c) {
       c = new SshConnection(t, this.opts, this);

@@ -60,8 +60,9 @@ export interface ResolveOptions {
   localUser?: string;
   /**
    * The `ssh` client that resolves hosts (`ssh -G`); default `ssh` on PATH. null: never run it
-   * (Tether's built-in parser only). With `configPath` set, ssh reads that file only (`-F`);
-   * `homeDir` and `localUser` then only apply to the parser (ssh uses the real account).
+   * (Tether's built-in parser only). With `configPath` set, ssh reads that file only (`-F`).
+   * `localUser` only applies to the parser (ssh uses the real account); a `homeDir` (or $HOME)
+   * other than the account's home is followed as described in resolveHostWithSsh.
    */
   sshBinary?: string | null;
 }
@@ -544,12 +545,30 @@ function trackedFiles(read: string[], configPath: string | undefined, home: stri
 /** Resolves a spec with `ssh -G` (cached until a tracked config file changes). */
 export function resolveHostWithSsh(spec: string, bin: string, opts: ResolveOptions = {}): SshTarget {
   const parsed = parseHostSpec(spec);
-  const key = JSON.stringify([bin, opts.configPath ?? null, spec]);
+  const key = JSON.stringify([bin, opts.configPath ?? null, opts.homeDir ?? os.homedir(), spec]);
   const hit = cache.get(key);
   if (hit && hit.stamps.every((s) => stampOf(s.file) === s.stamp)) return structuredClone(hit.target);
-  const local = localFacts();
+  const real = localFacts();
+  // OpenSSH takes the home folder from the passwd entry, never $HOME. Tether keeps following
+  // $HOME (os.homedir(), or `homeDir`) when it differs — a sandbox, a test, sudo with another
+  // HOME — by reading $HOME/.ssh/config with -F and mapping the account's home to it in the answer.
+  const home = path.resolve(opts.homeDir ?? os.homedir());
+  const moved = home !== path.resolve(real.home);
+  let configPath = opts.configPath;
+  if (configPath === undefined && moved) {
+    const own = path.join(home, '.ssh', 'config');
+    configPath = fs.existsSync(own) ? own : '/dev/null';
+  }
+  const local = { ...real, home };
   // Stamped before ssh reads them: a change during the run invalidates the answer next time.
-  const { out, files } = runSshG(bin, parsed, opts.configPath);
+  const { out, files } = runSshG(bin, parsed, configPath);
+  if (moved) {
+    const from = path.resolve(real.home);
+    for (const k of ['userknownhostsfile', 'identityagent']) {
+      const v = out.get(k);
+      if (v) out.set(k, v.map((x) => x.split(' ').map((f) => (f === from || f.startsWith(`${from}/`) ? home + f.slice(from.length) : f)).join(' ')));
+    }
+  }
   const target = mapSshG(spec, out, { ...local, version: sshVersion(bin) });
   if (parsed.user === undefined && !target.userFromConfig && target.user === local.user) {
     // ssh -G cannot say whether a "User" line named the local account itself; the parser can.
@@ -559,7 +578,7 @@ export function resolveHostWithSsh(spec: string, bin: string, opts: ResolveOptio
       /* the parser disagrees with the file: ssh's answer stands */
     }
   }
-  const stamps = trackedFiles(files, opts.configPath, local.home).map((file) => ({ file, stamp: stampOf(file) }));
+  const stamps = trackedFiles(files, configPath, local.home).map((file) => ({ file, stamp: stampOf(file) }));
   cache.set(key, { target, stamps });
   return structuredClone(target);
 }

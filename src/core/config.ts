@@ -58,7 +58,6 @@ export function configPath(workspace: string): string {
 export function hostSpecProblem(spec: string): string | undefined {
   if (!spec) return 'it is empty';
   if (spec.startsWith('-')) return 'it starts with "-", so ssh would read it as an option';
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(spec)) return 'it holds a control character';
   if (/\s/.test(spec)) return 'it holds whitespace';
   if (/['"`$\\;|&<>(){}]/.test(spec)) return 'it holds a quote or shell character';

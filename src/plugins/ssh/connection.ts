@@ -3,9 +3,16 @@
  *
  * - The TCP socket is made by Tether with Nagle's algorithm off (`setNoDelay`): with it on,
  *   every command costs ~45 ms more on a loopback or LAN link.
- * - Host keys are checked against known_hosts (see knownHosts.ts): a changed key is refused,
- *   an unknown key is shown to `onUnknownKey` and recorded only if it says yes.
- * - Authentication: ssh-agent (SSH_AUTH_SOCK), then each identity file; an encrypted key's
+ * - The socket is a ProxyCommand's stdio when the host has one (run as ssh runs it), or a
+ *   channel of the jump host's connection for ProxyJump (chains hop by hop).
+ * - Host keys are checked against the host's UserKnownHostsFile/GlobalKnownHostsFile (see
+ *   knownHosts.ts): a changed key is refused; an unknown key follows StrictHostKeyChecking
+ *   ("yes": refused, "ask": shown to `onUnknownKey` and recorded only if it says yes,
+ *   "accept-new"/"no": recorded, as ssh does).
+ * - OpenSSH certificates (CertificateFile, IDENTITY-cert.pub) cannot be used by ssh2: Tether says
+ *   so in a warning and in authentication errors.
+ * - Authentication: ssh-agent (IdentityAgent, else SSH_AUTH_SOCK; with IdentitiesOnly only the
+ *   identity files' keys), then each identity file; an encrypted key's
  *   passphrase comes from the `passphrase` callback (backed by SecretStorage in VS Code) and is
  *   never logged.
  * - A dropped connection is re-opened by the next call; failed attempts back off exponentially,

@@ -1,10 +1,13 @@
 /**
  * SSH host specs → connection targets.
  *
- * A spec is either an alias of the user's `~/.ssh/config` (Host patterns, HostName, User, Port,
- * IdentityFile, ProxyJump are honoured, first obtained value wins, as in ssh_config(5)) or an
- * explicit `user@host:port` (`[v6addr]:port` for IPv6). Explicit parts of the spec win over the
- * config, as they do on ssh's command line.
+ * A spec is either an alias of the user's ssh config or an explicit `user@host:port`
+ * (`[v6addr]:port` for IPv6); explicit parts win over the config, as on ssh's command line.
+ * When an `ssh` client is installed, OpenSSH itself resolves the spec (`ssh -G -- HOST`, cached
+ * per host until a config file changes), so Include, Match (including `Match exec`, which runs
+ * as it would for the user's own ssh), patterns, quoting, tokens and defaults are exactly what
+ * the terminal's ssh uses. Without one, Tether's own parser (the `ssh-config` package plus
+ * textual `Include` expansion) is the fallback, and the host's tooltip says so.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';

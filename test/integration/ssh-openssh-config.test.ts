@@ -173,6 +173,11 @@ describe('OpenSSH config semantics with a real sshd (resolved by ssh -G)', funct
     const p = pool(`Host kh\n${base()}  IdentityFile ${sshd.userKey}\n  UserKnownHostsFile ${custom}\n  StrictHostKeyChecking yes\n`, { agent: null });
     assert.deepEqual(p.resolve('kh').userKnownHostsFiles, [custom]);
     assert.equal((await p.get('kh').exec('echo ok')).stdout.trim(), 'ok');
+    // HostKeyAlias: the key is looked up under the alias (with the port), as ssh does.
+    const aliased = path.join(dir, 'aliased_known_hosts');
+    fs.writeFileSync(aliased, fs.readFileSync(sshd.knownHosts, 'utf8').replace('[127.0.0.1]', '[tether-alias]'));
+    const a = pool(`Host ka\n${base()}  IdentityFile ${sshd.userKey}\n  UserKnownHostsFile ${aliased}\n  GlobalKnownHostsFile /dev/null\n  HostKeyAlias tether-alias\n  StrictHostKeyChecking yes\n`, { agent: null });
+    assert.equal((await a.get('ka').exec('echo ok')).stdout.trim(), 'ok');
   });
 
   it('StrictHostKeyChecking yes: an unknown host key is refused without asking, even when the prompt would accept', async () => {

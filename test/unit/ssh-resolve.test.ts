@@ -137,10 +137,11 @@ function expected(c: Case, cfg: string): Partial<SshTarget> & { error?: true } {
     ...(uses.certificates.length ? { certificateFiles: uses.certificates } : {}),
     identitiesOnly: g.one('identitiesonly') === 'yes',
     ...(agent === undefined || agent === 'SSH_AUTH_SOCK' ? {} : { identityAgent: agent === 'none' ? null : agent }),
+    ...(g.one('hostkeyalias') !== undefined ? { hostKeyAlias: g.one('hostkeyalias')! } : {}),
   };
 }
 
-const FIELDS = ['user', 'host', 'port', 'identityFiles', 'proxyJump', 'proxyCommand', 'userKnownHostsFiles', 'globalKnownHostsFiles', 'strictHostKeyChecking', 'certificateFiles', 'identitiesOnly', 'identityAgent'] as const;
+const FIELDS = ['user', 'host', 'port', 'identityFiles', 'proxyJump', 'proxyCommand', 'userKnownHostsFiles', 'globalKnownHostsFiles', 'strictHostKeyChecking', 'certificateFiles', 'identitiesOnly', 'identityAgent', 'hostKeyAlias'] as const;
 const CORE = ['user', 'host', 'port', 'identityFiles', 'proxyJump'] as const;
 
 function setUp(c: Case, root: string, i: number): string {
@@ -239,6 +240,15 @@ describe('ssh: the ssh -G cache', function () {
     const t = resolveHost('h', o);
     t.user = 'mutated';
     assert.equal(resolveHost('h', o).user, 'second');
+  });
+
+  it('a config file that does not exist yet is no error; creating it is seen', () => {
+    const d = tmpDir('tether-sshg-new-');
+    const cfg = path.join(d, 'config');
+    const o = { configPath: cfg, sshBinary: SSH };
+    assert.equal(resolveHost('h', o).port, 22);
+    fs.writeFileSync(cfg, 'Host h\n  Port 2345\n');
+    assert.equal(resolveHost('h', o).port, 2345);
   });
 
   it('without an ssh client, the fallback parser resolves (and says so)', () => {

@@ -228,7 +228,7 @@ function describeSocketError(target: SshTarget, err: NodeJS.ErrnoException): Ssh
     remedy:
       err.code === 'ENOTFOUND'
         ? `Check the host name, or define "Host ${target.spec}" with a HostName in ~/.ssh/config.`
-        : `Check that the host is up and sshd listens on port ${target.port} (ssh -p ${target.port} ${target.user}@${target.host}); Tether retries by itself.`,
+        : `Check that the host is up and sshd listens on port ${target.port} (ssh -p ${target.port} -- ${target.user}@${target.host}); Tether retries by itself.`,
     cause: err,
   });
 }
@@ -457,6 +457,8 @@ export class SshConnection {
     const t = this.target;
     const { files, writeTo } = knownHostsOf(t, this.opts);
     const strict = t.strictHostKeyChecking ?? 'ask';
+    // HostKeyAlias: the name known_hosts is searched and written under (ssh does the same).
+    const keyHost = t.hostKeyAlias ?? t.host;
     const certs = certificatesOf(t);
     if (certs.length) {
       this.log.warn(`ssh ${this.key}: Tether cannot use OpenSSH certificates (${certs.join(', ')}): the ssh2 library has no certificate support; offering the plain keys instead`);
@@ -495,7 +497,7 @@ export class SshConnection {
       client.on('error', (err: Error & { level?: string }) => {
         if (settled) return;
         if (keyVerdict?.kind === 'changed') return fail(keyVerdict.error);
-        if (keyVerdict?.kind === 'unknown') return fail(new HostKeyUnknownError(t.host, t.port, keyVerdict.fingerprint, false, strict === 'yes' ? 'StrictHostKeyChecking yes' : undefined));
+        if (keyVerdict?.kind === 'unknown') return fail(new HostKeyUnknownError(keyHost, t.port, keyVerdict.fingerprint, false, strict === 'yes' ? 'StrictHostKeyChecking yes' : undefined));
         if (err.level === 'client-authentication') {
           return fail(
             new SshAuthError(
@@ -557,11 +559,11 @@ export class SshConnection {
         // Synchronous verdict; an unknown key is asked about after this attempt ends, so the
         // handshake timeout never runs while the user reads the fingerprint.
         hostVerifier: (key: Buffer): boolean => {
-          const r = checkHostKey(files, t.host, t.port, key);
+          const r = checkHostKey(files, keyHost, t.port, key);
           if (r.status === 'match') return true;
           if (r.status === 'unknown' && acceptedKey?.equals(key)) return true;
           if (r.status !== 'unknown') {
-            keyVerdict = { kind: 'changed', error: new HostKeyChangedError(t.host, t.port, r.fingerprint, r.file, r.line, r.status === 'revoked') };
+            keyVerdict = { kind: 'changed', error: new HostKeyChangedError(keyHost, t.port, r.fingerprint, r.file, r.line, r.status === 'revoked') };
             return false;
           }
           keyVerdict = { kind: 'unknown', key, fingerprint: r.fingerprint, otherKeyTypes: r.otherKeyTypes };
@@ -579,13 +581,13 @@ export class SshConnection {
         // "no" record it without asking, as ssh does; "ask" asks the callback.
         if (strict === 'yes') throw err;
         if (strict === 'accept-new' || strict === 'no') {
-          if (writeTo) appendKnownHost(writeTo, t.host, t.port, v.key, { hash: this.opts.hashKnownHosts ?? true });
-          this.log.info(`ssh: StrictHostKeyChecking ${strict}: accepted the new host key of ${hostField(t.host, t.port)} (${v.fingerprint})${writeTo ? ` and recorded it in ${writeTo}` : ''}`);
+          if (writeTo) appendKnownHost(writeTo, keyHost, t.port, v.key, { hash: this.opts.hashKnownHosts ?? true });
+          this.log.info(`ssh: StrictHostKeyChecking ${strict}: accepted the new host key of ${hostField(keyHost, t.port)} (${v.fingerprint})${writeTo ? ` and recorded it in ${writeTo}` : ''}`);
           return this.open(true, writeTo ? undefined : v.key);
         }
         if (!this.opts.onUnknownKey) throw err;
         const info: UnknownKeyInfo = {
-          host: t.host,
+          host: keyHost,
           port: t.port,
           keyType: keyTypeOf(v.key),
           fingerprint: v.fingerprint,
@@ -593,10 +595,10 @@ export class SshConnection {
           knownHostsFile: writeTo ?? '(nowhere: UserKnownHostsFile none)',
         };
         const ok = await this.opts.onUnknownKey(v.fingerprint, info);
-        if (!ok) throw new HostKeyUnknownError(t.host, t.port, v.fingerprint, true);
+        if (!ok) throw new HostKeyUnknownError(keyHost, t.port, v.fingerprint, true);
         if (writeTo) {
-          appendKnownHost(writeTo, t.host, t.port, v.key, { hash: this.opts.hashKnownHosts ?? true });
-          this.log.info(`ssh: recorded host key of ${hostField(t.host, t.port)} (${v.fingerprint}) in ${writeTo}`);
+          appendKnownHost(writeTo, keyHost, t.port, v.key, { hash: this.opts.hashKnownHosts ?? true });
+          this.log.info(`ssh: recorded host key of ${hostField(keyHost, t.port)} (${v.fingerprint}) in ${writeTo}`);
         }
         return this.open(true, writeTo ? undefined : v.key);
       }

@@ -48,6 +48,8 @@ export interface SshTarget {
   identitiesOnly?: boolean;
   /** IdentityAgent: a socket path, or null for "none"; absent: SSH_AUTH_SOCK. */
   identityAgent?: string | null;
+  /** HostKeyAlias: known_hosts is searched (and written) under this name instead of the host. */
+  hostKeyAlias?: string;
   /** Who resolved the config: OpenSSH itself (`ssh -G`) or Tether's fallback parser (no ssh client installed). */
   resolvedBy?: 'ssh' | 'parser';
 }
@@ -562,6 +564,9 @@ export function resolveHostWithSsh(spec: string, bin: string, opts: ResolveOptio
     const own = path.join(home, '.ssh', 'config');
     configPath = fs.existsSync(own) ? own : '/dev/null';
   }
+  const wanted = configPath;
+  // A missing config file is no error (as for ssh's own ~/.ssh/config); its creation invalidates the answer.
+  if (configPath !== undefined && !fs.existsSync(configPath)) configPath = '/dev/null';
   const local = { ...real, home };
   // Stamped before ssh reads them: a change during the run invalidates the answer next time.
   const { out, files } = runSshG(bin, parsed, configPath);
@@ -581,7 +586,7 @@ export function resolveHostWithSsh(spec: string, bin: string, opts: ResolveOptio
       /* the parser disagrees with the file: ssh's answer stands */
     }
   }
-  const stamps = trackedFiles(files, configPath, local.home).map((file) => ({ file, stamp: stampOf(file) }));
+  const stamps = trackedFiles(wanted !== undefined ? [...files, wanted] : files, configPath, local.home).map((file) => ({ file, stamp: stampOf(file) }));
   cache.set(key, { target, stamps });
   return structuredClone(target);
 }
@@ -645,6 +650,7 @@ export function mapSshG(
     ...(certificateFiles.length ? { certificateFiles } : {}),
     identitiesOnly: (one('identitiesonly') ?? 'no').toLowerCase() === 'yes' || one('identitiesonly') === 'true',
     ...(identityAgent !== undefined ? { identityAgent } : {}),
+    ...(one('hostkeyalias') !== undefined ? { hostKeyAlias: one('hostkeyalias')! } : {}),
     resolvedBy: 'ssh',
   };
 }

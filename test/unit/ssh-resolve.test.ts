@@ -8,6 +8,7 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { SshConnectionPool } from '../../src/plugins/ssh/connection';
 import { clearHostCache, resolveHost, resolveHostWithParser, sshGStats, sshVersion, type SshTarget } from '../../src/plugins/ssh/hosts';
 import { tmpDir } from '../helpers/tmp';
 
@@ -259,6 +260,18 @@ describe('ssh: the ssh -G cache', function () {
     assert.equal(t.user, 'fb');
     assert.equal(t.resolvedBy, 'parser');
     assert.equal(resolveHost('h', { configPath: cfg, sshBinary: null }).resolvedBy, 'parser');
+  });
+
+  it('a ProxyJump loop (a through b, b through a) is an error, not a hang', async () => {
+    const d = tmpDir('tether-sshg-loop-');
+    const cfg = path.join(d, 'config');
+    fs.writeFileSync(cfg, 'Host a\n  HostName a.invalid\n  ProxyJump b\nHost b\n  HostName b.invalid\n  ProxyJump a\n');
+    const pool = new SshConnectionPool({ resolve: { configPath: cfg, sshBinary: SSH }, agent: null, knownHostsFiles: [] });
+    try {
+      await assert.rejects(pool.get('a').exec('true', { timeoutMs: 5000 }), /ProxyJump loop/);
+    } finally {
+      pool.closeAll();
+    }
   });
 
   it('a config ssh rejects is a clear error naming the problem', () => {

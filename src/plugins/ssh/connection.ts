@@ -247,8 +247,8 @@ export class SshConnection {
   /** Connections made so far (1 + reconnects). */
   connects = 0;
   private _state: HostState = 'idle';
-  /** How many ProxyJump hops lead to this connection (a loop guard). */
-  jumpDepth: number | undefined;
+  /** The connections that reach this one as their ProxyJump hop (a loop guard). */
+  private jumpedFrom = new Set<SshConnection>();
 
   constructor(
     readonly target: SshTarget,
@@ -326,15 +326,13 @@ export class SshConnection {
     });
   }
 
-  private async openSocket(depth = 0): Promise<Duplex> {
+  private async openSocket(): Promise<Duplex> {
     const t = this.target;
     this.proxyStderr = undefined;
     this.proxyExited = undefined;
     if (t.proxyJump) {
       if (!this.pool) throw new SshError('protocol', `ProxyJump for ${t.spec} needs a connection pool`, { remedy: 'Use SshConnectionPool.' });
-      if (depth > 16 || (this.jumpDepth ?? 0) > 16) {
-        throw new SshError('protocol', `ProxyJump for ${t.spec} goes deeper than 16 hops (a loop in ~/.ssh/config?)`, { remedy: 'Check the ProxyJump lines of your ssh config.' });
-      }
+
       // As ssh does (`ssh -J REST -W host:port LAST`): the last hop is reached through the
       // others; a single hop connects as its own config says (its own ProxyJump/ProxyCommand too).
       const hops = jumpHops(t.proxyJump);
@@ -346,7 +344,13 @@ export class SshConnection {
         delete jumpTarget.proxyCommand;
       }
       const jump = this.pool.get(jumpTarget);
-      jump.jumpDepth = (this.jumpDepth ?? 0) + 1;
+      const chain = new Set([...this.jumpedFrom, this]);
+      if (chain.has(jump)) {
+        throw new SshError('protocol', `ProxyJump loop: ${t.spec} is reached through ${jump.target.spec}, which is reached through it`, {
+          remedy: 'Check the ProxyJump lines of your ssh config (ssh -G -- HOST shows what each host resolves to).',
+        });
+      }
+      for (const c of chain) jump.jumpedFrom.add(c);
       return jump.forwardOut(t.host, t.port);
     }
     if (t.proxyCommand) {

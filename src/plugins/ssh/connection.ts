@@ -140,7 +140,7 @@ function knownHostsOf(t: SshTarget, opts: SshConnectionOptions): { files: string
   return { files: d, writeTo: d[0] };
 }
 
-/** ProxyJump hops, last first: `[user@]host[:port]` or `ssh://[user@]host[:port]`. */
+/** ProxyJump hops in order (first hop first): `[user@]host[:port]` or `ssh://[user@]host[:port]`. */
 export function jumpHops(value: string): string[] {
   return value
     .split(',')

@@ -332,7 +332,6 @@ export class SshConnection {
     this.proxyExited = undefined;
     if (t.proxyJump) {
       if (!this.pool) throw new SshError('protocol', `ProxyJump for ${t.spec} needs a connection pool`, { remedy: 'Use SshConnectionPool.' });
-
       // As ssh does (`ssh -J REST -W host:port LAST`): the last hop is reached through the
       // others; a single hop connects as its own config says (its own ProxyJump/ProxyCommand too).
       const hops = jumpHops(t.proxyJump);

@@ -49,6 +49,23 @@ export function configPath(workspace: string): string {
   return path.join(workspace, CONFIG_RELATIVE_PATH);
 }
 
+/**
+ * Why a host spec is refused, or undefined when it is acceptable. A spec is handed to the `ssh`
+ * binary (always after `--`), so one starting with "-" (read as an option, e.g.
+ * `-oProxyCommand=./x.sh`), or holding whitespace, control characters, quotes or shell
+ * characters, is never accepted. The config schema (media/tether.schema.json) holds the same rule.
+ */
+export function hostSpecProblem(spec: string): string | undefined {
+  if (!spec) return 'it is empty';
+  if (spec.startsWith('-')) return 'it starts with "-", so ssh would read it as an option';
+  if (/[\u0000-\u001f\u007f]/.test(spec)) return 'it holds a control character';
+  if (/\s/.test(spec)) return 'it holds whitespace';
+  if (/['"`$\\;|&<>(){}]/.test(spec)) return 'it holds a quote or shell character';
+  const at = spec.lastIndexOf('@');
+  if (at >= 0 && spec.slice(at + 1).startsWith('-')) return 'its host part starts with "-", so ssh would read it as an option';
+  return undefined;
+}
+
 /** Reads the workspace's config; undefined when the file does not exist. */
 export function loadConfig(workspace: string): TetherConfig | undefined {
   const file = configPath(workspace);
@@ -181,8 +198,11 @@ function schemaProblem(e: ErrorObject, tree: Node, text: string): ConfigProblem 
     message = `missing required property "${String((e.params as { missingProperty: string }).missingProperty)}"`;
   } else if (e.keyword === 'pattern' && at.endsWith('/name')) {
     message = 'must start with a letter or digit and hold only letters, digits, ".", "_" and "-" (at most 64)';
-  } else if (e.keyword === 'pattern' && at.endsWith('/host')) {
-    message = 'must be an alias from ~/.ssh/config or user@host:port (no spaces, quotes or shell characters)';
+  } else if (e.keyword === 'pattern' && (at.endsWith('/host') || /^\/hosts\/\d+$/.test(at))) {
+    const segs = at.split('/').slice(1).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+    const value = findNodeAtLocation(tree, segs)?.value;
+    const why = typeof value === 'string' ? hostSpecProblem(value) : undefined;
+    message = `must be an alias from ~/.ssh/config or user@host:port (no leading "-", spaces, control characters, quotes or shell characters)${why ? `: ${why}` : ''}`;
   }
   return locate(at, message, tree, text);
 }

@@ -165,12 +165,12 @@ function deadmanView(r: LedgerResource): Pick<CloudView, 'deadman'> {
   return { deadman: { minutes: Math.round(d.timeoutSec / 60), state, ...(detail ? { detail } : {}), endsBilling: eff?.endsBilling ?? false, effect: eff?.text ?? '' } };
 }
 
-/** `ssh [-p PORT] [user@]host`. */
+/** `ssh [-p PORT] -- [user@]host` (`--`: a host spelled like an option stays a host). */
 function sshCommand(host: string, port: number | undefined, user: unknown): string {
-  return `ssh ${port && port !== 22 ? `-p ${port} ` : ''}${typeof user === 'string' && user ? `${user}@` : ''}${host}`;
+  return `ssh ${port && port !== 22 ? `-p ${port} ` : ''}-- ${typeof user === 'string' && user ? `${user}@` : ''}${host}`;
 }
 
-/** `ssh [-p PORT] [user@]host` for a cloud record's address. */
+/** `ssh [-p PORT] -- [user@]host` for a cloud record's address. */
 export function sshCommandOf(r: LedgerResource, o: { withUser?: boolean } = {}): string | undefined {
   const remote = r.remote;
   if (!remote?.sshHost) return undefined;

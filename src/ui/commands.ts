@@ -20,6 +20,7 @@ import type { TetherModel } from './model';
 import type { RefreshManager } from './refreshManager';
 import type { TreeNode } from './treeProvider';
 import { statusText } from './statusBar';
+import { sshArgsForHost } from '../plugins/ssh/sshArgs';
 
 export interface CommandDeps {
   model: TetherModel;
@@ -310,9 +311,13 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
   const hostTerminal = (node?: unknown) => {
     const h = hostOf(node);
     if (!h) return;
-    // "user@host:port" is Tether's spelling; ssh wants "-p port user@host". Aliases pass as they are.
-    const m = /^(?:([^@\s]+)@)?([^:@\s]+):(\d+)$/.exec(h.host);
-    const args = m ? ['-p', m[3]!, m[1] ? `${m[1]}@${m[2]}` : m[2]!] : [h.host];
+    // "user@host:port" is Tether's spelling; ssh wants "-p port -- user@host" (always after "--").
+    let args: string[];
+    try {
+      args = sshArgsForHost(h.host);
+    } catch (err) {
+      return void showError(deps, err);
+    }
     vscode.window.createTerminal({ name: `ssh ${h.host}`, shellPath: 'ssh', shellArgs: args }).show();
   };
 
@@ -537,7 +542,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
         }
       });
       if (v.status === 'running') {
-        const host = v.sshCommand ? ` SSH: ${v.sshCommand.replace(/^ssh /, '')} (under SSH hosts).` : '';
+        const host = v.sshCommand ? ` SSH: ${v.sshCommand.replace(/^ssh /, '').replace('-- ', '')} (under SSH hosts).` : '';
         void vscode.window.showInformationMessage(`Tether: ${v.name} is up on ${v.providerTitle} (${formatUsd(v.pricePerHour)}/h).${host}`);
       } else {
         void vscode.window.showInformationMessage(`Tether: ${v.name} is ${v.status} on ${v.providerTitle} (${formatUsd(v.pricePerHour)}/h); it shows in the Cloud view.`);
@@ -592,7 +597,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
 
   const addAsSshHost = async (node?: unknown) => {
     const v = cloudOf(node);
-    const m = v?.sshCommand ? /^ssh (?:-p (\d+) )?(?:(\S+)@)?(\S+)$/.exec(v.sshCommand) : null;
+    const m = v?.sshCommand ? /^ssh (?:-p (\d+) )?(?:-- )?(?:(\S+)@)?(\S+)$/.exec(v.sshCommand) : null;
     if (!v || !m) return void vscode.window.showInformationMessage('Tether: no SSH address yet (still booting?).');
     const target = `${m[2] ? `${m[2]}@` : ''}${m[3]}:${m[1] ?? '22'}`;
     const cfg = vscode.workspace.getConfiguration('tether');

@@ -11,6 +11,7 @@ import type { HostStatus, PluginStatus } from '../engine/engine';
 import type { GpuInfo } from '../plugins/ssh/remote';
 import type { CloudView } from '../engine/cloud';
 import type { ApiPluginView, Snapshot, TetherModel } from './model';
+import { FALLBACK_RESOLVER_NOTE, sshBinaryFor } from '../plugins/ssh/hosts';
 
 export type TreeNode =
   | { kind: 'group'; id: string; group: 'local' | 'ssh' | 'cloud' }
@@ -465,7 +466,7 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         item.description = [h.cloud ? h.host : '', h.state, h.gpus?.length ? `${h.gpus.length} GPU${h.gpus.length === 1 ? '' : 's'}` : '', running ? `${running} running` : '', h.state === 'unreachable' && h.retryAt ? `retry ${new Date(h.retryAt).toLocaleTimeString()}` : '']
           .filter(Boolean)
           .join(' · ');
-        item.tooltip = md([`**${escapeMd(h.host)}**${h.target ? ` (${escapeMd(h.target)})` : ''} — ${h.state}`, h.error ? `$(warning) ${escapeMd(h.error)}` : '', `plugins: ${h.plugins.map(escapeMd).join(', ') || '—'}`].filter(Boolean));
+        item.tooltip = md([`**${escapeMd(h.host)}**${h.target ? ` (${escapeMd(h.target)})` : ''} — ${h.state}`, h.error ? `$(warning) ${escapeMd(h.error)}` : '', `plugins: ${h.plugins.map(escapeMd).join(', ') || '—'}`, sshBinaryFor() ? '' : `$(info) ${FALLBACK_RESOLVER_NOTE}`].filter(Boolean));
         item.contextValue = `tether.host;${h.state};${h.state === 'connected' ? 'disconnect;' : 'connect;'}terminal;`;
         return item;
       }

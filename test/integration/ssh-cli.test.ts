@@ -191,7 +191,7 @@ describe('tether CLI with remote SSH plugins (real OpenSSH server)', function ()
     const ws = workspaceWith({ plugins: [{ name: 'k', command: 'sleep', args: ['300'], host: 'tether-test' }] });
     const r = await runCli(['start', 'k', '--workspace', ws], { ...env, HOME: homeWith(fs.readFileSync(sshd.sshConfig, 'utf8'), '') });
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /host key of \[127\.0\.0\.1\]:\d+ \(SHA256:[^)]+\) is unknown and there is no one to ask — .*ssh -p \d+ 127\.0\.0\.1 true.*VS Code/);
+    assert.match(r.stderr, /host key of \[127\.0\.0\.1\]:\d+ \(SHA256:[^)]+\) is unknown and there is no one to ask — .*ssh -p \d+ -- 127\.0\.0\.1 true.*VS Code/);
     const s = json((await runCli(['status', '--json', '--workspace', ws], env)).stdout);
     assert.equal(s.plugins[0]!.state, 'failed', 'the start intent was closed');
   });

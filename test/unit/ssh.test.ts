@@ -49,6 +49,11 @@ describe('ssh: host specs and ~/.ssh/config', () => {
     assert.deepEqual(parseHostSpec('bob@[::1]:22'), { user: 'bob', host: '::1', port: 22 });
     assert.throws(() => parseHostSpec('a;b'), /Invalid SSH host/);
     assert.throws(() => parseHostSpec('h:70000'), /Invalid SSH host/);
+    assert.throws(() => parseHostSpec('-oProxyCommand=./x.sh'), /starts with "-", so ssh would read it as an option/);
+    assert.throws(() => parseHostSpec('u@-oProxyCommand=./x.sh'), /host part starts with "-"/);
+    assert.throws(() => parseHostSpec('a\u0001b'), /control character/);
+    assert.throws(() => parseHostSpec('a\tb'), /control character/);
+    assert.throws(() => parseHostSpec(' host'), /whitespace/);
   });
   it('honours Host patterns, HostName (%h), User, Port, IdentityFile (~, %d), ProxyJump; explicit parts win', () => {
     const dir = tmpDir();
@@ -57,7 +62,8 @@ describe('ssh: host specs and ~/.ssh/config', () => {
       cfg,
       'Host gpu-*\n  HostName %h.lab.example\n  Port 2200\n  IdentityFile ~/.ssh/lab\n  ProxyJump bastion\nHost db\n  HostName 10.0.0.5\n  User alice\n  ProxyJump none\nHost *\n  User bob\n  IdentityFile %d/.ssh/all\n',
     );
-    const o = { configPath: cfg, homeDir: '/home/u', localUser: 'u' };
+    // Tether's fallback parser (no ssh client); test/unit/ssh-resolve.test.ts covers ssh -G.
+    const o = { configPath: cfg, homeDir: '/home/u', localUser: 'u', sshBinary: null };
     assert.deepEqual(resolveHost('gpu-7', o), {
       spec: 'gpu-7',
       host: 'gpu-7.lab.example',
@@ -66,6 +72,7 @@ describe('ssh: host specs and ~/.ssh/config', () => {
       identityFiles: ['/home/u/.ssh/lab', '/home/u/.ssh/all'],
       proxyJump: 'bastion',
       userFromConfig: true,
+      resolvedBy: 'parser',
     });
     const db = resolveHost('carol@db:23', o);
     assert.equal(db.host, '10.0.0.5');
@@ -92,7 +99,7 @@ describe('ssh: Include in ~/.ssh/config', () => {
     fs.writeFileSync(path.join(ssh, 'nested'), 'Port 2222\n');
     const cfg = path.join(ssh, 'config');
     fs.writeFileSync(cfg, 'Include config.d/*\nInclude "missing file"\nHost *\n  User fallback\n');
-    const o = { configPath: cfg, homeDir: home, localUser: 'u' };
+    const o = { configPath: cfg, homeDir: home, localUser: 'u', sshBinary: null };
     const t = resolveHost('lab-7', o);
     // First value wins, as in ssh: 10-lab (lexically first) sets the user; the nested file the port.
     assert.equal(t.user, 'first');

@@ -3,23 +3,31 @@
  *
  * - The TCP socket is made by Tether with Nagle's algorithm off (`setNoDelay`): with it on,
  *   every command costs ~45 ms more on a loopback or LAN link.
- * - Host keys are checked against known_hosts (see knownHosts.ts): a changed key is refused,
- *   an unknown key is shown to `onUnknownKey` and recorded only if it says yes.
- * - Authentication: ssh-agent (SSH_AUTH_SOCK), then each identity file; an encrypted key's
+ * - The socket is a ProxyCommand's stdio when the host has one (run as ssh runs it), or a
+ *   channel of the jump host's connection for ProxyJump (chains hop by hop).
+ * - Host keys are checked against the host's UserKnownHostsFile/GlobalKnownHostsFile (see
+ *   knownHosts.ts): a changed key is refused; an unknown key follows StrictHostKeyChecking
+ *   ("yes": refused, "ask": shown to `onUnknownKey` and recorded only if it says yes,
+ *   "accept-new"/"no": recorded, as ssh does).
+ * - OpenSSH certificates (CertificateFile, IDENTITY-cert.pub) cannot be used by ssh2: Tether says
+ *   so in a warning and in authentication errors.
+ * - Authentication: ssh-agent (IdentityAgent, else SSH_AUTH_SOCK; with IdentitiesOnly only the
+ *   identity files' keys), then each identity file; an encrypted key's
  *   passphrase comes from the `passphrase` callback (backed by SecretStorage in VS Code) and is
  *   never logged.
  * - A dropped connection is re-opened by the next call; failed attempts back off exponentially,
  *   and calls in the back-off window fail fast with the last error.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Duplex } from 'node:stream';
-import { Client, utils, type AnyAuthMethod, type AuthenticationType, type ClientChannel } from 'ssh2';
+import { Duplex } from 'node:stream';
+import { Client, OpenSSHAgent, utils, type AnyAuthMethod, type AuthenticationType, type ClientChannel, type ParsedKey } from 'ssh2';
 import { TetherError } from '../../core/errors';
 import { silentLogger, type Logger } from '../../core/logger';
-import { resolveHost, targetKey, type ResolveOptions, type SshTarget } from './hosts';
+import { parseHostSpec, resolveHost, targetKey, type ResolveOptions, type SshTarget } from './hosts';
 import { appendKnownHost, checkHostKey, HostKeyChangedError, HostKeyUnknownError, keyTypeOf, hostField } from './knownHosts';
 
 export type HostState = 'idle' | 'connecting' | 'connected' | 'unreachable';
@@ -36,11 +44,20 @@ export interface UnknownKeyInfo {
 }
 
 export interface SshConnectionOptions {
-  /** Files to check, in order; an accepted key is appended to the first. Default: ~/.ssh/known_hosts, ~/.ssh/known_hosts2, /etc/ssh/ssh_known_hosts. */
+  /**
+   * Files to check, in order; an accepted key is appended to the first. Default: the host's
+   * UserKnownHostsFile then GlobalKnownHostsFile (as ssh -G resolves them), else
+   * ~/.ssh/known_hosts, ~/.ssh/known_hosts2, /etc/ssh/ssh_known_hosts.
+   */
   knownHostsFiles?: string[];
   /** Write accepted keys hashed (`|1|...`). Default true. */
   hashKnownHosts?: boolean;
-  /** Asked about a key not in known_hosts; resolve true to accept (and record) it. No callback: refused. */
+  /**
+   * Asked about a key not in known_hosts when the host's StrictHostKeyChecking is "ask" (the
+   * default); resolve true to accept (and record) it. No callback: refused. With "yes" an unknown
+   * key is refused without asking; with "accept-new" or "no" it is recorded without asking (as
+   * ssh does). A changed key is refused whatever the setting.
+   */
   onUnknownKey?: (fingerprint: string, info: UnknownKeyInfo) => Promise<boolean>;
   /**
    * Passphrase of an encrypted key file, or undefined to skip that key. Called again with
@@ -49,7 +66,7 @@ export interface SshConnectionOptions {
   passphrase?: (keyFile: string, opts: { retry: boolean }) => Promise<string | undefined>;
   /** Told when a passphrase was wrong (e.g. to forget a stored one). */
   onPassphraseRejected?: (keyFile: string) => void | Promise<void>;
-  /** ssh-agent socket; default SSH_AUTH_SOCK; null = no agent. */
+  /** ssh-agent socket; default the host's IdentityAgent, else SSH_AUTH_SOCK; null = no agent. */
   agent?: string | null;
   /** SSH-level keepalive; default 10 s, 3 missed = dropped. */
   keepaliveIntervalMs?: number;
@@ -95,9 +112,105 @@ export class SshAuthError extends SshError {}
 export class SshDroppedError extends SshError {}
 export class SshTimeoutError extends SshError {}
 
+const DEFAULT_IDENTITY_NAMES = new Set(['id_rsa', 'id_ecdsa', 'id_ecdsa_sk', 'id_ed25519', 'id_ed25519_sk', 'id_xmss', 'id_dsa']);
+
+/**
+ * OpenSSH certificates this host's config would use (CertificateFile, or IDENTITY-cert.pub next
+ * to an identity file, as ssh loads them). ssh2 cannot authenticate with certificates, so Tether
+ * names them in its warnings and errors instead of ignoring them silently.
+ */
+export function certificatesOf(t: SshTarget): string[] {
+  const implicit = t.identityFiles.map((f) => `${f}-cert.pub`);
+  return [...new Set([...(t.certificateFiles ?? []), ...implicit])].filter((f) => fs.existsSync(f));
+}
+
 function defaultKnownHosts(): string[] {
   const home = os.homedir();
   return [path.join(home, '.ssh', 'known_hosts'), path.join(home, '.ssh', 'known_hosts2'), '/etc/ssh/ssh_known_hosts'];
+}
+
+/** The known_hosts files to check for a target, and the one an accepted key is written to (none for UserKnownHostsFile none). */
+function knownHostsOf(t: SshTarget, opts: SshConnectionOptions): { files: string[]; writeTo: string | undefined } {
+  if (opts.knownHostsFiles) return { files: opts.knownHostsFiles, writeTo: opts.knownHostsFiles[0] };
+  if (t.userKnownHostsFiles || t.globalKnownHostsFiles) {
+    const user = t.userKnownHostsFiles ?? defaultKnownHosts().slice(0, 2);
+    return { files: [...user, ...(t.globalKnownHostsFiles ?? [])], writeTo: user[0] };
+  }
+  const d = defaultKnownHosts();
+  return { files: d, writeTo: d[0] };
+}
+
+/** ProxyJump hops in order (first hop first): `[user@]host[:port]` or `ssh://[user@]host[:port]`. */
+export function jumpHops(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim().replace(/^ssh:\/\//i, '').replace(/\/$/, ''))
+    .filter(Boolean);
+}
+
+/** An ssh-agent that offers only the keys of the host's identity files (IdentitiesOnly yes). */
+class IdentitiesOnlyAgent extends OpenSSHAgent {
+  constructor(
+    socketPath: string,
+    private readonly allowed: Buffer[],
+  ) {
+    super(socketPath);
+  }
+
+  override getIdentities(cb: Parameters<OpenSSHAgent['getIdentities']>[0]): void {
+    super.getIdentities((err, keys) => {
+      if (err || !keys) return cb(err ?? null, keys);
+      const blob = (k: unknown): Buffer | undefined => {
+        const key = (k as { pubKey?: unknown }).pubKey ?? k;
+        if (Buffer.isBuffer(key)) return key;
+        return typeof (key as ParsedKey).getPublicSSH === 'function' ? (key as ParsedKey).getPublicSSH() : undefined;
+      };
+      cb(null, keys.filter((k) => this.allowed.some((a) => blob(k)?.equals(a))) as typeof keys);
+    });
+  }
+}
+
+/** The public key blob of an identity file: from FILE.pub, else from the (unencrypted) private key. */
+function publicBlobOf(file: string): Buffer | undefined {
+  for (const f of [`${file}.pub`, file]) {
+    try {
+      const k = utils.parseKey(fs.readFileSync(f));
+      if (k instanceof Error) continue;
+      return (Array.isArray(k) ? k[0] : k).getPublicSSH();
+    } catch {
+      /* missing */
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A ProxyCommand's stdio as a socket: run as ssh runs it (`$SHELL -c "exec CMD"`, /bin/sh
+ * without $SHELL), stdin/stdout carry the SSH stream, stderr is kept for the error message. The
+ * process is Tether's own child and is killed when the stream is destroyed.
+ */
+export function proxyCommandSocket(command: string, log: Logger = silentLogger): { sock: Duplex; stderr: () => string; exited: Promise<number | null> } {
+  const shell = process.env.SHELL || '/bin/sh';
+  const child = spawn(shell, ['-c', `exec ${command}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+    if (err.length > 8192) err = err.slice(-4096);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  child.once('error', (e) => {
+    err += e.message;
+  });
+  const sock = Duplex.from({ readable: child.stdout!, writable: child.stdin! });
+  // A write after the command exited (EPIPE) ends the stream, never the process.
+  child.stdin!.on('error', (e) => log.debug(`ProxyCommand stdin: ${e.message}`));
+  sock.once('close', () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  });
+  void exited.then(() => {
+    if (!sock.destroyed) sock.destroy();
+  });
+  return { sock, stderr: () => err.trim(), exited };
 }
 
 function describeSocketError(target: SshTarget, err: NodeJS.ErrnoException): SshUnreachableError {
@@ -115,7 +228,7 @@ function describeSocketError(target: SshTarget, err: NodeJS.ErrnoException): Ssh
     remedy:
       err.code === 'ENOTFOUND'
         ? `Check the host name, or define "Host ${target.spec}" with a HostName in ~/.ssh/config.`
-        : `Check that the host is up and sshd listens on port ${target.port} (ssh -p ${target.port} ${target.user}@${target.host}); Tether retries by itself.`,
+        : `Check that the host is up and sshd listens on port ${target.port} (ssh -p ${target.port} -- ${target.user}@${target.host}); Tether retries by itself.`,
     cause: err,
   });
 }
@@ -134,6 +247,8 @@ export class SshConnection {
   /** Connections made so far (1 + reconnects). */
   connects = 0;
   private _state: HostState = 'idle';
+  /** The connections that reach this one as their ProxyJump hop (a loop guard). */
+  private jumpedFrom = new Set<SshConnection>();
 
   constructor(
     readonly target: SshTarget,
@@ -197,17 +312,52 @@ export class SshConnection {
     return p;
   }
 
+  private proxyStderr: (() => string) | undefined;
+  private proxyExited: Promise<unknown> | undefined;
+
+  /** Runs `fn` once the ProxyCommand has exited (at most 2 s later), so its stderr is complete; at once without one. */
+  private afterProxy(fn: () => void): void {
+    const exited = this.proxyExited;
+    if (!exited) return fn();
+    let timer: NodeJS.Timeout | undefined;
+    void Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 2000)))]).then(() => {
+      clearTimeout(timer);
+      fn();
+    });
+  }
+
   private async openSocket(): Promise<Duplex> {
     const t = this.target;
+    this.proxyStderr = undefined;
+    this.proxyExited = undefined;
     if (t.proxyJump) {
       if (!this.pool) throw new SshError('protocol', `ProxyJump for ${t.spec} needs a connection pool`, { remedy: 'Use SshConnectionPool.' });
-      const hops = t.proxyJump.split(',').map((s) => s.trim()).filter(Boolean);
+      // As ssh does (`ssh -J REST -W host:port LAST`): the last hop is reached through the
+      // others; a single hop connects as its own config says (its own ProxyJump/ProxyCommand too).
+      const hops = jumpHops(t.proxyJump);
       const last = hops.pop()!;
+      parseHostSpec(last);
       const jumpTarget = resolveHost(last, this.opts.resolve);
-      if (hops.length) jumpTarget.proxyJump = hops.join(',');
-      else delete jumpTarget.proxyJump;
+      if (hops.length) {
+        jumpTarget.proxyJump = hops.join(',');
+        delete jumpTarget.proxyCommand;
+      }
       const jump = this.pool.get(jumpTarget);
+      const chain = new Set([...this.jumpedFrom, this]);
+      if (chain.has(jump)) {
+        throw new SshError('protocol', `ProxyJump loop: ${t.spec} is reached through ${jump.target.spec}, which is reached through it`, {
+          remedy: 'Check the ProxyJump lines of your ssh config (ssh -G -- HOST shows what each host resolves to).',
+        });
+      }
+      for (const c of chain) jump.jumpedFrom.add(c);
       return jump.forwardOut(t.host, t.port);
+    }
+    if (t.proxyCommand) {
+      const p = proxyCommandSocket(t.proxyCommand, this.log);
+      this.proxyStderr = p.stderr;
+      this.proxyExited = p.exited;
+      this.log.debug(`ssh ${this.key}: ProxyCommand ${t.proxyCommand}`);
+      return p.sock;
     }
     return new Promise<Duplex>((resolve, reject) => {
       const sock = net.connect({ host: t.host, port: t.port });
@@ -252,17 +402,27 @@ export class SshConnection {
     const methods: AnyAuthMethod[] = [];
     const tried: string[] = [];
     const notes: string[] = [];
-    const agent = this.opts.agent === undefined ? process.env.SSH_AUTH_SOCK : this.opts.agent;
+    const agent = this.opts.agent !== undefined ? this.opts.agent : t.identityAgent !== undefined ? t.identityAgent : process.env.SSH_AUTH_SOCK;
     if (agent && fs.existsSync(agent)) {
-      methods.push({ type: 'agent', username: t.user, agent });
-      tried.push('ssh-agent');
+      if (t.identitiesOnly) {
+        const allowed = t.identityFiles.map(publicBlobOf).filter((b): b is Buffer => !!b);
+        if (allowed.length) {
+          methods.push({ type: 'agent', username: t.user, agent: new IdentitiesOnlyAgent(agent, allowed) } as AnyAuthMethod);
+          tried.push('ssh-agent (IdentitiesOnly: the identity files\' keys)');
+        }
+      } else {
+        methods.push({ type: 'agent', username: t.user, agent });
+        tried.push('ssh-agent');
+      }
     }
     for (const file of t.identityFiles) {
       let data: Buffer;
       try {
         data = fs.readFileSync(file);
       } catch (err) {
-        notes.push(`${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+        // ssh -G lists the default identities whether they exist or not; only a missing one that is not a default is worth a note.
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' || !DEFAULT_IDENTITY_NAMES.has(path.basename(file))) notes.push(`${file}: ${code ?? 'unreadable'}`);
         continue;
       }
       let parsed = utils.parseKey(data);
@@ -295,9 +455,17 @@ export class SshConnection {
     return { methods, tried, notes };
   }
 
-  private async open(retriedAfterAccept: boolean): Promise<Client> {
+  /** `acceptedKey`: a key the user (or accept-new) accepted that could not be recorded (UserKnownHostsFile none). */
+  private async open(retriedAfterAccept: boolean, acceptedKey?: Buffer): Promise<Client> {
     const t = this.target;
-    const files = this.opts.knownHostsFiles ?? defaultKnownHosts();
+    const { files, writeTo } = knownHostsOf(t, this.opts);
+    const strict = t.strictHostKeyChecking ?? 'ask';
+    // HostKeyAlias: the name known_hosts is searched and written under (ssh does the same).
+    const keyHost = t.hostKeyAlias ?? t.host;
+    const certs = certificatesOf(t);
+    if (certs.length) {
+      this.log.warn(`ssh ${this.key}: Tether cannot use OpenSSH certificates (${certs.join(', ')}): the ssh2 library has no certificate support; offering the plain keys instead`);
+    }
     const sock = await this.openSocket();
     const { methods, tried, notes } = await this.authMethods().catch((err: unknown) => {
       sock.destroy();
@@ -332,14 +500,31 @@ export class SshConnection {
       client.on('error', (err: Error & { level?: string }) => {
         if (settled) return;
         if (keyVerdict?.kind === 'changed') return fail(keyVerdict.error);
-        if (keyVerdict?.kind === 'unknown') return fail(new HostKeyUnknownError(t.host, t.port, keyVerdict.fingerprint, false));
+        if (keyVerdict?.kind === 'unknown') return fail(new HostKeyUnknownError(keyHost, t.port, keyVerdict.fingerprint, false, strict === 'yes' ? 'StrictHostKeyChecking yes' : undefined));
         if (err.level === 'client-authentication') {
           return fail(
-            new SshAuthError('auth', `Authentication failed for ${targetKey(t)} (tried: ${tried.join(', ')})${notes.length ? `; skipped ${notes.join('; ')}` : ''}`, {
-              remedy: `Add your public key to ~${t.user}/.ssh/authorized_keys on ${t.host}, load the right key into ssh-agent, or set IdentityFile/User for this host in ~/.ssh/config.`,
-              cause: err,
-            }),
+            new SshAuthError(
+              'auth',
+              `Authentication failed for ${targetKey(t)} (tried: ${tried.join(', ')})${notes.length ? `; skipped ${notes.join('; ')}` : ''}${certs.length ? `; certificates not used (ssh2 has no OpenSSH certificate support): ${certs.join(', ')}` : ''}`,
+              {
+                remedy: certs.length
+                  ? `This host may accept only certificates, which Tether cannot present: authorise a plain key in ~${t.user}/.ssh/authorized_keys on ${t.host}, or load a key the server accepts into ssh-agent.`
+                  : `Add your public key to ~${t.user}/.ssh/authorized_keys on ${t.host}, load the right key into ssh-agent, or set IdentityFile/User for this host in ~/.ssh/config.`,
+                cause: err,
+              },
+            ),
           );
+        }
+        if (t.proxyCommand && err.level !== 'client-timeout') {
+          return this.afterProxy(() => {
+            const proxyErr = this.proxyStderr?.();
+            fail(
+              new SshUnreachableError('unreachable', `SSH connection to ${targetKey(t)} through ProxyCommand failed: ${err.message}${proxyErr ? ` (ProxyCommand said: ${proxyErr})` : ''}`, {
+                remedy: `Check the ProxyCommand (${t.proxyCommand}) in your ssh config: run "ssh -v -- ${t.spec}" in a terminal.`,
+                cause: err,
+              }),
+            );
+          });
         }
         if (err.level === 'client-timeout') {
           return fail(
@@ -357,7 +542,16 @@ export class SshConnection {
           }),
         );
       });
-      client.once('close', () => fail(new SshUnreachableError('unreachable', `${targetKey(t)} closed the connection during the handshake`, { remedy: 'Check the host\'s sshd log (MaxStartups, AllowUsers, DenyUsers).' })));
+      client.once('close', () => this.afterProxy(() => {
+        const proxyErr = this.proxyStderr?.();
+        fail(
+          t.proxyCommand
+            ? new SshUnreachableError('unreachable', `The ProxyCommand of ${targetKey(t)} ended the connection during the handshake${proxyErr ? `: ${proxyErr}` : ''}`, {
+                remedy: `Check the ProxyCommand (${t.proxyCommand}) in your ssh config: run "ssh -v -- ${t.spec}" in a terminal.`,
+              })
+            : new SshUnreachableError('unreachable', `${targetKey(t)} closed the connection during the handshake`, { remedy: 'Check the host\'s sshd log (MaxStartups, AllowUsers, DenyUsers).' }),
+        );
+      }));
       const methodQueue = [...methods];
       client.connect({
         sock: sock as unknown as NodeJS.ReadableStream & Duplex,
@@ -368,10 +562,11 @@ export class SshConnection {
         // Synchronous verdict; an unknown key is asked about after this attempt ends, so the
         // handshake timeout never runs while the user reads the fingerprint.
         hostVerifier: (key: Buffer): boolean => {
-          const r = checkHostKey(files, t.host, t.port, key);
+          const r = checkHostKey(files, keyHost, t.port, key);
           if (r.status === 'match') return true;
+          if (r.status === 'unknown' && acceptedKey?.equals(key)) return true;
           if (r.status !== 'unknown') {
-            keyVerdict = { kind: 'changed', error: new HostKeyChangedError(t.host, t.port, r.fingerprint, r.file, r.line, r.status === 'revoked') };
+            keyVerdict = { kind: 'changed', error: new HostKeyChangedError(keyHost, t.port, r.fingerprint, r.file, r.line, r.status === 'revoked') };
             return false;
           }
           keyVerdict = { kind: 'unknown', key, fingerprint: r.fingerprint, otherKeyTypes: r.otherKeyTypes };
@@ -385,21 +580,30 @@ export class SshConnection {
     }).catch(async (err: unknown) => {
       if (err instanceof HostKeyUnknownError && keyVerdict?.kind === 'unknown' && !retriedAfterAccept) {
         const v = keyVerdict;
+        // StrictHostKeyChecking: "yes" never accepts an unknown key (no prompt); "accept-new" and
+        // "no" record it without asking, as ssh does; "ask" asks the callback.
+        if (strict === 'yes') throw err;
+        if (strict === 'accept-new' || strict === 'no') {
+          if (writeTo) appendKnownHost(writeTo, keyHost, t.port, v.key, { hash: this.opts.hashKnownHosts ?? true });
+          this.log.info(`ssh: StrictHostKeyChecking ${strict}: accepted the new host key of ${hostField(keyHost, t.port)} (${v.fingerprint})${writeTo ? ` and recorded it in ${writeTo}` : ''}`);
+          return this.open(true, writeTo ? undefined : v.key);
+        }
         if (!this.opts.onUnknownKey) throw err;
         const info: UnknownKeyInfo = {
-          host: t.host,
+          host: keyHost,
           port: t.port,
           keyType: keyTypeOf(v.key),
           fingerprint: v.fingerprint,
           otherKeyTypes: v.otherKeyTypes,
-          knownHostsFile: files[0]!,
+          knownHostsFile: writeTo ?? '(nowhere: UserKnownHostsFile none)',
         };
         const ok = await this.opts.onUnknownKey(v.fingerprint, info);
-        if (!ok) throw new HostKeyUnknownError(t.host, t.port, v.fingerprint, true);
-        const file = files[0]!;
-        appendKnownHost(file, t.host, t.port, v.key, { hash: this.opts.hashKnownHosts ?? true });
-        this.log.info(`ssh: recorded host key of ${hostField(t.host, t.port)} (${v.fingerprint}) in ${file}`);
-        return this.open(true);
+        if (!ok) throw new HostKeyUnknownError(keyHost, t.port, v.fingerprint, true);
+        if (writeTo) {
+          appendKnownHost(writeTo, keyHost, t.port, v.key, { hash: this.opts.hashKnownHosts ?? true });
+          this.log.info(`ssh: recorded host key of ${hostField(keyHost, t.port)} (${v.fingerprint}) in ${writeTo}`);
+        }
+        return this.open(true, writeTo ? undefined : v.key);
       }
       throw err;
     });
@@ -537,7 +741,8 @@ export class SshConnectionPool {
   /** The shared connection to a target or spec (not connected until used). */
   get(target: SshTarget | string): SshConnection {
     const t = typeof target === 'string' ? this.resolve(target) : target;
-    const k = targetKey(t);
+    // Two aliases of one user@host:port with different ProxyCommands are different connections.
+    const k = t.proxyCommand ? `${targetKey(t)} via ProxyCommand ${t.proxyCommand}` : targetKey(t);
     let c = this.conns.get(k);
     if (!c) {
       c = new SshConnection(t, this.opts, this);

@@ -179,15 +179,21 @@ export class HostKeyUnknownError extends TetherError {
     readonly port: number,
     readonly fingerprint: string,
     asked: boolean,
+    /** Why no one was asked, when a setting forbids it (e.g. "StrictHostKeyChecking yes"). */
+    readonly refusedBy?: string,
   ) {
     super(
       asked
         ? `The host key of ${hostField(host, port)} (${fingerprint}) was not accepted`
-        : `The host key of ${hostField(host, port)} (${fingerprint}) is unknown and there is no one to ask`,
+        : refusedBy
+          ? `REFUSED: the host key of ${hostField(host, port)} (${fingerprint}) is not in known_hosts and your ssh config says ${refusedBy}`
+          : `The host key of ${hostField(host, port)} (${fingerprint}) is unknown and there is no one to ask`,
       {
         remedy: asked
           ? 'Connect again and accept the key once you have checked its fingerprint with the host administrator.'
-          : `Check the fingerprint, then connect once with ssh and accept it (ssh -p ${port} ${host} true), or accept it when Tether in VS Code asks.`,
+          : refusedBy
+            ? `Check the fingerprint with the host's administrator, then add the key to your known_hosts file (ssh-keyscan -p ${port} ${host} >> FILE after checking it); Tether never accepts an unknown key under ${refusedBy}.`
+            : `Check the fingerprint, then connect once with ssh and accept it (ssh -p ${port} -- ${host} true), or accept it when Tether in VS Code asks.`,
       },
     );
   }

@@ -12,6 +12,7 @@ import { CloudApiError, markedName } from '../../src/plugins/cloud/provider';
 import { CloudProviderType } from '../../src/core/protocols';
 import { findMotoServer, startMoto, type MotoServer } from '../helpers/moto';
 import { freePort as closedPort } from '../helpers/net';
+import { skipBecause } from '../helpers/skip';
 
 /** An Ubuntu AMI in moto's built-in image list (AMI validation is on). */
 const AMI = 'ami-1e749f67';
@@ -55,9 +56,7 @@ describe('AWS EC2 provider (real @aws-sdk/client-ec2 against moto)', function ()
   before(async function () {
     const found = findMotoServer();
     if (!found.bin) {
-      const msg = `SKIPPED the AWS EC2 tier: moto_server (moto 5.x, the AWS emulator in the machine image's pyenv Python) was not found; looked at:\n  ${found.searched.join('\n  ')}`;
-      console.warn(`\n  *** ${msg}\n`);
-      this.skip();
+      skipBecause(this, `the AWS EC2 tier: moto_server (moto 5.x, the AWS emulator in the machine image's pyenv Python) was not found; looked at:\n  ${found.searched.join('\n  ')}`);
     }
     moto = await startMoto(found.bin!);
   });

@@ -24,6 +24,7 @@ import { FakeLambdaServer } from '../fakes/lambdaServer';
 import { FakeRunPodServer } from '../fakes/runpodServer';
 import { FakeVastServer } from '../fakes/vastaiServer';
 import { tmpDir, waitFor } from '../helpers/tmp';
+import { skipBecause } from '../helpers/skip';
 
 interface ClientOpts {
   apiKey?: string;
@@ -180,8 +181,7 @@ for (const t of TARGETS) {
     before(function () {
       const why = t.unavailable?.();
       if (why) {
-        console.warn(`\n  *** SKIPPED the ${t.label} contract tests: ${why}\n`);
-        this.skip();
+        skipBecause(this, `the ${t.label} contract tests: ${why}`);
       }
     });
     after(async () => {

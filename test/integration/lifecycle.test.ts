@@ -7,6 +7,7 @@ import { Engine } from '../../src/engine/engine';
 import { identify, isSameProcessAlive, readStat, signalIfSame, type ProcessIdentity } from '../../src/core/procfs';
 import { getAllManagedPids, isLifecycleAware } from '../../src/core/protocols';
 import { tmpDir, waitFor, workspaceWith, sleep } from '../helpers/tmp';
+import { skipBecause } from '../helpers/skip';
 
 const fixture = path.resolve(__dirname, '..', 'fixtures', 'tree.sh');
 
@@ -85,7 +86,7 @@ describe('local subprocess plugins (real process trees)', function () {
   });
 
   it('never signals a stranger that took a dead plugin\'s PID (forced PID reuse)', async function () {
-    if (process.getuid?.() !== 0) this.skip(); // writing ns_last_pid needs root
+    if (process.getuid?.() !== 0) skipBecause(this, 'forcing PID reuse writes /proc/sys/kernel/ns_last_pid: run as root');
     const ws = workspaceWith({ plugins: [{ name: 'victim', command: 'sleep', args: ['300'] }] });
     engine = new Engine({ workspace: ws, stateDir, ownerKind: 'cli' });
     const rec = await engine.start('victim');

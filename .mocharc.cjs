@@ -7,6 +7,8 @@ module.exports = {
   'node-option': ['import=tsx'],
   extension: ['ts'],
   reporter: './test/helpers/reporter.cjs',
+  // No mocha timeout below 120 s (test/helpers/timeouts.cjs): nothing bets on the machine's speed.
+  require: ['./test/helpers/timeouts.cjs'],
   timeout: 20000,
   'forbid-pending': ci,
 };

@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  REPO_ROOT, ensureHarness, startCodeServer, launchBrowser, runInHostTests, registerCleanup, stopAll, shutdownSignal,
+  REPO_ROOT, buildFreshness, cleanNpmEnv, ensureHarness, startCodeServer, launchBrowser, runInHostTests, registerCleanup, stopAll, shutdownSignal,
 } from '../../scripts/harness.mjs';
 import { prepareWorkspace } from './lib.mjs';
 
@@ -45,7 +45,7 @@ const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
 function sh(cmd, args) {
   log(`$ ${cmd} ${args.join(' ')}`);
-  const r = spawnSync(cmd, args, { cwd: REPO_ROOT, stdio: 'inherit' });
+  const r = spawnSync(cmd, args, { cwd: REPO_ROOT, stdio: 'inherit', env: cleanNpmEnv() });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (rc ${r.status ?? r.signal})`);
 }
 
@@ -161,6 +161,8 @@ async function main() {
     log(`using unpacked extension ${extDirOverride} (no build)`);
   } else if (process.env.TETHER_E2E_SKIP_BUILD === '1') {
     log('TETHER_E2E_SKIP_BUILD=1: using existing dist/');
+  } else if (buildFreshness().fresh) {
+    log('dist/ is newer than every build input: no build');
   } else {
     sh('npm', ['run', 'package']); // builds first
   }

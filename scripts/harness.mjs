@@ -452,7 +452,7 @@ export async function startCodeServer({
   userSettings = {},
   env = {},
   log = defaultLog,
-  startTimeoutMs = 30000,
+  startTimeoutMs = 120000, // generous: a loaded 2-core machine starts code-server slowly
 } = {}) {
   const { node24, codeServer } = await ensureHarness({ log });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-cs-'));

@@ -42,6 +42,8 @@ const extDirOverride = process.env.TETHER_E2E_EXTENSION_DIR ? path.resolve(proce
 const log = (...a) => console.log('[e2e]', ...a);
 const results = []; // {name, ok, ms, error?}
 const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;
+// No UI test gets less than this (a module's `timeout` is for a quiet machine; this one is shared and loaded).
+const UI_TEST_FLOOR_MS = 240000;
 
 function sh(cmd, args) {
   log(`$ ${cmd} ${args.join(' ')}`);
@@ -140,7 +142,7 @@ async function uiTest(file, browser) {
     const url = `${cs.url}?folder=${encodeURIComponent(ws.dir)}`;
     await withTimeout(
       mod.run({ page, url, workspace: ws.dir, stateDir: state.dir, screenshot, codeServer: cs, log: tlog, env: extraEnv }),
-      mod.timeout || 90000, name);
+      Math.max(mod.timeout || 0, UI_TEST_FLOOR_MS), name);
     results.push({ name: `ui ${name}`, ok: true, ms: Date.now() - t0 });
   } catch (e) {
     if (page) await page.screenshot({ path: path.join(out, 'failure.png') }).catch(() => {});

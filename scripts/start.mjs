@@ -1,15 +1,17 @@
 #!/usr/bin/env node
-// `npm start`: build + package Tether, then serve it in a real VS Code (code-server 4.139.1)
-// on 127.0.0.1 with the demo workspace. Runs until Ctrl-C, then stops everything it started.
+// `npm start`: build + package Tether (only when a build input is newer than dist/, and then
+// once: `npm run package`, whose vscode:prepublish builds), then serve it in a real VS Code
+// (code-server 4.139.1) on 127.0.0.1 with the demo workspace. Runs until Ctrl-C, then stops
+// everything it started.
 //
 // Env: TETHER_PORT=8123             port (default 8123, or the next free one)
-//      TETHER_E2E_SKIP_BUILD=1      reuse dist/tether.vsix
+//      TETHER_E2E_SKIP_BUILD=1      reuse dist/tether.vsix even when stale
 //      TETHER_E2E_EXTENSION_DIR=DIR serve this unpacked extension instead (no build)
 //      TETHER_STATE_DIR=DIR         passed through (default .tether-dev/state)
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT, ensureHarness, startCodeServer, portFrom, isPortFree, stopAll, shutdownSignal } from './harness.mjs';
+import { REPO_ROOT, buildFreshness, cleanNpmEnv, dependenciesState, stampDependencies, ensureHarness, startCodeServer, portFrom, isPortFree, stopAll, shutdownSignal } from './harness.mjs';
 
 const log = (...a) => console.log('[start]', ...a);
 const DEV = path.join(REPO_ROOT, '.tether-dev');
@@ -19,16 +21,26 @@ const extDir = process.env.TETHER_E2E_EXTENSION_DIR ? path.resolve(process.env.T
 
 function sh(cmd, args) {
   log(`$ ${cmd} ${args.join(' ')}`);
-  const r = spawnSync(cmd, args, { cwd: REPO_ROOT, stdio: 'inherit' });
+  const r = spawnSync(cmd, args, { cwd: REPO_ROOT, stdio: 'inherit', env: cleanNpmEnv() });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (rc ${r.status ?? r.signal})`);
 }
 
 async function main() {
   if (!extDir) {
-    if (!fs.existsSync(path.join(REPO_ROOT, 'node_modules'))) sh('npm', ['ci']);
-    if (process.env.TETHER_E2E_SKIP_BUILD !== '1') {
-      sh('npm', ['run', 'build']);
-      sh('npm', ['run', 'package']);
+    const deps = dependenciesState();
+    if (deps.install) {
+      log(`npm ci: ${deps.why}`);
+      sh('npm', ['ci', '--no-audit', '--no-fund']);
+      stampDependencies();
+    }
+    const t0 = Date.now();
+    const { fresh, stale } = buildFreshness();
+    if (fresh) log('dist/ is newer than every build input: no build');
+    else if (process.env.TETHER_E2E_SKIP_BUILD === '1') log(`TETHER_E2E_SKIP_BUILD=1: using dist/ although ${stale}`);
+    else {
+      log(`building: ${stale}`);
+      sh('npm', ['run', 'package']); // one build: vscode:prepublish runs `npm run build`
+      log(`built and packaged in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     }
     if (!fs.existsSync(VSIX)) throw new Error(`${VSIX} missing after npm run package`);
   }

@@ -31,6 +31,14 @@ export function prepareWorkspace(template, dest) {
   return dest;
 }
 
+/**
+ * What the UI must show is waited for at least this long: the tests share a loaded 2-core
+ * machine, and a wait that passes returns at once (only a failure takes the whole wait).
+ * Waits for what may not come at all (acceptPickIfShown, a menu closing) keep their short timeouts.
+ */
+const MUST_SHOW_MS = 60000;
+const must = (ms) => Math.max(ms, MUST_SHOW_MS);
+
 /** Waits for the workbench to be usable (about 4-5 s cold). */
 export async function waitForWorkbench(page, { timeout = 60000 } = {}) {
   await page.waitForSelector('.monaco-workbench', { timeout });
@@ -39,6 +47,7 @@ export async function waitForWorkbench(page, { timeout = 60000 } = {}) {
 
 /** F1, type the command's title, Enter. */
 export async function runCommand(page, title, { timeout = 15000 } = {}) {
+  timeout = must(timeout);
   await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ state: 'visible', timeout });
@@ -52,6 +61,7 @@ export async function runCommand(page, title, { timeout = 15000 } = {}) {
  * (clicking an already open one would close it, and a reload restores the layout late).
  */
 export async function openActivity(page, label, { timeout = 15000 } = {}) {
+  timeout = must(timeout);
   const item = page.locator(`.part.activitybar [aria-label^="${label}"]`).first();
   await item.waitFor({ timeout });
   const title = page.locator('.part.sidebar .composite.title');
@@ -76,6 +86,7 @@ export async function treeRows(page) {
 
 /** Waits until some tree row matches `re`; returns its text. */
 export async function waitForRow(page, re, { timeout = 20000 } = {}) {
+  timeout = must(timeout);
   const deadline = Date.now() + timeout;
   for (;;) {
     const rows = await treeRows(page);
@@ -88,6 +99,7 @@ export async function waitForRow(page, re, { timeout = 20000 } = {}) {
 
 /** Waits until `fn(rows)` is truthy. */
 export async function waitForRows(page, fn, what, { timeout = 20000 } = {}) {
+  timeout = must(timeout);
   const deadline = Date.now() + timeout;
   for (;;) {
     const rows = await treeRows(page);
@@ -104,6 +116,7 @@ export async function statusBarText(page) {
 
 /** Waits until the status bar text matches `re`. */
 export async function waitForStatusBar(page, re, { timeout = 20000 } = {}) {
+  timeout = must(timeout);
   const deadline = Date.now() + timeout;
   for (;;) {
     const t = await statusBarText(page);
@@ -122,7 +135,7 @@ export async function contextMenu(page, rowText, entry) {
   for (let attempt = 1; ; attempt++) {
     await row.click({ button: 'right' });
     try {
-      await item.waitFor({ timeout: attempt < 3 ? 3000 : 10000 });
+      await item.waitFor({ timeout: attempt < 3 ? 3000 : must(10000) });
       break;
     } catch (err) {
       if (attempt >= 3) throw err;
@@ -147,6 +160,7 @@ export async function contextMenu(page, rowText, entry) {
 
 /** Clicks a button of the modal dialog. */
 export async function clickDialogButton(page, label, { timeout = 10000 } = {}) {
+  timeout = must(timeout);
   // A string matches the whole button text ("Launch" is not "Launch with Dead Man's Switch").
   const text = typeof label === 'string' ? new RegExp(`^\\s*${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`) : label;
   const button = page.locator('.monaco-dialog-box .monaco-button', { hasText: text }).first();
@@ -166,25 +180,25 @@ export async function acceptPickIfShown(page, text, { timeout = 1500 } = {}) {
     return false;
   }
   await input.fill(text);
-  await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: text }).first().waitFor({ timeout: 10000 });
+  await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: text }).first().waitFor({ timeout: must(10000) });
   await page.keyboard.press('Enter');
   return true;
 }
 
 /** Picks in the open quick pick by filtering for `text` and accepting the match. */
 export async function pick(page, text, title) {
-  if (title) await page.locator('.quick-input-widget .quick-input-title', { hasText: title }).waitFor({ timeout: 15000 });
+  if (title) await page.locator('.quick-input-widget .quick-input-title', { hasText: title }).waitFor({ timeout: must(15000) });
   const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible', timeout: 15000 });
+  await input.waitFor({ state: 'visible', timeout: must(15000) });
   await input.fill(text);
-  await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: text }).first().waitFor({ timeout: 15000 });
+  await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: text }).first().waitFor({ timeout: must(15000) });
   await page.keyboard.press('Enter');
 }
 
 /** Types into the open input box and presses Enter. */
 export async function typeInput(page, text) {
   const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible', timeout: 15000 });
+  await input.waitFor({ state: 'visible', timeout: must(15000) });
   await input.fill(text);
   await page.keyboard.press('Enter');
 }

@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  REPO_ROOT, ensureHarness, startCodeServer, launchBrowser, runInHostTests, registerCleanup, stopAll, shutdownSignal,
+  REPO_ROOT, buildFreshness, cleanNpmEnv, ensureHarness, startCodeServer, launchBrowser, runInHostTests, registerCleanup, stopAll, shutdownSignal,
 } from '../../scripts/harness.mjs';
 import { prepareWorkspace } from './lib.mjs';
 
@@ -42,10 +42,12 @@ const extDirOverride = process.env.TETHER_E2E_EXTENSION_DIR ? path.resolve(proce
 const log = (...a) => console.log('[e2e]', ...a);
 const results = []; // {name, ok, ms, error?}
 const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;
+// No UI test gets less than this (a module's `timeout` is for a quiet machine; this one is shared and loaded).
+const UI_TEST_FLOOR_MS = 240000;
 
 function sh(cmd, args) {
   log(`$ ${cmd} ${args.join(' ')}`);
-  const r = spawnSync(cmd, args, { cwd: REPO_ROOT, stdio: 'inherit' });
+  const r = spawnSync(cmd, args, { cwd: REPO_ROOT, stdio: 'inherit', env: cleanNpmEnv() });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (rc ${r.status ?? r.signal})`);
 }
 
@@ -140,7 +142,7 @@ async function uiTest(file, browser) {
     const url = `${cs.url}?folder=${encodeURIComponent(ws.dir)}`;
     await withTimeout(
       mod.run({ page, url, workspace: ws.dir, stateDir: state.dir, screenshot, codeServer: cs, log: tlog, env: extraEnv }),
-      mod.timeout || 90000, name);
+      Math.max(mod.timeout || 0, UI_TEST_FLOOR_MS), name);
     results.push({ name: `ui ${name}`, ok: true, ms: Date.now() - t0 });
   } catch (e) {
     if (page) await page.screenshot({ path: path.join(out, 'failure.png') }).catch(() => {});
@@ -161,6 +163,8 @@ async function main() {
     log(`using unpacked extension ${extDirOverride} (no build)`);
   } else if (process.env.TETHER_E2E_SKIP_BUILD === '1') {
     log('TETHER_E2E_SKIP_BUILD=1: using existing dist/');
+  } else if (buildFreshness().fresh) {
+    log('dist/ is newer than every build input: no build');
   } else {
     sh('npm', ['run', 'package']); // builds first
   }

@@ -10,6 +10,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort } from './net';
+import { skipBecause } from './skip';
 
 export const TEST_USER = 'tether-ssh-test';
 
@@ -272,8 +273,7 @@ export async function startSshd(): Promise<TestSshd> {
 export async function startSshdOrSkip(ctx: Mocha.Context): Promise<TestSshd> {
   const reason = sshdUnavailableReason();
   if (reason) {
-    console.warn(`\n      *** SKIPPED: ${reason}\n`);
-    ctx.skip();
+    skipBecause(ctx, reason);
   }
   return startSshd();
 }

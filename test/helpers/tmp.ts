@@ -17,8 +17,15 @@ export function workspaceWith(config: unknown): string {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `fn` until it returns a truthy value or the timeout passes. */
+/**
+ * Waits no test may bet on the machine's speed with: every waitFor waits at least this long
+ * (a condition that holds returns at once; only a failure takes the whole wait).
+ */
+export const WAIT_FLOOR_MS = 30_000;
+
+/** Polls `fn` until it returns a truthy value or the timeout (at least {@link WAIT_FLOOR_MS}) passes. */
 export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 5000, what = "condition"): Promise<NonNullable<T>> {
+  timeoutMs = Math.max(timeoutMs, WAIT_FLOOR_MS);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

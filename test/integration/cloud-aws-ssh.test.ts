@@ -14,6 +14,7 @@ import { AwsEc2Provider } from '../../src/plugins/cloud/aws';
 import { findMotoServer, startMoto, type MotoServer } from '../helpers/moto';
 import { processesOf, startSshd, sshdUnavailableReason, type TestSshd } from '../helpers/sshd';
 import { tmpDir, waitFor } from '../helpers/tmp';
+import { skipBecause } from '../helpers/skip';
 
 describe('an EC2 instance (moto) as an SSH host of the engine, mapped to the loopback OpenSSH server', function () {
   this.timeout(90000);
@@ -24,13 +25,11 @@ describe('an EC2 instance (moto) as an SSH host of the engine, mapped to the loo
   before(async function () {
     const found = findMotoServer();
     if (!found.bin) {
-      console.warn(`\n  *** SKIPPED: moto_server (the AWS emulator of the machine image) was not found; looked at:\n  ${found.searched.join('\n  ')}\n`);
-      this.skip();
+      skipBecause(this, `moto_server (the AWS emulator of the machine image) was not found; looked at:\n  ${found.searched.join('\n  ')}`);
     }
     const reason = sshdUnavailableReason();
     if (reason) {
-      console.warn(`\n  *** SKIPPED: ${reason}\n`);
-      this.skip();
+      skipBecause(this, reason);
     }
     moto = await startMoto(found.bin!);
     sshd = await startSshd();

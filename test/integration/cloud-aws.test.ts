@@ -12,6 +12,7 @@ import { CloudApiError, markedName } from '../../src/plugins/cloud/provider';
 import { CloudProviderType } from '../../src/core/protocols';
 import { findMotoServer, startMoto, type MotoServer } from '../helpers/moto';
 import { freePort as closedPort } from '../helpers/net';
+import { skipBecause } from '../helpers/skip';
 
 /** An Ubuntu AMI in moto's built-in image list (AMI validation is on). */
 const AMI = 'ami-1e749f67';
@@ -55,9 +56,7 @@ describe('AWS EC2 provider (real @aws-sdk/client-ec2 against moto)', function ()
   before(async function () {
     const found = findMotoServer();
     if (!found.bin) {
-      const msg = `SKIPPED the AWS EC2 tier: moto_server (moto 5.x, the AWS emulator in the machine image's pyenv Python) was not found; looked at:\n  ${found.searched.join('\n  ')}`;
-      console.warn(`\n  *** ${msg}\n`);
-      this.skip();
+      skipBecause(this, `the AWS EC2 tier: moto_server (moto 5.x, the AWS emulator in the machine image's pyenv Python) was not found; looked at:\n  ${found.searched.join('\n  ')}`);
     }
     moto = await startMoto(found.bin!);
   });
@@ -100,6 +99,36 @@ describe('AWS EC2 provider (real @aws-sdk/client-ec2 against moto)', function ()
     }
     // GPU types first, largest first.
     assert.ok(types[0]!.gpuCount >= types[types.length - 1]!.gpuCount);
+  });
+
+  it('the catalogue asks EC2 only for what it shows (GPU families and priced types, filtered and paginated) and shows the same as the whole list', async function () {
+    // The comparison lists every type once (moto: over a thousand, seconds on a loaded machine).
+    this.timeout(300_000);
+    const calls = spy(p.client());
+    const shown = await p.listInstanceTypes();
+    const asked = calls.filter((c) => c.command === 'DescribeInstanceTypesCommand');
+    assert.ok(asked.length >= 1);
+    for (const c of asked) {
+      assert.equal(c.input.InstanceTypes, undefined);
+      assert.ok(c.input.MaxResults > 0 && c.input.MaxResults <= 100, `paginated (MaxResults ${c.input.MaxResults})`);
+      assert.equal(c.input.Filters?.length, 1);
+      assert.equal(c.input.Filters[0].Name, 'instance-type');
+      assert.ok(c.input.Filters[0].Values.length <= 100);
+    }
+    const values = asked.flatMap((c) => c.input.Filters[0].Values as string[]);
+    assert.ok(values.includes('g*') && values.includes('p*'), values.join(','));
+    assert.ok(values.includes('t3.micro'), 'a priced CPU type is asked for by name');
+    const answered = asked.reduce((n, c) => n + (c.output.InstanceTypes?.length ?? 0), 0);
+    const all = make({ includeAllTypes: true, requestTimeoutMs: 240_000 });
+    const everything = await all.listInstanceTypes();
+    assert.ok(answered < everything.length / 2, `asked for ${answered} of ${everything.length} types`);
+    // What the wizard shows is unchanged: every GPU type and every priced type of the full list.
+    const expected = everything.filter((t) => t.gpuCount > 0 || !Number.isNaN(t.pricePerHour));
+    assert.deepEqual(
+      shown.map((t) => t.name),
+      expected.map((t) => t.name),
+    );
+    assert.deepEqual(shown, expected);
   });
 
   it('launches with the ledger id as ClientToken and tags; pending, then running', async () => {

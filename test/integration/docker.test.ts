@@ -135,7 +135,7 @@ describe('docker plugin (real dockerd)', function () {
     const report = await p.stop();
     assert.equal(report!.stoppedBy, 'signal');
     assert.equal(report!.exitCode, 0);
-    assert.ok(report!.elapsedMs < 4000, `stop took ${report!.elapsedMs} ms`);
+    assert.ok(report!.elapsedMs < 30000, `stop took ${report!.elapsedMs} ms`); // stoppedBy says how; this only says it did not hang
     assert.deepEqual(await d.docker.listContainers({ all: true }), []);
     assert.deepEqual(p.getChildPids(), []);
     const body = ledger.read();
@@ -151,7 +151,7 @@ describe('docker plugin (real dockerd)', function () {
     const t = Date.now();
     await p.forceCleanup();
     const took = Date.now() - t;
-    assert.ok(took >= 900 && took < 6000, `stop took ${took} ms`);
+    assert.ok(took >= 900 && took < 30000, `stop took ${took} ms`); // waited the 1 s grace; the upper bound only says it did not hang
     assert.deepEqual(await d.docker.listContainers({ all: true }), []);
     const ended = ledger.read().ended[0]!;
     assert.equal(ended.id, rec.id);

@@ -7,6 +7,7 @@ import { Engine } from '../../src/engine/engine';
 import { identify, isSameProcessAlive, readStat, signalIfSame, type ProcessIdentity } from '../../src/core/procfs';
 import { getAllManagedPids, isLifecycleAware } from '../../src/core/protocols';
 import { tmpDir, waitFor, workspaceWith, sleep } from '../helpers/tmp';
+import { skipBecause } from '../helpers/skip';
 
 const fixture = path.resolve(__dirname, '..', 'fixtures', 'tree.sh');
 
@@ -68,7 +69,7 @@ describe('local subprocess plugins (real process trees)', function () {
     const report = (await engine.stop('stubborn'))!;
     const took = Date.now() - t0;
     assert.ok(took >= 750, `waited the grace period (${took} ms)`);
-    assert.ok(took < 4000, `then killed (${took} ms)`);
+    assert.ok(took < 30000, `then killed (${took} ms)`); // report.killed says how; this bound only says it did not hang
     assert.ok(report.killed >= 1);
     assert.equal(report.survivors.length, 0);
   });
@@ -81,11 +82,11 @@ describe('local subprocess plugins (real process trees)', function () {
     const report = (await engine.stop('polite'))!;
     assert.equal(report.killed, 0);
     assert.equal(report.terminated, 1);
-    assert.ok(Date.now() - t0 < 1000);
+    assert.ok(Date.now() - t0 < 4500, 'did not wait for the 5 s grace period');
   });
 
   it('never signals a stranger that took a dead plugin\'s PID (forced PID reuse)', async function () {
-    if (process.getuid?.() !== 0) this.skip(); // writing ns_last_pid needs root
+    if (process.getuid?.() !== 0) skipBecause(this, 'forcing PID reuse writes /proc/sys/kernel/ns_last_pid: run as root');
     const ws = workspaceWith({ plugins: [{ name: 'victim', command: 'sleep', args: ['300'] }] });
     engine = new Engine({ workspace: ws, stateDir, ownerKind: 'cli' });
     const rec = await engine.start('victim');

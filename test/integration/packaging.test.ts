@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { builtinModules } from 'node:module';
 import { spawnSync } from 'node:child_process';
 import { zipEntries } from '../helpers/zip';
+import { skipBecause } from '../helpers/skip';
 
 const root = path.resolve(__dirname, '..', '..');
 const vsix = path.join(root, 'dist', 'tether.vsix');
@@ -13,7 +14,7 @@ describe('packaging (dist/tether.vsix)', function () {
   before(function () {
     if (!fs.existsSync(vsix)) {
       if (process.env.TETHER_REQUIRE_VSIX) throw new Error('dist/tether.vsix is missing: run `npm run package`');
-      this.skip(); // `npm test` always packages first and sets TETHER_REQUIRE_VSIX
+      skipBecause(this, 'dist/tether.vsix is missing: run `npm run package` (`npm test` packages first and sets TETHER_REQUIRE_VSIX)');
     }
   });
 

@@ -27,6 +27,7 @@ import type { BillingRule } from '../../core/cost';
 import { createHash } from 'node:crypto';
 import {
   DescribeInstanceTypesCommand,
+  type DescribeInstanceTypesCommandInput,
   EC2Client,
   RunInstancesCommand,
   StopInstancesCommand,
@@ -227,6 +228,32 @@ export const AWS_BILLING: BillingRule = {
   summary: 'per second while running, 60 s minimum per start; EBS bills while stopped',
 };
 
+/**
+ * The instance-type families with GPUs (`GpuInfo`): G (graphics and inference: g4dn, g5, g6,
+ * gr6…), P (training: p3, p4d, p5…) and DL (dl1, Habana Gaudi). DescribeInstanceTypes has no
+ * filter on GPU info, but `instance-type` takes wildcards
+ * (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstanceTypes.html);
+ * non-GPU matches are dropped by the listing like before.
+ */
+export const AWS_GPU_FAMILY_PATTERNS = ['g*', 'p*', 'dl*'];
+
+/** Filter values per request (EC2 caps the values of one filter; 100 stays well inside). */
+const MAX_FILTER_VALUES = 100;
+
+/**
+ * The DescribeInstanceTypes requests of the catalogue: one `instance-type` filter naming the GPU
+ * families and the priced types (a filter value that names no type matches nothing, where an
+ * unknown name in `InstanceTypes` would fail the whole call), split into requests of at most
+ * {@link MAX_FILTER_VALUES} values.
+ */
+export function awsCatalogueQueries(pricedTypes: string[]): DescribeInstanceTypesCommandInput[] {
+  const gpuFamily = (t: string) => AWS_GPU_FAMILY_PATTERNS.some((p) => t.startsWith(p.slice(0, -1)));
+  const values = [...AWS_GPU_FAMILY_PATTERNS, ...[...new Set(pricedTypes)].filter((t) => !gpuFamily(t)).sort()];
+  const out: DescribeInstanceTypesCommandInput[] = [];
+  for (let i = 0; i < values.length; i += MAX_FILTER_VALUES) out.push({ Filters: [{ Name: 'instance-type', Values: values.slice(i, i + MAX_FILTER_VALUES) }] });
+  return out;
+}
+
 export class AwsEc2Provider implements CloudProvider {
   readonly billing = AWS_BILLING;
   readonly type = CloudProviderType.AWS;
@@ -296,10 +323,15 @@ export class AwsEc2Provider implements CloudProvider {
     const region = this.opts.region;
     const priced = this.catalogue.regions[region] ?? {};
     const out: InstanceType[] = [];
+    // Ask only for what the wizard shows: the GPU families and the priced types (an
+    // unfiltered DescribeInstanceTypes returns every type of the region, over a thousand).
+    const inputs: DescribeInstanceTypesCommandInput[] = this.opts.includeAllTypes ? [{}] : awsCatalogueQueries(Object.keys(priced));
+    const seen = new Set<string>();
     await this.call('DescribeInstanceTypes', async () => {
-      for await (const page of paginateDescribeInstanceTypes({ client: this.client(region), pageSize: 100 }, {})) {
+      for (const input of inputs) for await (const page of paginateDescribeInstanceTypes({ client: this.client(region), pageSize: 100 }, input)) {
         for (const t of page.InstanceTypes ?? []) {
-          if (!t.InstanceType) continue;
+          if (!t.InstanceType || seen.has(t.InstanceType)) continue;
+          seen.add(t.InstanceType);
           const facts = gpuFacts(t);
           this.typeFacts.set(t.InstanceType, facts);
           const price = this.priceOf(t.InstanceType, region);

@@ -46,8 +46,12 @@ const load = M._load;
 M._load = function (request: string, ...rest: unknown[]) {
   return request === 'vscode' ? vscodeStub : load.call(this, request, ...rest);
 };
+// A fresh copy of the step, even when another test file loaded it already with another stand-in.
+const stepFile = require.resolve('../../src/ui/lambdaSshKey');
+delete require.cache[stepFile];
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { pickLambdaSshKey } = require('../../src/ui/lambdaSshKey') as typeof import('../../src/ui/lambdaSshKey');
+const { pickLambdaSshKey } = require(stepFile) as typeof import('../../src/ui/lambdaSshKey');
+delete require.cache[stepFile]; // nor does a later test file get this copy
 M._load = load; // only the step's own import sees the stand-in
 
 describe('provisioning wizard: the Lambda Cloud SSH key step (fake Lambda Cloud, scripted dialogs)', function () {

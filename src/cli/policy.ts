@@ -48,6 +48,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
+const NEG = 'neg:';
 const REMEDY = 'Run `tether budget --help` for usage.';
 
 /** `--limit -3` is a (bad) value, not an option: joined as `--limit=-3` so that the check below can say what is wrong with it. */
@@ -60,7 +61,8 @@ function joinNegativeValues(argv: string[]): string[] {
     if (opt?.type === 'string' && next !== undefined && /^-[\d.]/.test(next)) {
       out.push(`${a}=${next}`);
       i++;
-    } else out.push(a);
+    } else if (/^-[\d.]/.test(a)) out.push(`${NEG}${a}`); // a negative number as an argument (e.g. `limit default -1`)
+    else out.push(a);
   }
   return out;
 }
@@ -82,8 +84,8 @@ export async function runPolicyCommand(argv: string[], io: Io): Promise<number> 
   } catch (err) {
     throw new UsageError((err as Error).message, REMEDY);
   }
-  const { values: o, positionals } = parsed;
-  const [cmd, sub, ...rest] = positionals;
+  const { values: o } = parsed;
+  const [cmd, sub, ...rest] = parsed.positionals.map((p) => (p.startsWith(`${NEG}-`) ? p.slice(NEG.length) : p));
   if (o.help) {
     io.out(POLICY_HELP);
     return ExitCode.OK;

@@ -13,6 +13,7 @@ import { LEASE_FILE, PolicyLease, describeLeader, readLeader, staleAfterMs } fro
 import { POLICY_FILE, PolicyFileError, migrateSettings, readPolicy, removeBudget, setBudget, setIdleAutostop } from '../../src/fleet/policy';
 import { policyTick, type PolicyTickDeps } from '../../src/fleet/policyTick';
 import type { CloudStatus } from '../../src/engine/cloud';
+import { CloudProviderType } from '../../src/core/protocols';
 import { tmpDir } from '../helpers/tmp';
 
 const me = identify(process.pid)!;
@@ -153,7 +154,7 @@ describe('policy file (src/fleet/policy.ts)', () => {
 describe('policy tick (src/fleet/policyTick.ts)', () => {
   const budgets: Budget[] = [{ name: 'cap', limitUsd: 1, period: 'day', autoTerminate: true }];
   const cloud: CloudStatus = {
-    instances: [{ ledgerId: 'L1', managed: true, provider: 'lambda_labs', providerTitle: 'Lambda Cloud', id: 'i1', name: 'box', status: 'running', rawStatus: 'active', gpuCount: 1, pricePerHour: 2, costSoFar: 3, uptimeSeconds: 10, deadman: { minutes: 5, state: 'armed', endsBilling: false, effect: '' } }],
+    instances: [{ ledgerId: 'L1', managed: true, provider: CloudProviderType.LAMBDA_LABS, providerTitle: 'Lambda Cloud', id: 'i1', name: 'box', status: 'running', rawStatus: 'active', gpuCount: 1, pricePerHour: 2, costSoFar: 3, uptimeSeconds: 10, deadman: { minutes: 5, state: 'armed', endsBilling: false, effect: '' } }],
     errors: [],
     costPerHour: 2,
     costSoFar: 3,

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FakeLambdaServer } from '../fakes/lambdaServer';
 import { runCli } from '../helpers/cli';
-import { tmpDir, waitFor, workspaceWith } from '../helpers/tmp';
+import { sleep, tmpDir, waitFor, workspaceWith } from '../helpers/tmp';
 import type { StatusReport } from '../../src/engine/engine';
 import { Ledger, type LedgerBody } from '../../src/core/ledger';
 import type { LeaderInfo } from '../../src/fleet/leader';
@@ -95,7 +95,8 @@ describe('tether budget + tether watch (no VS Code; fake Lambda Cloud server)', 
     children.push(b.p);
     await waitFor(() => /not leading: policy tick: led by tether watch \(pid (\d+)/.exec(b.out()), 30000, 'the second watcher not leading');
     assert.match(b.out(), new RegExp(`led by tether watch \\(pid ${a.p.pid}\\)`));
-    // Several ticks of both later, still exactly one leader.
+    // Several ticks of both later (interval 1 s), still exactly one leader.
+    await sleep(3000);
     const st = await runCli(['status', '--json', '--workspace', ws], env);
     const leader = (JSON.parse(st.stdout) as { policyLeader: LeaderInfo | null }).policyLeader;
     assert.equal(leader?.pid, a.p.pid);

@@ -174,6 +174,7 @@ export function unitText(env: NodeJS.ProcessEnv, stateDir: string, intervalSec: 
     '',
     '[Service]',
     'Type=simple',
+    'WorkingDirectory=%h',
     `ExecStart=${exec}`,
     ...envLines,
     '# API keys: put LAMBDA_API_KEY=…, RUNPOD_API_KEY=…, VAST_API_KEY=… in this file (chmod 600); never in this unit.',

@@ -87,6 +87,23 @@ describe('tether budget + tether watch (no VS Code; fake Lambda Cloud server)', 
     );
   });
 
+  it('a time limit reached while no editor is open: `tether watch --once` ends the instance and the ledger says why', async () => {
+    // 0.0003 h ≈ 1 s.
+    const launch = await runCli(['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-east-1', '--name', 'short', '--time-limit', '0.0003', '--yes', '--workspace', ws], env);
+    assert.equal(launch.code, 0, launch.stderr);
+    const running = await waitFor(async () => {
+      const s = JSON.parse((await runCli(['status', '--json', '--workspace', ws], env)).stdout) as StatusReport;
+      return s.cloud.instances.find((i) => i.name === 'short' && i.status === 'running' && Date.parse(i.timeLimitAt ?? '') < Date.now());
+    }, 20000, 'the instance running past its time limit');
+    const once = await runCli(['watch', '--once', '--workspace', ws], env);
+    assert.equal(once.code, 0, once.stderr);
+    assert.match(once.stdout, /time limit ended short: its time limit \(.*\) is reached/);
+    assert.ok(fake.instances.get(running.id!)?.terminatedAt, 'terminated at the provider');
+    const b = new Ledger(env.TETHER_STATE_DIR!).read();
+    const rec = [...b.resources, ...b.ended].find((r) => r.id === running.ledgerId)!;
+    assert.ok(rec.history.some((h) => /terminated by autostop: its time limit .* is reached/.test(h.note ?? '')), JSON.stringify(rec.history.map((h) => h.note)));
+  });
+
   it('two watchers at once: only one leads (tether status names it); when it stops, the other takes over', async () => {
     const a = startCli(['watch', '--interval', '1', '--workspace', ws], env);
     children.push(a.p);

@@ -134,6 +134,27 @@ describe('tether budget + tether watch (no VS Code; fake Lambda Cloud server)', 
     assert.match(none.stdout, /policy tick: nobody leads/);
   });
 
+  it('a VS Code window that leads (its poll holds the lease) is not fought: `tether watch` stands by and takes over when the window goes', async () => {
+    // Stands in for a window's poll: the same PolicyLease the model takes, kind "vscode", renewed every 2 s.
+    const script = `const { PolicyLease } = require(${JSON.stringify(path.join(root, 'src', 'fleet', 'leader.ts'))});
+      const l = new PolicyLease(process.env.TETHER_STATE_DIR, 'vscode');
+      const beat = async () => { const r = await l.tryLead(2000); console.log(r.leader ? 'leading' : 'not leading'); };
+      beat(); setInterval(beat, 2000);`;
+    const win = spawn(process.execPath, ['--import', 'tsx', '-e', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(win);
+    let out = '';
+    win.stdout!.on('data', (d) => (out += d));
+    await waitFor(() => out.startsWith('leading'), 30000, 'the stand-in window leading');
+    const once = await runCli(['watch', '--once', '--workspace', ws], env);
+    assert.equal(once.code, 0, once.stderr);
+    assert.match(once.stdout, new RegExp(`not leading: policy tick: led by a VS Code window \\(extension host pid ${win.pid}\\)`));
+    assert.doesNotMatch(out, /not leading/, 'the window kept the lease');
+    win.kill('SIGKILL');
+    await new Promise((r) => win.on('exit', r));
+    const after = await runCli(['watch', '--once', '--workspace', ws], env);
+    assert.match(after.stdout, /leading the policy tick/);
+  });
+
   it('a leader killed without a goodbye (SIGKILL) is replaced at once: its PID + start time prove it gone', async () => {
     const a = startCli(['watch', '--interval', '60', '--workspace', ws], env);
     children.push(a.p);

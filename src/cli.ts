@@ -12,6 +12,9 @@ import { costCsv, costReport } from './engine/costReport';
 import { notOursMessage, pickCloudRecord, pickCloudView, shutdownEffectOf, type CloudView } from './engine/cloud';
 import { Engine, asTetherError, type HostStatus, type PluginStatus, type StatusReport } from './engine/engine';
 import { formatBytes, formatCpu } from './core/format';
+import { fleetCommand } from './cli/fleet';
+import { describeLeader, readLeader } from './fleet/leader';
+import { readPolicy } from './fleet/policy';
 
 const HELP = `tether — keep every process your tools start on a leash
 
@@ -44,6 +47,10 @@ Commands:
                          without Tether (any \`tether status\` or VS Code window pushes it forward)
                          Providers: lambda_labs (LAMBDA_API_KEY), runpod (RUNPOD_API_KEY),
                          vast_ai (VAST_API_KEY), aws (TETHER_AWS_REGION + the AWS chain)
+  budget set|list|rm, autostop set|show|off, limit default HOURS
+                         Budgets, idle autostop, the default time limit (\`tether budget --help\`)
+  watch [--interval S] [--once] [--install|--uninstall]
+                         Enforce them with no editor open (\`tether watch --help\`)
 
 Options:
   --workspace DIR        Workspace folder (default: current folder)
@@ -72,6 +79,8 @@ const stderrLogger = (io: Io, verbose: boolean): Logger => ({
 });
 
 export async function main(argv: string[], io: Io = { out: (s) => process.stdout.write(s + '\n'), err: (s) => process.stderr.write(s + '\n') }): Promise<number> {
+  const fleet = await fleetCommand(argv, io); // budget, autostop, limit, watch (src/cli/)
+  if (fleet !== undefined) return fleet;
   let parsed;
   try {
     parsed = parseArgs({
@@ -133,7 +142,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
     /** Launches one instance with the --name/--region/--ssh-key/--image options and prints it. */
     /** Without --name: the type, made unique with -2, -3…; a --name already in use is refused (CloudManager.provision). */
     const launchCloud = async (provider: string, instanceType: string, known: { pricePerHour: number; gpuCount: number; gpuType?: string } | undefined, price: (v: CloudView) => string): Promise<number> => {
-      const timeLimitHours = o['time-limit'] === undefined ? undefined : Number(o['time-limit']);
+      const timeLimitHours = o['time-limit'] === undefined ? readPolicy(engine!.ledger.stateDir).defaultTimeLimitHours || undefined : Number(o['time-limit']);
       if (timeLimitHours !== undefined && !(timeLimitHours > 0)) throw new UsageError(`--time-limit must be a number of hours above 0, got "${o['time-limit']}"`);
       const deadmanMinutes = o.deadman === undefined ? undefined : Number(o.deadman);
       if (deadmanMinutes !== undefined && !(deadmanMinutes > 0)) throw new UsageError(`--deadman must be a number of minutes above 0, got "${o.deadman}"`);
@@ -171,7 +180,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         // Any Tether run keeps the dead man's switches pushed (and arms requested ones).
         for (const e of await engine.deadman.tend()) log.info(`dead man's switch of ${e.name}: ${e.event} (${e.detail})`);
         const report = await engine.status();
-        io.out(o.json ? JSON.stringify(report, null, 2) : renderStatus(report));
+        const leader = readLeader(engine.ledger.stateDir);
+        io.out(o.json ? JSON.stringify({ ...report, policyLeader: leader ?? null }, null, 2) : `${renderStatus(report)}\n${describeLeader(leader)}`);
         return report.configError ? ExitCode.USAGE : ExitCode.OK;
       }
       case 'start': {

@@ -18,8 +18,7 @@ import { CloudKeys } from './ui/cloudKeys';
 import { createProviders } from './engine/cloudAccounts';
 import { registerAwsPricesCommand } from './ui/awsPrices';
 import type { CloudProvider } from './plugins/cloud/provider';
-import type { Budget } from './core/budget';
-import { DEFAULT_IDLE_POLICY, type IdlePolicy } from './core/autostop';
+import { PolicySource, registerPolicyCommands } from './ui/policyUi';
 import { CloseGuard } from './ui/closeGuardUi';
 import { registerMoneyNotifications } from './ui/moneyNotifications';
 
@@ -64,6 +63,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
   // on the host's row until the user starts something there or clicks Connect.
   // The model reads the poll interval budgets project over from the refresh manager, made below.
   const refreshHolder: { current?: RefreshManager } = {};
+  const policy = new PolicySource(stateDir, log);
+  await policy.migrate();
   const model: TetherModel = new TetherModel(log, stateDir, {
     passphrase: async (keyFile, o) => (model.isInteractive ? prompts.passphrase(keyFile, o.retry) : prompts.storedPassphrase(keyFile)),
     onPassphraseRejected: (keyFile) => prompts.forgetPassphrase(keyFile),
@@ -71,11 +72,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
   }, () => vscode.workspace.getConfiguration('tether').get<string[]>('sshHosts', []).filter((h) => typeof h === 'string' && /^[^\s'"`$\\;|&<>(){}]+$/.test(h)),
   () => cloudProviders,
   () => ({
-    budgets: vscode.workspace.getConfiguration('tether').get<Budget[]>('budgets', []).filter(validBudget),
+    // Budgets and idle autostop come from the state folder's policy file (shared with the CLI and `tether watch`).
+    budgets: policy.current().budgets,
     // Budgets project spend over the time to the next poll, which is slower when unfocused.
     pollMs: refreshHolder.current?.currentIntervalMs() ?? settings().pollMs,
     spendPeriod: vscode.workspace.getConfiguration('tether').get<string>('spendPeriod', 'day') === 'month' ? 'month' : 'day',
-    idle: { ...DEFAULT_IDLE_POLICY, ...vscode.workspace.getConfiguration('tether').get<Partial<IdlePolicy>>('idleAutostop', {}) },
+    idle: policy.current().idleAutostop,
   }));
   context.subscriptions.push(prompts, model, prompts.onDidChangePassphrase((keyFile) => model.forgetSshPassphrase(keyFile)));
   await cloudKeys.load();
@@ -154,6 +156,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
     ...registerCommands({ model, refresh, log, graceMs: () => settings().graceMs, confirm: () => settings().confirm, cloudKeys }),
   );
 
+  context.subscriptions.push(...registerPolicyCommands(stateDir, () => refresh.request('action')));
   context.subscriptions.push(vscode.commands.registerCommand('tether.showCostReport', () => showCostReport(context, model)));
   context.subscriptions.push(
     registerAwsPricesCommand({
@@ -204,11 +207,6 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
   await closeGuard.showAtStart(model, () => refresh.request('action'));
   log.info('Tether ready');
   return model.apiSurface;
-}
-
-function validBudget(b: unknown): b is Budget {
-  const x = b as Budget;
-  return !!x && typeof x.name === 'string' && typeof x.limitUsd === 'number' && x.limitUsd > 0 && ['day', 'month', 'lifetime'].includes(x.period);
 }
 
 export async function deactivate(): Promise<void> {

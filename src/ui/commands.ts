@@ -21,6 +21,7 @@ import type { RefreshManager } from './refreshManager';
 import type { TreeNode } from './treeProvider';
 import { statusText } from './statusBar';
 import { sshArgsForHost } from '../plugins/ssh/sshArgs';
+import { readPolicy } from '../fleet/policy';
 
 export interface CommandDeps {
   model: TetherModel;
@@ -495,13 +496,13 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     const hardCap = applicable.find((v) => v.budget.autoTerminate && v.spent + type.t.pricePerHour > v.budget.limitUsd);
     if (hardCap) {
       void vscode.window.showErrorMessage(
-        `Tether: launching ${type.t.name} would exceed the hard cap "${hardCap.budget.name}": ${formatUsd(hardCap.spent)} spent + ${formatUsd(type.t.pricePerHour)} for the first hour > ${formatUsd(hardCap.budget.limitUsd)} per ${hardCap.budget.period}. Raise the budget (tether.budgets) or pick a cheaper type.`,
+        `Tether: launching ${type.t.name} would exceed the hard cap "${hardCap.budget.name}": ${formatUsd(hardCap.spent)} spent + ${formatUsd(type.t.pricePerHour)} for the first hour > ${formatUsd(hardCap.budget.limitUsd)} per ${hardCap.budget.period}. Raise the budget (Tether: Set Budget…, or "tether budget set") or pick a cheaper type.`,
       );
       return;
     }
     const budgetLine = applicable.length
       ? applicable.map((v) => `Budget "${v.budget.name}": ${formatUsd(Math.max(0, v.budget.limitUsd - v.spent))} left of ${formatUsd(v.budget.limitUsd)} per ${v.budget.period}.`).join('\n')
-      : 'No budget is set (tether.budgets).';
+      : 'No budget is set (Tether: Set Budget…, or `tether budget set`).';
     const deadmanMinutes = vscode.workspace.getConfiguration('tether').get<number>('cloud.deadmanMinutes', 60);
     // With the switch, an EC2 instance is launched to terminate on shutdown (see CloudManager.provision).
     const effect = shutdownEffectOf(provider.account, provider.account === 'aws' ? 'terminate' : undefined);
@@ -520,7 +521,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     if (ok !== 'Launch' && ok !== withSwitch) return;
     try {
       const v = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Tether: launching ${name}…`, cancellable: true }, async (progress, token) => {
-        const timeLimitHours = vscode.workspace.getConfiguration('tether').get<number>('cloud.defaultTimeLimitHours', 0);
+        const timeLimitHours = readPolicy(engine.ledger.stateDir).defaultTimeLimitHours; // the policy file (tether limit default)
         const launched = await engine.cloud.provision(provider.account, {
           name,
           instanceType: type.t.name,

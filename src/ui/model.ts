@@ -28,8 +28,10 @@ import { SshConnectionPool, type SshConnectionOptions } from '../plugins/ssh/con
 import { SshHostMonitor } from '../plugins/ssh/remotePlugin';
 import type { CloudProvider } from '../plugins/cloud/provider';
 import type { Budget, BudgetVerdict } from '../core/budget';
-import { periodSpend, type PeriodSpend, type SpendPeriod } from '../engine/costReport';
-import { DEFAULT_IDLE_POLICY, type IdleObservation, type IdlePolicy } from '../core/autostop';
+import type { PeriodSpend, SpendPeriod } from '../engine/costReport';
+import { DEFAULT_IDLE_POLICY, type IdlePolicy } from '../core/autostop';
+import { policyTick, type PolicyTickResult } from '../fleet/policyTick';
+import { PolicyLease } from '../fleet/leader';
 import type { AutostopEvent } from '../engine/cloud';
 import type { DeadmanEvent } from '../engine/deadmanKeeper';
 import { defaultShutdownAction } from '../plugins/ssh/deadman';
@@ -244,47 +246,18 @@ export class TetherModel implements vscode.Disposable {
     const foreignOrphans = orphans.filter((o) => !folders.some((f) => f.report?.plugins.some((p) => p.ledgerId === o.ledgerId)));
     // Every folder sees the same cloud accounts: count them once.
     const cloud = folders.find((f) => f.report)?.report?.cloud;
-    let budgets: BudgetVerdict[] = [];
+    // The policy tick (src/fleet/policyTick.ts): only the leader among windows and `tether watch` acts.
     const b = this.budgets();
     const firstEngine = this.primaryEngine;
-    if (b.budgets.length && cloud && firstEngine) {
-      try {
-        budgets = await firstEngine.cloud.enforceBudgets(cloud, b.budgets, b.pollMs);
-      } catch (err) {
-        this.log.error(`budgets: ${describeError(err)}`);
-      }
-    }
-    let autostop: AutostopEvent[] = [];
-    if (cloud && firstEngine && cloud.instances.some((i) => i.managed && i.status === 'running')) {
-      const reports = folders.flatMap((f) => (f.report ? [f.report] : []));
-      const observe = (ledgerId: string): IdleObservation | undefined => {
-        const host = reports.flatMap((r) => r.hosts).find((h) => h.cloud?.ledgerId === ledgerId);
-        if (!host) return undefined;
-        const pluginsRunning = reports.flatMap((r) => r.plugins).filter((p) => p.kind === 'ssh' && p.host === host.host && p.processes.length > 0).length;
-        return { reachable: host.state === 'connected' && !host.error, ...(host.gpus ? { gpuUtil: host.gpus.map((g) => g.utilizationPercent) } : {}), pluginsRunning };
-      };
-      try {
-        autostop = await firstEngine.cloud.enforceAutostop(cloud, observe, b.idle ?? DEFAULT_IDLE_POLICY);
-      } catch (err) {
-        this.log.error(`autostop: ${describeError(err)}`);
-      }
-    }
-    let deadman: DeadmanEvent[] = [];
-    if (firstEngine && cloud?.instances.some((i) => i.deadman)) {
-      try {
-        deadman = await firstEngine.deadman.tend();
-      } catch (err) {
-        this.log.error(`dead man's switch: ${describeError(err)}`);
-      }
-    }
-    let spend: PeriodSpend | undefined;
+    let tick: PolicyTickResult = { budgets: [], autostop: [], deadman: [], errors: [] };
     if (firstEngine) {
-      try {
-        spend = periodSpend(firstEngine.ledger, b.spendPeriod ?? 'day');
-      } catch (err) {
-        this.log.error(`spend: ${describeError(err)}`);
-      }
+      const leader = await this.leadPolicy(firstEngine.ledger.stateDir, b.pollMs);
+      tick = await policyTick(
+        { cloud: firstEngine.cloud, deadman: firstEngine.deadman, ledger: firstEngine.ledger, log: this.log },
+        { cloud, reports: folders.flatMap((f) => (f.report ? [f.report] : [])), policy: { budgets: b.budgets, idleAutostop: b.idle ?? DEFAULT_IDLE_POLICY }, pollMs: b.pollMs, spendPeriod: b.spendPeriod ?? 'day', leader },
+      );
     }
+    const { budgets, autostop, deadman, spend } = tick;
     const cloudRunning = cloud?.instances.filter((i) => i.managed && (i.status === 'running' || i.status === 'provisioning')).length ?? 0;
     const apiRunning = apiPlugins.filter((a) => a.processes.length > 0 || a.costPerHour > 0 || a.remote?.status === 'running').length;
     return {
@@ -486,7 +459,23 @@ export class TetherModel implements vscode.Disposable {
     return p.ledgerId ? engine.stopById(p.ledgerId, graceMs, 'stopped from the Tether view') : undefined;
   }
 
+  private lease: PolicyLease | undefined;
+  /** Whether this window leads the policy tick for the next `intervalMs` (see src/fleet/leader.ts). */
+  private async leadPolicy(stateDir: string, intervalMs: number): Promise<boolean> {
+    if (this.lease?.stateDir !== stateDir) {
+      this.lease?.releaseSync();
+      this.lease = new PolicyLease(stateDir, 'vscode');
+    }
+    try {
+      return (await this.lease.tryLead(intervalMs)).leader;
+    } catch (err) {
+      this.log.warn(`policy leader election: ${describeError(err)}`);
+      return false;
+    }
+  }
+
   dispose(): void {
+    this.lease?.releaseSync();
     this.emitter.dispose();
     void this.sshMonitor.pool.closeAll();
   }

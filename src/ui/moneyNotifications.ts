@@ -18,7 +18,7 @@ export function registerMoneyNotifications(model: TetherModel, log: vscode.LogOu
       log.warn(msg);
       void vscode.window.showWarningMessage(msg, 'Terminate…', 'Extend', 'Ignore').then((c) => {
         if (c === 'Terminate…') void vscode.commands.executeCommand('tether.terminateInstance');
-        if (c === 'Extend') void vscode.commands.executeCommand('workbench.action.openSettings', 'tether.budgets');
+        if (c === 'Extend') void vscode.commands.executeCommand('tether.setBudget');
       });
     }
   });

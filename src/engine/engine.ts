@@ -644,10 +644,17 @@ export class Engine {
       ]),
     ];
     const pollErrors = new Map<string, string>();
+    // Restricted Mode: a host only the repository's tether.json names is never connected to (that
+    // would log in there with the user's keys and agent, and may record its host key). Hosts of
+    // Tether's own records and of the user's settings are still polled.
+    if (this.opts.trusted && !this.opts.trusted()) {
+      const own = new Set([...remoteActive.map((r) => r.host!), ...(this.opts.extraHosts?.() ?? []), ...cloudHosts.keys()]);
+      for (const h of hostNames) if (!own.has(h)) pollErrors.set(h, 'not connected: this workspace is not trusted (Restricted Mode), and Tether never connects to the hosts its tether.json names');
+    }
     const [remote] = await Promise.all([
       this.pollRemote(remoteActive),
       ...hostNames
-        .filter((h) => !remoteActive.some((r) => r.host === h))
+        .filter((h) => !remoteActive.some((r) => r.host === h) && !pollErrors.has(h))
         .map((h) => this.ssh.pollGpus(h).catch((err: unknown) => void pollErrors.set(h, asTetherError(err).oneLine()))),
     ]);
     const cloud = await cloudPromise;

@@ -2,6 +2,7 @@
 // workspace's commands (#13 item 8).
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { Engine } from '../../src/engine/engine';
 import { Ledger } from '../../src/core/ledger';
@@ -61,5 +62,43 @@ describe('workspace trust and setting scopes', () => {
     trusted = true;
     await engine.start('evil').catch(() => undefined); // `touch` exits at once: a failed start, but it ran
     assert.equal(fs.existsSync(marker), true, 'once trusted, it starts');
+  });
+
+  it('an untrusted workspace\'s tether.json hosts are never connected to (no SSH login with the user\'s keys to a host a repository names)', async function () {
+    this.timeout(60_000);
+    // A plain TCP listener stands for the host: any connection at all is an SSH attempt.
+    let connections = 0;
+    const server = net.createServer((s) => {
+      connections++;
+      s.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const stateDir = tmpDir('tether-trust-');
+      const home = tmpDir('tether-trust-home-');
+      const ws = workspaceWith({ hosts: [`someone@127.0.0.1:${port}`], plugins: [{ name: 'remote', command: 'sleep', args: ['1'], host: `other@127.0.0.1:${port}` }] });
+      let trusted = false;
+      const engine = new Engine({
+        workspace: ws,
+        stateDir,
+        ownerKind: 'vscode',
+        trusted: () => trusted,
+        ssh: { resolve: { configPath: path.join(home, 'config'), homeDir: home, sshBinary: null }, knownHostsFiles: [path.join(home, 'known_hosts')], agent: null, connectTimeoutMs: 5000, readyTimeoutMs: 5000 },
+      });
+      try {
+        const status = await engine.status();
+        assert.equal(connections, 0, 'Restricted Mode: no connection to a host named by the repository');
+        assert.ok(status.hosts.length >= 1, 'the hosts are still shown');
+        for (const h of status.hosts) assert.match(h.error ?? '', /not trusted|Restricted Mode/, `${h.host}: ${h.error ?? '(no note)'}`);
+        trusted = true;
+        await engine.status();
+        assert.ok(connections > 0, 'control: once trusted, the host is polled');
+      } finally {
+        engine.dispose();
+      }
+    } finally {
+      server.close();
+    }
   });
 });

@@ -10,7 +10,7 @@ import { ConfigError, ExitCode, TetherError, UsageError, type ConfigProblem } fr
 import { Ledger, defaultStateDir, endIn, type LedgerResource, type ResourceOwner } from '../core/ledger';
 import { FileLock } from '../core/fileLock';
 import { silentLogger, type Logger } from '../core/logger';
-import { isSameProcessAlive, readEnvVar } from '../core/procfs';
+import { beforeThisBoot, isSameProcessAlive, readEnvVar } from '../core/procfs';
 import { pluginGraceMs, resolveGraceMs } from '../core/grace';
 import { ProcessTracker, type ProcessInfo } from '../core/processTracker';
 import type { StopReport } from '../core/treeKiller';
@@ -424,7 +424,7 @@ export class Engine {
       if (list === undefined) throw this.unreachableError(record.host!);
       return list.map((p) => p.pid);
     }
-    const snap = await this.tracker.snapshot([{ id: record.id, known: record.processes }]);
+    const snap = await this.tracker.snapshot([{ id: record.id, known: beforeThisBoot(record.createdAt) ? [] : record.processes }]);
     return (snap.get(record.id) ?? []).map((p) => p.pid);
   }
 
@@ -438,7 +438,8 @@ export class Engine {
     const body = this.ledger.read();
     const local = body.resources.filter(isProcessRecord);
     const markers = await this.tracker.sweepMarkers();
-    const snap = await this.tracker.snapshot(local.map((r) => ({ id: r.id, known: r.processes })));
+    // A record made before this boot has no process left, whatever now holds its PIDs (procfs.ts beforeThisBoot).
+    const snap = await this.tracker.snapshot(local.map((r) => ({ id: r.id, known: beforeThisBoot(r.createdAt) ? [] : r.processes })));
     const knownIds = new Set(body.resources.map((r) => r.id));
     const unknownMarkers = [...markers.keys()].filter((id) => !knownIds.has(id));
     const gone = local.filter((r) => (snap.get(r.id) ?? []).length === 0 && r.state !== 'starting');

@@ -14,7 +14,7 @@ import type { PluginSpec } from '../core/config';
 import { TetherError, ExitCode } from '../core/errors';
 import type { Ledger, LedgerResource, ResourceOwner } from '../core/ledger';
 import type { Logger } from '../core/logger';
-import { identify, isSameProcessAlive, type ProcessIdentity } from '../core/procfs';
+import { beforeThisBoot, identify, isSameProcessAlive, type ProcessIdentity } from '../core/procfs';
 import { MARKER_ENV, type ProcessInfo, type ProcessTracker } from '../core/processTracker';
 import { PluginExecutionMode, PluginMetadata, type LifecycleAwarePlugin } from '../core/protocols';
 import { stopProcessTree, type StopReport } from '../core/treeKiller';
@@ -277,7 +277,8 @@ export async function stopResourceTree(
   opts: { graceMs: number; reason?: string },
 ): Promise<StopReport> {
   await ledger.patch(record.id, { state: 'stopping' }, opts.reason ?? 'stop requested');
-  const known = new Map<string, ProcessIdentity>(record.processes.map((p) => [`${p.pid}:${p.startTime}`, p]));
+  // A record made before this boot names no live process (its identities may match strangers now).
+  const known = new Map<string, ProcessIdentity>(beforeThisBoot(record.createdAt) ? [] : record.processes.map((p) => [`${p.pid}:${p.startTime}`, p]));
   const report = await stopProcessTree(
     async () => {
       const snap = await tracker.snapshot([{ id: record.id, known: [...known.values()] }]);

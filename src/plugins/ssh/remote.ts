@@ -227,7 +227,30 @@ export function parseStartOutput(plugin: string, out: string): RemoteStartResult
 export interface RemoteTracked {
   id: string;
   known: readonly ProcessIdentity[];
+  /**
+   * When the record was made (ms since the epoch, this machine's clock). Identities are ticks since
+   * the host's boot: those of a record made before the host's current boot are ignored (a stranger
+   * may hold such a PID with the same tick count), allowing {@link BOOT_SKEW_S} of clock skew.
+   */
+  createdAtMs?: number;
 }
+
+/** Clock skew tolerated between this machine and a host when telling a record's boot from the host's current one. */
+export const BOOT_SKEW_S = 300;
+
+/**
+ * Shell: sets BT to the host's boot time (epoch s), then K to \`known\`, or to nothing when the
+ * record was made before that boot.
+ */
+function knownSinceBoot(r: RemoteTracked): string {
+  const known = r.known.map((p) => `${p.pid | 0}:${p.startTime | 0}`).join(' ');
+  const since = r.createdAtMs !== undefined && Number.isFinite(r.createdAtMs) ? Math.floor(r.createdAtMs / 1000) : undefined;
+  return `K='${known}'${since === undefined ? '' : `; [ -n "$BT" ] && [ $((${since} + ${BOOT_SKEW_S})) -lt "$BT" ] && K=`}`;
+}
+
+/** Shell: BT = the host's boot time (epoch s, btime of /proc/stat), or empty. */
+const READ_BOOT = `BT=; while read -r _k _v; do [ "$_k" = btime ] && { BT=$_v; break; }; done < /proc/stat
+case $BT in ''|*[!0-9]*) BT=;; esac`;
 
 /** The poll script: every tracked tree, then the GPUs. `knownCmd` identities skip re-reading their command line. */
 /**
@@ -253,7 +276,7 @@ export function buildPollScript(
   const prevMarkers = (sweepState?.markers ?? []).filter((m) => SAFE_ID.test(m.id)).map((m) => `${m.pid | 0}:${m.startTime | 0}:${m.id}`).join(' ');
   const kc = ` ${knownCmd.map((p) => `${p.pid | 0}:${p.startTime | 0}`).join(' ')} `;
   const body = resources
-    .map((r) => `marked ${shQuote(r.id)}; walk ${shQuote(r.id)} "${r.known.map((p) => `${p.pid | 0}:${p.startTime | 0}`).join(' ')} $MKD"`)
+    .map((r) => `${knownSinceBoot(r)}; marked ${shQuote(r.id)}; walk ${shQuote(r.id)} "$K $MKD"`)
     .join('\n');
   return `${PRELUDE}
 export LC_ALL=C
@@ -265,7 +288,8 @@ emit() {
   esac
   printf 'P %s\\n%s\\n%s\\n' "$1" "$S" "$_c"
 }
-while read -r _k _v; do [ "$_k" = btime ] && { echo "B $_v"; break; }; done < /proc/stat
+${READ_BOOT}
+[ -n "$BT" ] && echo "B $BT"
 PREV=${sweepState ? sweepState.lastPid | 0 : "''"}
 PM=${shQuote(prevMarkers)}
 # Not \`read\`: dash and busybox read byte by byte, and a sysctl file answers a read at an offset
@@ -434,13 +458,14 @@ export function parsePollOutput(out: string): PollOutput {
 export function buildStopScript(resource: RemoteTracked, graceMs: number): string {
   assertId(resource.id);
   const ticks = Math.max(0, Math.ceil(graceMs / 100));
-  const known = resource.known.map((p) => `${p.pid | 0}:${p.startTime | 0}`).join(' ');
   const id = shQuote(resource.id);
   return `${PRELUDE}
 export LC_ALL=C
+${READ_BOOT}
+${knownSinceBoot(resource)}
 ALL=' '
 emit() { case $ALL in *" $2:$ST "*) ;; *) ALL="$ALL$2:$ST ";; esac; }
-collect() { sweep; marked ${id}; walk ${id} "${known} $MKD"; }
+collect() { sweep; marked ${id}; walk ${id} "$K $MKD"; }
 TERMED=' '; KILLED=' '; DENIED=' '
 # sig SIGNAL LISTVAR: signal each identity of ALL not yet in LISTVAR that is still the same process
 sig() {

@@ -26,6 +26,10 @@ const MONEY_AND_SAFETY = [
   'tether.cleanupOnExit',
   'tether.stateDirectory',
   'tether.cloud.apiUrls',
+  // How often budgets, time limits, idle autostop and dead man's pushes run: a repository that
+  // sets a huge interval switches them off (and past 2^31 ms Node fires the timer every 1 ms).
+  'tether.pollIntervalSeconds',
+  'tether.backgroundPollSeconds',
 ];
 
 describe('workspace trust and setting scopes', () => {
@@ -33,6 +37,13 @@ describe('workspace trust and setting scopes', () => {
     it(`${key} is application or machine scoped (a repository's .vscode/settings.json cannot set it)`, () => {
       assert.ok(settings[key], `${key} is contributed`);
       assert.ok(['application', 'machine'].includes(settings[key]!.scope ?? ''), `${key} has scope ${settings[key]!.scope ?? '(none: window)'}`);
+    });
+  }
+
+  for (const key of ['tether.pollIntervalSeconds', 'tether.backgroundPollSeconds']) {
+    it(`${key} has a maximum (budgets and dead man's switches keep running; no timer overflow)`, () => {
+      const max = (settings[key] as { maximum?: number }).maximum;
+      assert.ok(typeof max === 'number' && max > 0 && max * 1000 < 2 ** 31 - 1 && max <= 3600, `${key} maximum: ${max}`);
     });
   }
 

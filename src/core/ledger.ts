@@ -69,6 +69,11 @@ export interface LedgerResource {
   container?: { id: string; name: string; image: string };
   /** SSH host spec (alias or user@host:port) of a `kind: 'ssh'` resource; its PIDs are remote. */
   host?: string;
+  /**
+   * The machine (host name) whose processes a local record names, when no owner says it (records
+   * adopted by their marker). A state folder can be shared by machines (an NFS home).
+   */
+  machine?: string;
   history: HistoryEvent[];
 }
 
@@ -85,6 +90,17 @@ export interface LedgerBody {
 }
 
 const ENDED_KEEP = 200;
+
+/**
+ * For a local process record (kind local or api): the other machine whose processes it names, or
+ * undefined when they are this machine's (or it cannot tell). PIDs and start times of another
+ * machine name nobody here: such a record is never reconciled, matched or stopped from here.
+ */
+export function otherMachineOf(r: LedgerResource, hostname = os.hostname()): string | undefined {
+  if (r.kind !== 'local' && r.kind !== 'api') return undefined;
+  const m = r.machine ?? r.owner?.host;
+  return m && m !== hostname ? m : undefined;
+}
 
 /** A record whose cost is counted (cost report, budgets, period spend): never evicted. */
 export function bearsMoney(r: LedgerResource): boolean {

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { configPath, loadConfig, type PluginSpec, type TetherConfig } from '../core/config';
 import { ConfigError, ExitCode, TetherError, UsageError, type ConfigProblem } from '../core/errors';
-import { Ledger, defaultStateDir, endIn, type LedgerResource, type ResourceOwner } from '../core/ledger';
+import { Ledger, defaultStateDir, endIn, otherMachineOf, type LedgerResource, type ResourceOwner } from '../core/ledger';
 import { FileLock } from '../core/fileLock';
 import { silentLogger, type Logger } from '../core/logger';
 import { beforeThisBoot, isSameProcessAlive, readEnvVar } from '../core/procfs';
@@ -436,7 +436,8 @@ export class Engine {
    */
   async reconcile(): Promise<Map<string, ProcessInfo[]>> {
     const body = this.ledger.read();
-    const local = body.resources.filter(isProcessRecord);
+    // Another machine's records (a shared state folder) name processes this one cannot see.
+    const local = body.resources.filter((r) => isProcessRecord(r) && !otherMachineOf(r));
     const markers = await this.tracker.sweepMarkers();
     // A record made before this boot has no process left, whatever now holds its PIDs (procfs.ts beforeThisBoot).
     const snap = await this.tracker.snapshot(local.map((r) => ({ id: r.id, known: beforeThisBoot(r.createdAt) ? [] : r.processes })));
@@ -473,6 +474,7 @@ export class Engine {
         state: 'running',
         createdAt: now,
         updatedAt: now,
+        machine: os.hostname(),
         processes: live.map((p) => ({ pid: p.pid, startTime: p.startTime, ppid: p.ppid, command: p.command })),
         history: [{ at: now, state: 'running', note: 'found by its marker; it was missing from the ledger' }],
       });

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { PluginSpec } from '../core/config';
 import { TetherError, ExitCode } from '../core/errors';
-import type { Ledger, LedgerResource, ResourceOwner } from '../core/ledger';
+import { otherMachineOf, type Ledger, type LedgerResource, type ResourceOwner } from '../core/ledger';
 import type { Logger } from '../core/logger';
 import { beforeThisBoot, identify, isSameProcessAlive, type ProcessIdentity } from '../core/procfs';
 import { MARKER_ENV, type ProcessInfo, type ProcessTracker } from '../core/processTracker';
@@ -276,6 +276,12 @@ export async function stopResourceTree(
   log: Logger,
   opts: { graceMs: number; reason?: string },
 ): Promise<StopReport> {
+  const elsewhere = otherMachineOf(record);
+  if (elsewhere) {
+    throw new TetherError(`${record.plugin}: its processes run on ${elsewhere}, not on this machine (${os.hostname()}); Tether stops nothing here for it`, {
+      remedy: `Stop it on ${elsewhere} (the state folder is shared). If this machine was renamed, its records name the old name.`,
+    });
+  }
   await ledger.patch(record.id, { state: 'stopping' }, opts.reason ?? 'stop requested');
   // A record made before this boot names no live process (its identities may match strangers now).
   const known = new Map<string, ProcessIdentity>(beforeThisBoot(record.createdAt) ? [] : record.processes.map((p) => [`${p.pid}:${p.startTime}`, p]));

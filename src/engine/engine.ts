@@ -599,6 +599,7 @@ export class Engine {
 
   /** Why a record is an orphan, or undefined when someone owns it. */
   orphanReason(r: LedgerResource, declared: ReadonlySet<string> | undefined): string | undefined {
+    if (otherMachineOf(r)) return undefined; // another machine's to judge (and to stop)
     if (!r.owner) return 'found running with no owner on record';
     if (r.owner.kind === 'vscode' && r.owner.host === os.hostname() && !isSameProcessAlive(r.owner)) {
       return `the VS Code window that started it (pid ${r.owner.pid}) is gone`;

@@ -4,6 +4,8 @@
 // PID and start time for it, and never signals one.
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Ledger } from '../../src/core/ledger';
 import { identify, isSameProcessAlive, signalIfSame, type ProcessIdentity } from '../../src/core/procfs';
 import { runCli } from '../helpers/cli';
@@ -46,5 +48,11 @@ describe('a state folder shared with another machine', function () {
     assert.notEqual(stop.code, 0, `the stop is refused: ${stop.stdout}`);
     assert.match(stop.stderr, /another-machine\.example/);
     assert.ok(isSameProcessAlive(victim), 'the local process was not signalled');
+    // No longer declared here: still not this machine's orphan to kill.
+    fs.writeFileSync(path.join(ws, '.vscode', 'tether.json'), JSON.stringify({ plugins: [] }));
+    const k = await runCli(['orphans', '--kill', '--grace', '1', '--workspace', ws], env);
+    assert.equal(k.code, 0, k.stderr);
+    assert.ok(isSameProcessAlive(victim), 'orphans --kill spared the local process');
+    assert.equal(new Ledger(stateDir).read().resources.length, 2, 'and kept the other machine\'s records');
   });
 });

@@ -337,9 +337,10 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
           if (!(err instanceof TetherError) || err.name !== 'LedgerCorruptError') throw err;
         }
         const aside = await engine.ledger.moveAside();
+        const kept = await engine.ledger.restoreFrom(aside); // cloud, SSH and money records: no process scan finds them
         await engine.reconcile();
         const n = engine.ledger.read().resources.length;
-        io.out(`moved the damaged ledger to ${aside}; rebuilt from running processes: ${n} resource(s) found`);
+        io.out(`moved the damaged ledger to ${aside}; rebuilt from running processes: ${n} resource(s) found${kept.carried ? `; ${kept.carried} cloud, SSH, container or cost record(s) carried over from the ${kept.from === 'backup' ? 'previous version (ledger.json.bak)' : 'damaged file'}` : ''}`);
         return ExitCode.OK;
       }
       case undefined:

@@ -32,7 +32,7 @@ let onDeactivate: (() => Promise<void>) | undefined;
 function settings() {
   const c = vscode.workspace.getConfiguration('tether');
   return {
-    pollMs: Math.max(500, c.get<number>('pollIntervalSeconds', 2) * 1000),
+    pollMs: Math.min(60_000, Math.max(500, (Number(c.get<number>('pollIntervalSeconds', 2)) || 2) * 1000)), // package.json's bounds, also for a hand-edited value
     graceMs: Math.max(0, c.get<number>('stopGraceSeconds', 5) * 1000),
     confirm: c.get<boolean>('confirmDestructiveActions', true),
     cleanupOnExit: c.get<CleanupOnExit>('cleanupOnExit', 'localPlugins'),
@@ -91,7 +91,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
 
   // Unfocused, only the leader window keeps polling (slower) while something bills.
   const refresh: RefreshManager = new RefreshManager(model, () => settings().pollMs, log, {
-    intervalMs: () => Math.max(5, vscode.workspace.getConfiguration('tether').get<number>('backgroundPollSeconds', 30)) * 1000,
+    intervalMs: () => Math.min(600, Math.max(5, Number(vscode.workspace.getConfiguration('tether').get<number>('backgroundPollSeconds', 30)) || 30)) * 1000,
     isLeader: () => closeGuard.isLeader(),
   });
   refreshHolder.current = refresh;

@@ -69,6 +69,11 @@ export interface LedgerResource {
   container?: { id: string; name: string; image: string };
   /** SSH host spec (alias or user@host:port) of a `kind: 'ssh'` resource; its PIDs are remote. */
   host?: string;
+  /**
+   * The machine (host name) whose processes a local record names, when no owner says it (records
+   * adopted by their marker). A state folder can be shared by machines (an NFS home).
+   */
+  machine?: string;
   history: HistoryEvent[];
 }
 
@@ -85,6 +90,17 @@ export interface LedgerBody {
 }
 
 const ENDED_KEEP = 200;
+
+/**
+ * For a local process record (kind local or api): the other machine whose processes it names, or
+ * undefined when they are this machine's (or it cannot tell). PIDs and start times of another
+ * machine name nobody here: such a record is never reconciled, matched or stopped from here.
+ */
+export function otherMachineOf(r: LedgerResource, hostname = os.hostname()): string | undefined {
+  if (r.kind !== 'local' && r.kind !== 'api') return undefined;
+  const m = r.machine ?? r.owner?.host;
+  return m && m !== hostname ? m : undefined;
+}
 
 /** A record whose cost is counted (cost report, budgets, period spend): never evicted. */
 export function bearsMoney(r: LedgerResource): boolean {
@@ -225,6 +241,27 @@ export class Ledger {
   }
 
   /**
+   * After {@link moveAside}: carries the damaged ledger's records that bill or cannot be rebuilt
+   * into the (new) ledger ({@link salvageLedger}). Returns how many records were carried over.
+   */
+  async restoreFrom(aside: string): Promise<{ carried: number; from?: 'damaged' | 'backup' }> {
+    let backup: string | undefined;
+    try {
+      backup = fs.readFileSync(`${this.file}.bak`, 'utf8');
+    } catch {
+      backup = undefined;
+    }
+    const got = salvageLedger(fs.readFileSync(aside, 'utf8'), backup, this.file);
+    if (!got) return { carried: 0 };
+    return this.update((b) => {
+      let carried = 0;
+      for (const r of got.resources) if (!b.resources.some((x) => x.id === r.id)) b.resources.push(r), carried++;
+      for (const r of got.ended) if (!b.ended.some((x) => x.id === r.id)) b.ended.push(r), carried++;
+      return { carried, from: got.from };
+    }, 'restoring records from a damaged ledger');
+  }
+
+  /**
    * Moves a damaged ledger aside (never deleting it) so a fresh one can be started.
    * Returns the new name of the damaged file.
    */
@@ -234,6 +271,55 @@ export class Ledger {
       fs.renameSync(this.file, aside);
       return aside;
     });
+  }
+}
+
+/** Kinds of records a scan of local processes cannot rebuild: cloud instances, remote process trees, containers. */
+const NOT_REBUILT: readonly ResourceKind[] = ['cloud', 'ssh', 'docker'];
+
+function isRecordShape(r: unknown): r is LedgerResource {
+  const x = r as Partial<LedgerResource> | null;
+  return (
+    !!x &&
+    typeof x === 'object' &&
+    typeof x.id === 'string' &&
+    typeof x.plugin === 'string' &&
+    typeof x.kind === 'string' &&
+    typeof x.createdAt === 'string' &&
+    Array.isArray(x.processes) &&
+    x.processes.every((p) => !!p && Number.isSafeInteger(p.pid) && p.pid > 1 && Number.isSafeInteger(p.startTime)) &&
+    Array.isArray(x.history)
+  );
+}
+
+/**
+ * What `tether ledger repair` carries over from a damaged ledger: its records that no process
+ * scan can rebuild (cloud, SSH, containers) and every ended record that bears money, so that what
+ * bills and what was spent are never forgotten. The damaged text is used when it is still JSON of
+ * the ledger's shape (a checksum mismatch: an edit outside Tether); otherwise the previous version
+ * (`ledger.json.bak`, checksum verified). Undefined when neither can be read.
+ */
+export function salvageLedger(damagedText: string, backupText: string | undefined, file: string): { resources: LedgerResource[]; ended: LedgerResource[]; from: 'damaged' | 'backup' } | undefined {
+  const pick = (b: { resources?: unknown; ended?: unknown }, from: 'damaged' | 'backup') => {
+    if (!Array.isArray(b.resources) || !Array.isArray(b.ended)) return undefined;
+    return {
+      resources: b.resources.filter(isRecordShape).filter((r) => NOT_REBUILT.includes(r.kind)),
+      ended: b.ended.filter(isRecordShape).filter(bearsMoney),
+      from,
+    };
+  };
+  try {
+    const d = JSON.parse(damagedText) as { format?: unknown; body?: { resources?: unknown; ended?: unknown } };
+    const got = d && d.format === LEDGER_FORMAT && d.body && typeof d.body === 'object' ? pick(d.body, 'damaged') : undefined;
+    if (got) return got;
+  } catch {
+    /* not JSON: try the backup */
+  }
+  if (backupText === undefined) return undefined;
+  try {
+    return pick(parseLedger(`${file}.bak`, backupText), 'backup');
+  } catch {
+    return undefined;
   }
 }
 

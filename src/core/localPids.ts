@@ -7,18 +7,47 @@
  * stranger. Only the local execution modes ({@link isLocalMode}) are mapped; any other mode,
  * including one Tether does not know, maps to nothing.
  */
-import { identify, type ProcessIdentity } from './procfs';
-import { getAllManagedPids, isLocalMode, type LifecycleAwarePlugin, type PluginExecutionMode } from './protocols';
+import { descendantsOf, identify, readStat, type ProcessIdentity } from './procfs';
+import { isLocalMode, type LifecycleAwarePlugin, type PluginExecutionMode } from './protocols';
 
 /** True when the plugin's PIDs are this machine's. */
 export function pidsAreLocal(plugin: LifecycleAwarePlugin): boolean {
   return isLocalMode(plugin.getExecutionMode() as PluginExecutionMode);
 }
 
+/**
+ * This process and its ancestors, up to PID 1. A plugin reporting one of them (a naive in_process
+ * plugin returns `process.pid`) would make Tether's whole tree, or the machine's, "its" tree:
+ * Clean Up Everything would stop the extension host and everything under it.
+ */
+function selfAndAncestors(): Set<number> {
+  const out = new Set<number>([process.pid, 1]);
+  for (let pid = process.ppid; pid > 1 && !out.has(pid); ) {
+    out.add(pid);
+    const st = readStat(pid);
+    if (!st) break;
+    pid = st.ppid;
+  }
+  return out;
+}
+
+/**
+ * The PIDs a plugin reports that may name its processes: positive integers (not strings such as
+ * "self", which /proc resolves to Tether itself), neither Tether's own process nor one of its
+ * ancestors (whose trees hold Tether) nor PID 1.
+ */
+export function acceptablePluginPids(reported: unknown): number[] {
+  if (!Array.isArray(reported)) return [];
+  const forbidden = selfAndAncestors();
+  return [...new Set(reported.filter((p): p is number => typeof p === 'number' && Number.isSafeInteger(p) && p > 1 && !forbidden.has(p)))];
+}
+
 /** The live local processes (PID + start time) a plugin manages; [] unless it runs in a local mode. */
 export function localManagedIdentities(plugin: LifecycleAwarePlugin): ProcessIdentity[] {
   if (!pidsAreLocal(plugin)) return [];
-  return getAllManagedPids(plugin)
+  const roots = acceptablePluginPids(plugin.getChildPids());
+  // The roots' descendants never include Tether: none of the roots is one of its ancestors.
+  return [...roots, ...descendantsOf(roots).filter((p) => p !== process.pid)]
     .map(identify)
     .filter((x): x is ProcessIdentity => !!x);
 }

@@ -197,6 +197,17 @@ export function bootTimeMs(): number {
   return bootTimeMsCache;
 }
 
+/**
+ * True when a wall-clock time (ISO) is before this boot. Identities are ticks since boot, so a
+ * process recorded before the machine restarted is gone whatever process now holds its PID with
+ * the same tick count (boot sequences are deterministic enough for that to happen).
+ */
+export function beforeThisBoot(iso: string | undefined): boolean {
+  const t = iso ? Date.parse(iso) : Number.NaN;
+  const boot = bootTimeMs();
+  return Number.isFinite(t) && boot > 0 && t < boot;
+}
+
 /** Wall-clock start of a process from its start time in ticks. */
 export function startTimeToDate(startTicks: number): Date {
   return new Date(bootTimeMs() + (startTicks * 1000) / CLOCK_TICKS_PER_SECOND);

@@ -517,6 +517,9 @@ export class CloudManager {
     const p = this.provider(type);
     const { timeLimitHours, deadmanMinutes, name: asked, ...launch } = req;
     if (asked !== undefined && !asked.trim()) throw new UsageError('an instance name cannot be empty', 'Pass a name, or leave it out to use the instance type.');
+    if (asked !== undefined && /[\u0000-\u001f\u007f-\u009f]/.test(asked)) {
+      throw new UsageError(`the instance name ${JSON.stringify(asked)} holds a control character (newline, tab, escape…)`, 'Use letters, digits, ".", "_" and "-".');
+    }
     // With a dead man's switch, an EC2 instance is launched so that its self-shutdown terminates it (and its bill).
     if (deadmanMinutes && p.type === 'aws' && !launch.shutdownBehavior) launch.shutdownBehavior = 'terminate';
     if (asked !== undefined) this.refuseTakenName(asked);

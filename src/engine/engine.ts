@@ -7,10 +7,10 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { configPath, loadConfig, type PluginSpec, type TetherConfig } from '../core/config';
 import { ConfigError, ExitCode, TetherError, UsageError, type ConfigProblem } from '../core/errors';
-import { Ledger, defaultStateDir, endIn, type LedgerResource, type ResourceOwner } from '../core/ledger';
+import { Ledger, defaultStateDir, endIn, otherMachineOf, type LedgerResource, type ResourceOwner } from '../core/ledger';
 import { FileLock } from '../core/fileLock';
 import { silentLogger, type Logger } from '../core/logger';
-import { isSameProcessAlive, readEnvVar } from '../core/procfs';
+import { beforeThisBoot, isSameProcessAlive, readEnvVar } from '../core/procfs';
 import { pluginGraceMs, resolveGraceMs } from '../core/grace';
 import { ProcessTracker, type ProcessInfo } from '../core/processTracker';
 import type { StopReport } from '../core/treeKiller';
@@ -424,7 +424,7 @@ export class Engine {
       if (list === undefined) throw this.unreachableError(record.host!);
       return list.map((p) => p.pid);
     }
-    const snap = await this.tracker.snapshot([{ id: record.id, known: record.processes }]);
+    const snap = await this.tracker.snapshot([{ id: record.id, known: beforeThisBoot(record.createdAt) ? [] : record.processes }]);
     return (snap.get(record.id) ?? []).map((p) => p.pid);
   }
 
@@ -436,9 +436,11 @@ export class Engine {
    */
   async reconcile(): Promise<Map<string, ProcessInfo[]>> {
     const body = this.ledger.read();
-    const local = body.resources.filter(isProcessRecord);
+    // Another machine's records (a shared state folder) name processes this one cannot see.
+    const local = body.resources.filter((r) => isProcessRecord(r) && !otherMachineOf(r));
     const markers = await this.tracker.sweepMarkers();
-    const snap = await this.tracker.snapshot(local.map((r) => ({ id: r.id, known: r.processes })));
+    // A record made before this boot has no process left, whatever now holds its PIDs (procfs.ts beforeThisBoot).
+    const snap = await this.tracker.snapshot(local.map((r) => ({ id: r.id, known: beforeThisBoot(r.createdAt) ? [] : r.processes })));
     const knownIds = new Set(body.resources.map((r) => r.id));
     const unknownMarkers = [...markers.keys()].filter((id) => !knownIds.has(id));
     const gone = local.filter((r) => (snap.get(r.id) ?? []).length === 0 && r.state !== 'starting');
@@ -472,6 +474,7 @@ export class Engine {
         state: 'running',
         createdAt: now,
         updatedAt: now,
+        machine: os.hostname(),
         processes: live.map((p) => ({ pid: p.pid, startTime: p.startTime, ppid: p.ppid, command: p.command })),
         history: [{ at: now, state: 'running', note: 'found by its marker; it was missing from the ledger' }],
       });
@@ -596,6 +599,7 @@ export class Engine {
 
   /** Why a record is an orphan, or undefined when someone owns it. */
   orphanReason(r: LedgerResource, declared: ReadonlySet<string> | undefined): string | undefined {
+    if (otherMachineOf(r)) return undefined; // another machine's to judge (and to stop)
     if (!r.owner) return 'found running with no owner on record';
     if (r.owner.kind === 'vscode' && r.owner.host === os.hostname() && !isSameProcessAlive(r.owner)) {
       return `the VS Code window that started it (pid ${r.owner.pid}) is gone`;
@@ -644,10 +648,17 @@ export class Engine {
       ]),
     ];
     const pollErrors = new Map<string, string>();
+    // Restricted Mode: a host only the repository's tether.json names is never connected to (that
+    // would log in there with the user's keys and agent, and may record its host key). Hosts of
+    // Tether's own records and of the user's settings are still polled.
+    if (this.opts.trusted && !this.opts.trusted()) {
+      const own = new Set([...remoteActive.map((r) => r.host!), ...(this.opts.extraHosts?.() ?? []), ...cloudHosts.keys()]);
+      for (const h of hostNames) if (!own.has(h)) pollErrors.set(h, 'not connected: this workspace is not trusted (Restricted Mode), and Tether never connects to the hosts its tether.json names');
+    }
     const [remote] = await Promise.all([
       this.pollRemote(remoteActive),
       ...hostNames
-        .filter((h) => !remoteActive.some((r) => r.host === h))
+        .filter((h) => !remoteActive.some((r) => r.host === h) && !pollErrors.has(h))
         .map((h) => this.ssh.pollGpus(h).catch((err: unknown) => void pollErrors.set(h, asTetherError(err).oneLine()))),
     ]);
     const cloud = await cloudPromise;

@@ -21,11 +21,19 @@ import { identify, isSameProcessAlive, type ProcessIdentity } from '../core/proc
 import type { ProcessInfo, ProcessTracker } from '../core/processTracker';
 import { PluginExecutionMode, PluginMetadata, type LifecycleAwarePlugin } from '../core/protocols';
 import { configSchema } from '../core/config';
+import { ledgerIdentity, readLedgerIdentity } from './cloud/marker';
 
 export const LABEL_LEDGER_ID = 'dev.tether.ledger-id';
 export const LABEL_PLUGIN = 'dev.tether.plugin';
 export const LABEL_WORKSPACE = 'dev.tether.workspace';
 export const LABEL_LEDGER = 'dev.tether.ledger';
+/**
+ * The launching ledger's persistent random id (cloud/marker.ts `ledgerIdentity`). LABEL_LEDGER is
+ * a hash of the state folder's path, which two ledgers share when they sit at the same path (two
+ * dev containers on the host's docker.sock, two machines with identical homes on one DOCKER_HOST):
+ * a container missing from this ledger is this ledger's orphan only when it carries this id.
+ */
+export const LABEL_LEDGER_UID = 'dev.tether.ledger-uid';
 
 /** A container to run, as the plugin needs it (see {@link dockerSpecFromPlugin}). */
 export interface DockerSpec {
@@ -247,7 +255,7 @@ export function containerNameFor(plugin: string, ledgerId: string): string {
 /** The options for POST /containers/create. */
 export function createOptions(
   spec: DockerSpec,
-  ctx: { workspace: string; ledgerId: string; ledgerTag: string; containerName: string },
+  ctx: { workspace: string; ledgerId: string; ledgerTag: string; containerName: string; ledgerUid?: string },
 ): Docker.ContainerCreateOptions {
   const { exposed, bindings } = parsePorts(spec.ports ?? []);
   const cmd = spec.command ? [spec.command, ...(spec.args ?? [])] : spec.args?.length ? spec.args : undefined;
@@ -261,6 +269,7 @@ export function createOptions(
       [LABEL_PLUGIN]: spec.name,
       [LABEL_WORKSPACE]: ctx.workspace,
       [LABEL_LEDGER]: ctx.ledgerTag,
+      ...(ctx.ledgerUid ? { [LABEL_LEDGER_UID]: ctx.ledgerUid } : {}),
     },
     ExposedPorts: exposed,
     StopTimeout: spec.stopGraceSeconds ?? 5,
@@ -361,6 +370,8 @@ export interface ContainerSummary {
   plugin?: string;
   workspace?: string;
   ledgerTag?: string;
+  /** The launching ledger's random id ({@link LABEL_LEDGER_UID}); absent on containers of older versions. */
+  ledgerUid?: string;
 }
 
 function summarize(c: Docker.ContainerInfo): ContainerSummary {
@@ -377,7 +388,19 @@ function summarize(c: Docker.ContainerInfo): ContainerSummary {
     ...(labels[LABEL_PLUGIN] ? { plugin: labels[LABEL_PLUGIN] } : {}),
     ...(labels[LABEL_WORKSPACE] ? { workspace: labels[LABEL_WORKSPACE] } : {}),
     ...(labels[LABEL_LEDGER] ? { ledgerTag: labels[LABEL_LEDGER] } : {}),
+    ...(labels[LABEL_LEDGER_UID] ? { ledgerUid: labels[LABEL_LEDGER_UID] } : {}),
   };
+}
+
+/** True when a container carries this ledger's random id (never created here: a ledger without one has launched nothing with it). */
+function isThisLedgersContainer(labels: Record<string, string>, ledger: Ledger): boolean {
+  const uid = labels[LABEL_LEDGER_UID];
+  if (!uid) return false;
+  try {
+    return uid === readLedgerIdentity(ledger.stateDir);
+  } catch {
+    return false;
+  }
 }
 
 /** Every container (running or not) that Tether started for the ledger with this tag. */
@@ -438,6 +461,8 @@ export async function findOrphanContainers(
     const record = body.resources.find((r) => r.id === c.ledgerId);
     if (!record) {
       const ended = body.ended.some((r) => r.id === c.ledgerId);
+      // Without a record here, only this ledger's random id makes it ours (the tag is a path hash).
+      if (!ended && !isThisLedgersContainer(c.labels, ledger)) continue;
       out.push({ container: c, reason: ended ? 'its ledger record was closed, but the container is still there' : 'it is missing from the ledger' });
       continue;
     }
@@ -491,7 +516,14 @@ export async function removeTetherContainer(
     );
   }
   const ledgerId = labels[LABEL_LEDGER_ID];
-  const record = ledgerId ? opts.ledger.read().resources.find((r) => r.id === ledgerId) : undefined;
+  const body = opts.ledger.read();
+  const record = ledgerId ? body.resources.find((r) => r.id === ledgerId) : undefined;
+  if (!record && !body.ended.some((r) => r.id === ledgerId) && !isThisLedgersContainer(labels, opts.ledger)) {
+    throw new DockerError(
+      `container ${name} (${info.Id.slice(0, 12)}) was started by another Tether ledger at the same state folder path (label ${LABEL_LEDGER_UID} is ${labels[LABEL_LEDGER_UID] ? `"${labels[LABEL_LEDGER_UID]}"` : 'absent'}); Tether leaves it alone`,
+      { remedy: 'Stop it from the Tether that started it, or yourself (docker stop NAME) if you mean to.' },
+    );
+  }
   if (record) await opts.ledger.patch(record.id, { state: 'stopping' }, opts.reason ?? 'stop requested');
   const wasRunning = info.State.Running || info.State.Restarting || info.State.Paused;
   const grace = opts.graceSeconds ?? 5;
@@ -658,7 +690,7 @@ export class DockerPlugin implements LifecycleAwarePlugin {
     const { randomUUID } = await import('node:crypto');
     const id = randomUUID();
     const containerName = containerNameFor(spec.name, id);
-    const options = createOptions(spec, { workspace, ledgerId: id, ledgerTag: ledger.tag, containerName });
+    const options = createOptions(spec, { workspace, ledgerId: id, ledgerTag: ledger.tag, containerName, ledgerUid: ledgerIdentity(ledger.stateDir) });
     // 1. Intent first: from here on a crash leaves a record and a labelled container to find.
     let record = await ledger.addIntent({
       id,

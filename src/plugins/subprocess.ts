@@ -12,9 +12,9 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { PluginSpec } from '../core/config';
 import { TetherError, ExitCode } from '../core/errors';
-import type { Ledger, LedgerResource, ResourceOwner } from '../core/ledger';
+import { otherMachineOf, type Ledger, type LedgerResource, type ResourceOwner } from '../core/ledger';
 import type { Logger } from '../core/logger';
-import { identify, isSameProcessAlive, type ProcessIdentity } from '../core/procfs';
+import { beforeThisBoot, identify, isSameProcessAlive, type ProcessIdentity } from '../core/procfs';
 import { MARKER_ENV, type ProcessInfo, type ProcessTracker } from '../core/processTracker';
 import { PluginExecutionMode, PluginMetadata, type LifecycleAwarePlugin } from '../core/protocols';
 import { stopProcessTree, type StopReport } from '../core/treeKiller';
@@ -276,8 +276,15 @@ export async function stopResourceTree(
   log: Logger,
   opts: { graceMs: number; reason?: string },
 ): Promise<StopReport> {
+  const elsewhere = otherMachineOf(record);
+  if (elsewhere) {
+    throw new TetherError(`${record.plugin}: its processes run on ${elsewhere}, not on this machine (${os.hostname()}); Tether stops nothing here for it`, {
+      remedy: `Stop it on ${elsewhere} (the state folder is shared). If this machine was renamed, its records name the old name.`,
+    });
+  }
   await ledger.patch(record.id, { state: 'stopping' }, opts.reason ?? 'stop requested');
-  const known = new Map<string, ProcessIdentity>(record.processes.map((p) => [`${p.pid}:${p.startTime}`, p]));
+  // A record made before this boot names no live process (its identities may match strangers now).
+  const known = new Map<string, ProcessIdentity>(beforeThisBoot(record.createdAt) ? [] : record.processes.map((p) => [`${p.pid}:${p.startTime}`, p]));
   const report = await stopProcessTree(
     async () => {
       const snap = await tracker.snapshot([{ id: record.id, known: [...known.values()] }]);

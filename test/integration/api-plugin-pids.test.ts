@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { TetherModel } from '../../src/ui/model';
 import { silentLogger } from '../../src/core/logger';
-import { identify, isSameProcessAlive, signalIfSame, type ProcessIdentity } from '../../src/core/procfs';
+import { identify, isSameProcessAlive, readStat, signalIfSame, type ProcessIdentity } from '../../src/core/procfs';
 import { PluginExecutionMode, type LifecycleAwarePlugin } from '../../src/core/protocols';
 import { localManagedIdentities } from '../../src/core/localPids';
 import { sleep, tmpDir, waitFor } from '../helpers/tmp';
@@ -84,5 +84,64 @@ describe('API plugins: PIDs map to local processes only in local execution modes
     await waitFor(() => ledger().resources.some((r) => r.processes.some((p) => p.pid === own.pid)), 5000, 'the ledger record');
     await m.cleanup('all', { settingMs: 100 });
     await waitFor(() => !isSameProcessAlive(ownId), 5000, 'the plugin\'s leftover process to be stopped');
+  });
+});
+
+describe('API plugins: PIDs that name Tether itself, its ancestors or no process are never mapped', function () {
+  this.timeout(60_000);
+  const mode = PluginExecutionMode.IN_PROCESS;
+  const plugin = (pids: unknown[]): LifecycleAwarePlugin => ({
+    getExecutionMode: () => mode,
+    getChildPids: () => pids as number[],
+    getManagedResources: () => ({}),
+    forceCleanup: () => undefined,
+  });
+  const ancestors = (): number[] => {
+    const out: number[] = [];
+    for (let pid = process.ppid; pid > 0 && out.length < 64; ) {
+      out.push(pid);
+      const st = readStat(pid);
+      if (!st) break;
+      pid = st.ppid;
+    }
+    return out;
+  };
+
+  it('an in-process plugin reporting the extension host\'s own PID (its whole tree would go) maps to nothing', () => {
+    // A naive in_process plugin returns process.pid: Clean Up Everything would then stop the
+    // extension host and every process under it.
+    assert.deepEqual(localManagedIdentities(plugin([process.pid])), []);
+  });
+
+  it('PID 1, the host\'s parents, 0, negative, fractional and non-numeric PIDs map to nothing', () => {
+    for (const pid of [1, ...ancestors(), 0, -1, -process.pid, 1.5, Number.NaN, 'self', 'thread-self', `${process.pid}`]) {
+      assert.deepEqual(localManagedIdentities(plugin([pid])), [], `pid ${String(pid)}`);
+    }
+  });
+
+  it('the plugin\'s real children are still mapped next to a bad PID', async () => {
+    const child = spawn('sleep', ['300'], { stdio: 'ignore' });
+    try {
+      const id = await waitFor(() => identify(child.pid!), 5000, 'the child');
+      assert.deepEqual(localManagedIdentities(plugin([process.pid, 1, child.pid!])), [id]);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('the model never records the extension host\'s own process for such a plugin', async () => {
+    const stateDir = tmpDir('tether-state-');
+    const ws = tmpDir('tether-ws-');
+    const m = new TetherModel(silentLogger, () => stateDir);
+    try {
+      m.setFolders([ws]);
+      m.apiSurface.registerPlugin(plugin([process.pid, 1]), { name: 'naive-in-process' });
+      const snap = await m.refresh('manual');
+      assert.deepEqual(snap.apiPlugins[0]!.processes.map((p) => p.pid), []);
+      const recorded = m.engine(ws).ledger.read().resources.flatMap((r) => r.processes.map((p) => p.pid));
+      assert.ok(!recorded.includes(process.pid) && !recorded.includes(1), `recorded: ${recorded.join(' ')}`);
+    } finally {
+      m.dispose();
+    }
   });
 });

@@ -2,6 +2,7 @@
 // workspace's commands (#13 item 8).
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { Engine } from '../../src/engine/engine';
 import { Ledger } from '../../src/core/ledger';
@@ -25,6 +26,10 @@ const MONEY_AND_SAFETY = [
   'tether.cleanupOnExit',
   'tether.stateDirectory',
   'tether.cloud.apiUrls',
+  // How often budgets, time limits, idle autostop and dead man's pushes run: a repository that
+  // sets a huge interval switches them off (and past 2^31 ms Node fires the timer every 1 ms).
+  'tether.pollIntervalSeconds',
+  'tether.backgroundPollSeconds',
 ];
 
 describe('workspace trust and setting scopes', () => {
@@ -32,6 +37,13 @@ describe('workspace trust and setting scopes', () => {
     it(`${key} is application or machine scoped (a repository's .vscode/settings.json cannot set it)`, () => {
       assert.ok(settings[key], `${key} is contributed`);
       assert.ok(['application', 'machine'].includes(settings[key]!.scope ?? ''), `${key} has scope ${settings[key]!.scope ?? '(none: window)'}`);
+    });
+  }
+
+  for (const key of ['tether.pollIntervalSeconds', 'tether.backgroundPollSeconds']) {
+    it(`${key} has a maximum (budgets and dead man's switches keep running; no timer overflow)`, () => {
+      const max = (settings[key] as { maximum?: number }).maximum;
+      assert.ok(typeof max === 'number' && max > 0 && max * 1000 < 2 ** 31 - 1 && max <= 3600, `${key} maximum: ${max}`);
     });
   }
 
@@ -61,5 +73,43 @@ describe('workspace trust and setting scopes', () => {
     trusted = true;
     await engine.start('evil').catch(() => undefined); // `touch` exits at once: a failed start, but it ran
     assert.equal(fs.existsSync(marker), true, 'once trusted, it starts');
+  });
+
+  it('an untrusted workspace\'s tether.json hosts are never connected to (no SSH login with the user\'s keys to a host a repository names)', async function () {
+    this.timeout(60_000);
+    // A plain TCP listener stands for the host: any connection at all is an SSH attempt.
+    let connections = 0;
+    const server = net.createServer((s) => {
+      connections++;
+      s.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const stateDir = tmpDir('tether-trust-');
+      const home = tmpDir('tether-trust-home-');
+      const ws = workspaceWith({ hosts: [`someone@127.0.0.1:${port}`], plugins: [{ name: 'remote', command: 'sleep', args: ['1'], host: `other@127.0.0.1:${port}` }] });
+      let trusted = false;
+      const engine = new Engine({
+        workspace: ws,
+        stateDir,
+        ownerKind: 'vscode',
+        trusted: () => trusted,
+        ssh: { resolve: { configPath: path.join(home, 'config'), homeDir: home, sshBinary: null }, knownHostsFiles: [path.join(home, 'known_hosts')], agent: null, connectTimeoutMs: 5000, readyTimeoutMs: 5000 },
+      });
+      try {
+        const status = await engine.status();
+        assert.equal(connections, 0, 'Restricted Mode: no connection to a host named by the repository');
+        assert.ok(status.hosts.length >= 1, 'the hosts are still shown');
+        for (const h of status.hosts) assert.match(h.error ?? '', /not trusted|Restricted Mode/, `${h.host}: ${h.error ?? '(no note)'}`);
+        trusted = true;
+        await engine.status();
+        assert.ok(connections > 0, 'control: once trusted, the host is polled');
+      } finally {
+        engine.dispose();
+      }
+    } finally {
+      server.close();
+    }
   });
 });

@@ -73,10 +73,12 @@ export const RD_FUNCTION = [
 /** Shared shell functions: `rd` (above) and the marker sweep. */
 const PRELUDE = String.raw`
 ${RD_FUNCTION}
-# MKL: " pid:id ..." for processes carrying a marker. grepm FILES... adds the markers found in them.
+# MKL: " pid:start:id ..." for processes carrying a marker (start = field 22 of its stat: a PID
+# alone names nobody). grepm FILES... adds the markers found in them.
 MKL=
 grepm() {
   _o=$(grep -azsH '^${MARKER_ENV}=' "$@" 2>/dev/null | tr '\0' '\n')
+  _m=
   _ifs=$IFS; IFS='
 '
   set -f
@@ -86,16 +88,17 @@ grepm() {
     _v=${'${'}_l#*:${MARKER_ENV}=}
     case $_x in ''|*[!0-9]*) continue;; esac
     case $_v in ''|*[!A-Za-z0-9._-]*) continue;; esac
-    MKL="$MKL $_x:$_v"
+    _m="$_m $_x:$_v"
   done
   set +f
   IFS=$_ifs
+  for _l in $_m; do rd "${'${'}_l%%:*}" && MKL="$MKL ${'${'}_l%%:*}:$ST:${'${'}_l#*:}"; done
 }
 sweep() { MKL=; grepm /proc/[0-9]*/environ; }
-# marked ID: sets MKD to " pid:* ..." for processes carrying ID as their marker
+# marked ID: sets MKD to " pid:start ..." for processes carrying ID as their marker
 marked() {
   MKD=
-  for _e in $MKL; do [ "${'${'}_e#*:}" = "$1" ] && MKD="$MKD ${'${'}_e%%:*}:*"; done
+  for _e in $MKL; do [ "${'${'}_e##*:}" = "$1" ] && MKD="$MKD ${'${'}_e%:*}"; done
 }
 # walk ID "pid:start ...": every live process of the listed identities ("*" = any start time)
 # and their descendants; calls "emit ID PID" with S and ST set.
@@ -224,7 +227,30 @@ export function parseStartOutput(plugin: string, out: string): RemoteStartResult
 export interface RemoteTracked {
   id: string;
   known: readonly ProcessIdentity[];
+  /**
+   * When the record was made (ms since the epoch, this machine's clock). Identities are ticks since
+   * the host's boot: those of a record made before the host's current boot are ignored (a stranger
+   * may hold such a PID with the same tick count), allowing {@link BOOT_SKEW_S} of clock skew.
+   */
+  createdAtMs?: number;
 }
+
+/** Clock skew tolerated between this machine and a host when telling a record's boot from the host's current one. */
+export const BOOT_SKEW_S = 300;
+
+/**
+ * Shell: sets BT to the host's boot time (epoch s), then K to \`known\`, or to nothing when the
+ * record was made before that boot.
+ */
+function knownSinceBoot(r: RemoteTracked): string {
+  const known = r.known.map((p) => `${p.pid | 0}:${p.startTime | 0}`).join(' ');
+  const since = r.createdAtMs !== undefined && Number.isFinite(r.createdAtMs) ? Math.floor(r.createdAtMs / 1000) : undefined;
+  return `K='${known}'${since === undefined ? '' : `; [ -n "$BT" ] && [ $((${since} + ${BOOT_SKEW_S})) -lt "$BT" ] && K=`}`;
+}
+
+/** Shell: BT = the host's boot time (epoch s, btime of /proc/stat), or empty. */
+const READ_BOOT = `BT=; while read -r _k _v; do [ "$_k" = btime ] && { BT=$_v; break; }; done < /proc/stat
+case $BT in ''|*[!0-9]*) BT=;; esac`;
 
 /** The poll script: every tracked tree, then the GPUs. `knownCmd` identities skip re-reading their command line. */
 /**
@@ -234,7 +260,8 @@ export interface RemoteTracked {
  */
 export interface MarkerSweepState {
   lastPid: number;
-  markers: Array<{ pid: number; id: string }>;
+  /** Each marked process by PID *and* start time: a cached marker counts only while the same process holds the PID. */
+  markers: Array<{ pid: number; startTime: number; id: string }>;
 }
 
 /** Largest PID range read incrementally; beyond it (or after a wrap-around) all of /proc is swept. */
@@ -246,10 +273,10 @@ export function buildPollScript(
   sweepState?: MarkerSweepState,
 ): string {
   for (const r of resources) assertId(r.id);
-  const prevMarkers = (sweepState?.markers ?? []).filter((m) => SAFE_ID.test(m.id)).map((m) => `${m.pid | 0}:${m.id}`).join(' ');
+  const prevMarkers = (sweepState?.markers ?? []).filter((m) => SAFE_ID.test(m.id)).map((m) => `${m.pid | 0}:${m.startTime | 0}:${m.id}`).join(' ');
   const kc = ` ${knownCmd.map((p) => `${p.pid | 0}:${p.startTime | 0}`).join(' ')} `;
   const body = resources
-    .map((r) => `marked ${shQuote(r.id)}; walk ${shQuote(r.id)} "${r.known.map((p) => `${p.pid | 0}:${p.startTime | 0}`).join(' ')} $MKD"`)
+    .map((r) => `${knownSinceBoot(r)}; marked ${shQuote(r.id)}; walk ${shQuote(r.id)} "$K $MKD"`)
     .join('\n');
   return `${PRELUDE}
 export LC_ALL=C
@@ -261,16 +288,20 @@ emit() {
   esac
   printf 'P %s\\n%s\\n%s\\n' "$1" "$S" "$_c"
 }
-while read -r _k _v; do [ "$_k" = btime ] && { echo "B $_v"; break; }; done < /proc/stat
+${READ_BOOT}
+[ -n "$BT" ] && echo "B $BT"
 PREV=${sweepState ? sweepState.lastPid | 0 : "''"}
 PM=${shQuote(prevMarkers)}
-NOW=; { read -r NOW < /proc/sys/kernel/ns_last_pid; } 2>/dev/null
+# Not \`read\`: dash and busybox read byte by byte, and a sysctl file answers a read at an offset
+# with nothing, so \`read\` would give only the first digit.
+NOW=$(cat /proc/sys/kernel/ns_last_pid 2>/dev/null)
 case $NOW in ''|*[!0-9]*) NOW=;; esac
 if [ -n "$PREV" ] && [ -n "$NOW" ] && [ "$NOW" -ge "$PREV" ] && [ $((NOW - PREV)) -le ${INCREMENTAL_MAX} ]; then
   for _e in $PM; do
-    _p=${'${'}_e%%:*}
+    _p=${'${'}_e%%:*}; _s=${'${'}_e#*:}; _s=${'${'}_s%%:*}
     [ "$_p" -gt "$PREV" ] && [ "$_p" -le "$NOW" ] && continue
-    [ -d "/proc/$_p" ] && MKL="$MKL $_e"
+    # Kept only while the same process holds the PID: the counter may have gone all the way round.
+    rd "$_p" && [ "$ST" = "$_s" ] && MKL="$MKL $_e"
   done
   _files=; _p=$((PREV + 1))
   while [ "$_p" -le "$NOW" ]; do
@@ -366,7 +397,7 @@ export function parsePollOutput(out: string): PollOutput {
   let complete = false;
   let lastPid: number | undefined;
   let sweep: 'full' | 'incremental' | undefined;
-  const markers: Array<{ pid: number; id: string }> = [];
+  const markers: MarkerSweepState['markers'] = [];
   const exits = new Map<string, number>();
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]!;
@@ -403,8 +434,8 @@ export function parsePollOutput(out: string): PollOutput {
     } else if (l.startsWith('N ')) {
       lastPid = Number(l.slice(2));
     } else if (l.startsWith('M ')) {
-      const m = /^M (\d+):([A-Za-z0-9._-]+)$/.exec(l);
-      if (m) markers.push({ pid: Number(m[1]), id: m[2]! });
+      const m = /^M (\d+):(\d+):([A-Za-z0-9._-]+)$/.exec(l);
+      if (m) markers.push({ pid: Number(m[1]), startTime: Number(m[2]), id: m[3]! });
     } else if (l === 'SWEEP full' || l === 'SWEEP incremental') {
       sweep = l === 'SWEEP full' ? 'full' : 'incremental';
     } else if (l === 'END') {
@@ -427,13 +458,14 @@ export function parsePollOutput(out: string): PollOutput {
 export function buildStopScript(resource: RemoteTracked, graceMs: number): string {
   assertId(resource.id);
   const ticks = Math.max(0, Math.ceil(graceMs / 100));
-  const known = resource.known.map((p) => `${p.pid | 0}:${p.startTime | 0}`).join(' ');
   const id = shQuote(resource.id);
   return `${PRELUDE}
 export LC_ALL=C
+${READ_BOOT}
+${knownSinceBoot(resource)}
 ALL=' '
 emit() { case $ALL in *" $2:$ST "*) ;; *) ALL="$ALL$2:$ST ";; esac; }
-collect() { sweep; marked ${id}; walk ${id} "${known} $MKD"; }
+collect() { sweep; marked ${id}; walk ${id} "$K $MKD"; }
 TERMED=' '; KILLED=' '; DENIED=' '
 # sig SIGNAL LISTVAR: signal each identity of ALL not yet in LISTVAR that is still the same process
 sig() {

@@ -162,7 +162,8 @@ export class SshHostMonitor {
     const known = new Map<string, ProcessIdentity>();
     for (const p of r.processes) known.set(keyOf(p), { pid: p.pid, startTime: p.startTime });
     for (const p of this.lastSeen.get(r.id) ?? []) known.set(keyOf(p), { pid: p.pid, startTime: p.startTime });
-    return { id: r.id, known: [...known.values()] };
+    const createdAtMs = Date.parse(r.createdAt);
+    return { id: r.id, known: [...known.values()], ...(Number.isFinite(createdAtMs) ? { createdAtMs } : {}) };
   }
 
   /**

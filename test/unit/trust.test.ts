@@ -30,6 +30,25 @@ const MONEY_AND_SAFETY = [
   // sets a huge interval switches them off (and past 2^31 ms Node fires the timer every 1 ms).
   'tether.pollIntervalSeconds',
   'tether.backgroundPollSeconds',
+  // 0 would mean SIGKILL at once for API plugins and orphans.
+  'tether.stopGraceSeconds',
+];
+
+/**
+ * Guards read from the user's own settings in every window. `machine` scope is not enough for
+ * them: in a remote window (code-server, Remote-SSH) VS Code ignores a machine-scoped value in the
+ * local user settings, so a budget the user set would silently not apply.
+ */
+const GUARDS = [
+  'tether.budgets',
+  'tether.idleAutostop',
+  'tether.cloud.defaultTimeLimitHours',
+  'tether.cloud.deadmanMinutes',
+  'tether.confirmDestructiveActions',
+  'tether.cleanupOnExit',
+  'tether.pollIntervalSeconds',
+  'tether.backgroundPollSeconds',
+  'tether.stopGraceSeconds',
 ];
 
 describe('workspace trust and setting scopes', () => {
@@ -37,6 +56,12 @@ describe('workspace trust and setting scopes', () => {
     it(`${key} is application or machine scoped (a repository's .vscode/settings.json cannot set it)`, () => {
       assert.ok(settings[key], `${key} is contributed`);
       assert.ok(['application', 'machine'].includes(settings[key]!.scope ?? ''), `${key} has scope ${settings[key]!.scope ?? '(none: window)'}`);
+    });
+  }
+
+  for (const key of GUARDS) {
+    it(`${key} is application scoped (it applies in remote windows too)`, () => {
+      assert.equal(settings[key]?.scope, 'application');
     });
   }
 

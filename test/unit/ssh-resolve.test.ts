@@ -7,6 +7,7 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { SshConnectionPool } from '../../src/plugins/ssh/connection';
 import { clearHostCache, resolveHost, resolveHostWithParser, sshGStats, sshVersion, type SshTarget } from '../../src/plugins/ssh/hosts';
@@ -157,7 +158,25 @@ function setUp(c: Case, root: string, i: number): string {
   return cfg;
 }
 
+/**
+ * OpenSSH takes the home folder from the account, never $HOME; with another $HOME (a sandbox,
+ * `HOME=$(mktemp -d) npm test`) Tether maps the account's home onto $HOME on purpose. These tables
+ * compare with ssh itself, so they run with $HOME set to the account's home.
+ */
+function withAccountHome(): void {
+  let saved: string | undefined;
+  before(() => {
+    saved = process.env.HOME;
+    process.env.HOME = os.userInfo().homedir;
+  });
+  after(() => {
+    if (saved === undefined) delete process.env.HOME;
+    else process.env.HOME = saved;
+  });
+}
+
 describe('ssh: hosts resolved by OpenSSH (ssh -G) equal ssh itself', function () {
+  withAccountHome();
   this.timeout(120_000);
   const root = tmpDir('tether-sshg-');
   const parserRight: string[] = [];
@@ -209,6 +228,7 @@ describe('ssh: hosts resolved by OpenSSH (ssh -G) equal ssh itself', function ()
 });
 
 describe('ssh: the ssh -G cache', function () {
+  withAccountHome();
   this.timeout(60_000);
   it('runs ssh -G once per host until the config or an included file (or a new file matching an Include glob) changes', () => {
     clearHostCache();

@@ -123,7 +123,7 @@ export class CloudInstancePlugin implements CloudAwarePlugin {
     if (this.recordId) throw new CloudApiError(this.opts.provider.title, 'this plugin already has an instance', { remedy: 'terminate it first' });
     const { provider, ledger } = this.opts;
     // What the provider refuses without a call (Lambda: exactly one SSH key) is refused before the intent.
-    (provider as { checkLaunch?: (r: Pick<ProvisionConfig, 'instanceType' | 'region' | 'sshKeyName'>) => void }).checkLaunch?.(c);
+    await (provider as { checkLaunch?: (r: Pick<ProvisionConfig, 'instanceType' | 'region' | 'sshKeyName'>) => void | Promise<void> }).checkLaunch?.(c);
 
     let price = c.pricePerHour;
     let gpuType = c.gpuType;

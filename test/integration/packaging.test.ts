@@ -93,7 +93,7 @@ describe('packaging (dist/tether.vsix)', function () {
     assert.deepEqual([...inChunks].sort(), Object.keys(HEAVY).sort());
   });
 
-  it('requiring dist/extension.js and activating it (a workspace with Docker, SSH and cloud accounts) loads no chunk', async function () {
+  it('requiring dist/extension.js and activating it (a workspace with Docker, SSH and cloud accounts) loads no chunk and none of the heavy libraries', async function () {
     this.timeout(60000);
     const ws = workspaceWith({
       plugins: [
@@ -124,6 +124,8 @@ describe('packaging (dist/tether.vsix)', function () {
     console.log(`      require ${r.requireMs.toFixed(1)} ms, activate ${r.activateMs!.toFixed(1)} ms (not asserted: a shared machine)`);
     assert.deepEqual(r.loadedAfterRequire, ['extension.js']);
     assert.deepEqual(r.loadedAfterActivate, ['extension.js']);
+    // What was loaded holds none of the heavy libraries.
+    for (const f of r.loadedAfterActivate!) assert.deepEqual(heavyIn(path.join(root, 'dist', f)), [], `dist/${f}`);
   });
 
   it('the CLI runs from an installed .vsix, chunks included (the EC2 client and the AWS SDK load on first use)', async function () {

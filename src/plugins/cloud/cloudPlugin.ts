@@ -8,9 +8,8 @@
  */
 import type { Ledger, LedgerResource, ResourceState } from '../../core/ledger';
 import { PluginExecutionMode, remoteResourceInfo, type CloudAwarePlugin, type RemoteResourceInfo } from '../../core/protocols';
-import { isAmbiguous } from './http';
 import { findByMarker, ledgerIdentity } from './marker';
-import { CloudApiError, markedName, type CloudInstance, type CloudProvider, type InstanceState } from './provider';
+import { CloudApiError, isAmbiguous, markedName, type CloudInstance, type CloudProvider, type InstanceState } from './provider';
 
 export interface CloudInstancePluginOptions {
   provider: CloudProvider;

@@ -41,6 +41,7 @@ function settings() {
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<TetherApi> {
+  const activateStart = performance.now();
   const log = vscode.window.createOutputChannel('Tether', { log: true });
   context.subscriptions.push(log);
   const stateDir = () => settings().stateDir ?? defaultStateDir();
@@ -209,6 +210,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
     await closeGuard.showAtStart(model, () => refresh.request('action'));
     log.info('Tether ready');
   })().catch((err: unknown) => log.error(`startup: ${describeError(err)}`));
+  log.info(`Tether activated in ${(performance.now() - activateStart).toFixed(1)} ms; the first poll follows`);
   return model.apiSurface;
 }
 

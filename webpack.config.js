@@ -15,13 +15,15 @@ const extensionConfig = (_env, argv) => ({
   output: {
     path: path.resolve(__dirname, 'dist'),
     filename: '[name].js',
+    // Code loaded on first use (the AWS SDKs, ssh2, dockerode, each cloud provider client, execa):
+    // `import()` makes a chunk in dist/chunks/, which Node loads with require() when it is needed.
+    chunkFilename: 'chunks/[name].js',
     libraryTarget: 'commonjs2',
     clean: { keep: /(\.vsix$|^webview|^types)/ },
   },
   externals: { vscode: 'commonjs vscode' },
   resolve: { extensions: ['.ts', '.js', '.mjs', '.cjs', '.json'] },
   module: {
-    parser: { javascript: { dynamicImportMode: 'eager' } },
     rules: [{ test: /\.ts$/, exclude: /node_modules/, loader: 'esbuild-loader', options: { target: 'node20' } }],
   },
   plugins: [
@@ -31,6 +33,8 @@ const extensionConfig = (_env, argv) => ({
     new webpack.IgnorePlugin({ resourceRegExp: /^(cpu-features|\.\/crypto\/build\/Release\/sshcrypto\.node)$/ }),
   ],
   optimization: {
+    // Readable chunk names (dist/chunks/<what it holds>.js) that stay the same from build to build.
+    chunkIds: 'named',
     // Keep class and function names so error classes and stack traces stay readable.
     minimize: argv.mode === 'production',
     minimizer: [new (require('terser-webpack-plugin'))({ terserOptions: { keep_classnames: true, keep_fnames: true } })],

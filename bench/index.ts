@@ -2,7 +2,7 @@
  * `npm run bench`: descendant discovery for a 10-process tracked tree on a machine with about
  * 1,000 processes — Tether's tracker against spawning `ps` and against the npm packages users
  * would pick instead (pidtree, ps-list), all measured in this run. Also checks that no poll
- * blocks the event loop for long.
+ * blocks the event loop for long, and measures the bundles and activation (bench/activation.ts).
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -14,6 +14,7 @@ import { Engine } from '../src/engine/engine';
 import { ProcessTracker, TimeSlicer } from '../src/core/processTracker';
 import { listPids } from '../src/core/procfs';
 import { benchSsh } from './ssh';
+import { benchActivation } from './activation';
 
 const execFileP = promisify(execFile);
 const TARGET_PROCESSES = Number(process.env.BENCH_PROCESSES ?? 1000);
@@ -181,6 +182,7 @@ async function main() {
     fs.rmSync(ws, { recursive: true, force: true });
   }
   await benchSsh();
+  await benchActivation();
 }
 
 main().then(

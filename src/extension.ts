@@ -13,7 +13,6 @@ import { RefreshManager } from './ui/refreshManager';
 import { TetherStatusBar } from './ui/statusBar';
 import { TetherTreeProvider } from './ui/treeProvider';
 import { SshPrompts } from './ui/sshPrompts';
-import { showCostReport } from './ui/costReportView';
 import { CloudKeys } from './ui/cloudKeys';
 import { createProviders } from './engine/cloudAccounts';
 import { registerAwsPricesCommand } from './ui/awsPrices';
@@ -41,6 +40,7 @@ function settings() {
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<TetherApi> {
+  const activateStart = performance.now();
   const log = vscode.window.createOutputChannel('Tether', { log: true });
   context.subscriptions.push(log);
   const stateDir = () => settings().stateDir ?? defaultStateDir();
@@ -80,7 +80,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
     idle: policy.current().idleAutostop,
   }));
   context.subscriptions.push(prompts, model, prompts.onDidChangePassphrase((keyFile) => model.forgetSshPassphrase(keyFile)));
-  await cloudKeys.load();
+  // Read after activation returns (SecretStorage answers over IPC); polls wait for it (below).
+  const keysLoaded = cloudKeys.load();
+  keysLoaded.catch((err: unknown) => log.error(`cloud keys: ${describeError(err)}`));
   const folders = () => (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
   model.setFolders(folders());
 
@@ -95,6 +97,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
     isLeader: () => closeGuard.isLeader(),
   });
   refreshHolder.current = refresh;
+  refresh.holdUntil(keysLoaded);
   context.subscriptions.push(refresh);
   refresh.watchStateDir(stateDir());
 
@@ -157,7 +160,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
   );
 
   context.subscriptions.push(...registerPolicyCommands(stateDir, () => refresh.request('action')));
-  context.subscriptions.push(vscode.commands.registerCommand('tether.showCostReport', () => showCostReport(context, model)));
+  context.subscriptions.push(vscode.commands.registerCommand('tether.showCostReport', async () => (await import('./ui/costReportView')).showCostReport(context, model)));
   context.subscriptions.push(
     registerAwsPricesCommand({
       cloudKeys,
@@ -193,19 +196,24 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
   context.subscriptions.push(...registerMoneyNotifications(model, log));
 
   onConfigChanged();
-  await refresh.request('startup');
-  if (model.snapshot.orphans.length) {
-    const n = model.snapshot.orphans.length;
-    log.warn(`${n} orphaned resource(s) found: ${model.snapshot.orphans.map((o) => `${o.name} (${o.orphanReason})`).join(', ')}`);
-    void vscode.window
-      .showWarningMessage(`Tether found ${n} orphaned resource(s) still running from an earlier session.`, 'Kill Orphans…', 'Show')
-      .then((c) => {
-        if (c === 'Kill Orphans…') void vscode.commands.executeCommand('tether.killOrphans');
-        if (c === 'Show') void vscode.commands.executeCommand('tether.resources.focus');
-      });
-  }
-  await closeGuard.showAtStart(model, () => refresh.request('action'));
-  log.info('Tether ready');
+  // Activation returns now (it stays cheap in every window); the first poll and what it finds
+  // (orphans, what billed while VS Code was closed) follow.
+  void (async () => {
+    await refresh.request('startup');
+    if (model.snapshot.orphans.length) {
+      const n = model.snapshot.orphans.length;
+      log.warn(`${n} orphaned resource(s) found: ${model.snapshot.orphans.map((o) => `${o.name} (${o.orphanReason})`).join(', ')}`);
+      void vscode.window
+        .showWarningMessage(`Tether found ${n} orphaned resource(s) still running from an earlier session.`, 'Kill Orphans…', 'Show')
+        .then((c) => {
+          if (c === 'Kill Orphans…') void vscode.commands.executeCommand('tether.killOrphans');
+          if (c === 'Show') void vscode.commands.executeCommand('tether.resources.focus');
+        });
+    }
+    await closeGuard.showAtStart(model, () => refresh.request('action'));
+    log.info('Tether ready');
+  })().catch((err: unknown) => log.error(`startup: ${describeError(err)}`));
+  log.info(`Tether activated in ${(performance.now() - activateStart).toFixed(1)} ms; the first poll follows`);
   return model.apiSurface;
 }
 

@@ -6,10 +6,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import Ajv, { type ErrorObject } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { findNodeAtLocation, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
 import { ConfigError, type ConfigProblem } from './errors';
 import schema from './tether.schema.json';
+// Ajv's validator of the schema, compiled ahead of time (scripts/gen-config-validator.mjs): Ajv itself is not bundled.
+import { validate as generatedValidate } from './configValidator.generated';
 
 export const CONFIG_RELATIVE_PATH = path.join('.vscode', 'tether.json');
 
@@ -42,8 +44,7 @@ export interface TetherConfig {
 
 export { schema as configSchema };
 
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
-const validate = ajv.compile<{ plugins: Array<Partial<PluginSpec> & { name: string }>; hosts?: string[] }>(schema);
+const validate = generatedValidate as ValidateFunction<{ plugins: Array<Partial<PluginSpec> & { name: string }>; hosts?: string[] }>;
 
 export function configPath(workspace: string): string {
   return path.join(workspace, CONFIG_RELATIVE_PATH);

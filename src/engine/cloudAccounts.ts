@@ -3,14 +3,12 @@
  * VS Code's SecretStorage (the UI) or from environment variables (the CLI) — never from settings,
  * the ledger or logs.
  */
+import type { BillingRule } from '../core/cost';
 import type { Logger } from '../core/logger';
-import { AWS_SHIPPED_CATALOGUE, AwsEc2Provider, type AwsCredentials } from '../plugins/cloud/aws';
-import { loadUserCatalogue, newestCatalogue } from '../plugins/cloud/awsPricing';
-import { LambdaCloudProvider } from '../plugins/cloud/lambda';
-import type { CloudProvider } from '../plugins/cloud/provider';
-import { PROVIDER_TITLES } from '../plugins/cloud/rules';
-import { RunPodProvider } from '../plugins/cloud/runpod';
-import { VastAiProvider } from '../plugins/cloud/vastai';
+import type { CloudProviderType } from '../core/protocols';
+import type { AwsCredentials } from '../plugins/cloud/aws';
+import type { CloudInstance, CloudProvider, InstanceType, LaunchRequest } from '../plugins/cloud/provider';
+import { BILLING_RULES, PROVIDER_TITLES } from '../plugins/cloud/rules';
 
 export type CloudAccountKind = 'lambda_labs' | 'runpod' | 'vast_ai' | 'aws';
 
@@ -69,19 +67,103 @@ export function accountsFromEnv(env: NodeJS.ProcessEnv = process.env): CloudAcco
 export const AWS_PRICING_URL_ENV = 'TETHER_AWS_PRICING_API_URL';
 
 /**
- * Provider clients for the configured accounts. With `stateDir`, EC2 prices come from the newer
- * of the shipped catalogue and the one refreshed into the state folder (`tether cloud prices aws`,
- * "Tether: Refresh AWS Prices").
+ * Provider clients for the configured accounts, each loaded on its first call (see
+ * {@link LazyProvider}). With `stateDir`, EC2 prices come from the newer of the shipped catalogue
+ * and the one refreshed into the state folder (`tether cloud prices aws`, "Tether: Refresh AWS
+ * Prices"), read when the client loads.
  */
 export function createProviders(accounts: CloudAccounts, log: Logger, stateDir?: string): CloudProvider[] {
   const out: CloudProvider[] = [];
   const line = (l: string) => log.debug(l);
-  if (accounts.lambda_labs) out.push(new LambdaCloudProvider({ ...accounts.lambda_labs, log: line }));
-  if (accounts.runpod) out.push(new RunPodProvider({ ...accounts.runpod, log: line }));
-  if (accounts.vast_ai) out.push(new VastAiProvider({ ...accounts.vast_ai, log: line }));
-  if (accounts.aws) {
-    const user = stateDir ? loadUserCatalogue(stateDir, log) : undefined;
-    out.push(new AwsEc2Provider({ ...accounts.aws, log, ...(user ? { catalogue: newestCatalogue(AWS_SHIPPED_CATALOGUE, user) } : {}) }));
+  const { lambda_labs, runpod, vast_ai, aws } = accounts;
+  if (lambda_labs) out.push(new LazyProvider('lambda_labs', async () => new (await import('../plugins/cloud/lambda')).LambdaCloudProvider({ ...lambda_labs, log: line })));
+  if (runpod) out.push(new LazyProvider('runpod', async () => new (await import('../plugins/cloud/runpod')).RunPodProvider({ ...runpod, log: line })));
+  if (vast_ai) out.push(new LazyProvider('vast_ai', async () => new (await import('../plugins/cloud/vastai')).VastAiProvider({ ...vast_ai, log: line })));
+  if (aws) {
+    out.push(
+      new LazyProvider('aws', async () => {
+        const [{ AWS_SHIPPED_CATALOGUE, AwsEc2Provider }, { loadUserCatalogue, newestCatalogue }] = await Promise.all([import('../plugins/cloud/aws'), import('../plugins/cloud/awsPricing')]);
+        const user = stateDir ? loadUserCatalogue(stateDir, log) : undefined;
+        return new AwsEc2Provider({ ...aws, log, ...(user ? { catalogue: newestCatalogue(AWS_SHIPPED_CATALOGUE, user) } : {}) });
+      }),
+    );
   }
   return out;
+}
+
+/** Which providers can stop an instance (keep its disk), and their other async calls Tether or its tests make. */
+const LAZY_SHAPE: Record<CloudAccountKind, { stop: boolean; extra: string[] }> = {
+  lambda_labs: { stop: false, extra: ['checkLaunch', 'listSshKeys', 'addSshKey'] },
+  runpod: { stop: true, extra: ['start'] },
+  vast_ai: { stop: true, extra: [] },
+  aws: { stop: true, extra: [] },
+};
+
+/**
+ * A provider client whose module (and, for AWS, the SDK) loads on its first call, as a chunk of
+ * its own: activating the extension or running the CLI loads none of them. Its type, title and
+ * billing rule are known without the client; `stop` exists where the provider can stop; the
+ * provider's other calls (Lambda's SSH keys and launch check, RunPod's start) are passed on and
+ * answer a promise. `consoleUrl` needs the client: it is '' until the first call has loaded it
+ * (an instance to link to only comes from such a call).
+ */
+export class LazyProvider implements CloudProvider {
+  readonly type: CloudProviderType;
+  readonly title: string;
+  readonly billing: BillingRule;
+  readonly stop?: (id: string) => Promise<void>;
+  private real: CloudProvider | undefined;
+  private loading: Promise<CloudProvider> | undefined;
+
+  constructor(
+    kind: CloudAccountKind,
+    private readonly create: () => Promise<CloudProvider>,
+  ) {
+    this.type = kind as CloudProviderType;
+    this.title = PROVIDER_TITLES[kind];
+    this.billing = BILLING_RULES[kind]!;
+    const shape = LAZY_SHAPE[kind];
+    if (shape.stop) this.stop = (id) => this.call('stop', id);
+    for (const m of shape.extra) (this as unknown as Record<string, unknown>)[m] = (...args: unknown[]) => this.call(m, ...args);
+  }
+
+  /** The provider client itself (loads it on the first call; a failed load is tried again next time). */
+  load(): Promise<CloudProvider> {
+    this.loading ??= this.create().then(
+      (p) => (this.real = p),
+      (err: unknown) => {
+        this.loading = undefined;
+        throw err;
+      },
+    );
+    return this.loading;
+  }
+
+  private async call<T>(method: string, ...args: unknown[]): Promise<T> {
+    const p = (await this.load()) as unknown as Record<string, (...a: unknown[]) => T>;
+    return p[method]!(...args);
+  }
+
+  listInstanceTypes(): Promise<InstanceType[]> {
+    return this.call('listInstanceTypes');
+  }
+  listInstances(): Promise<CloudInstance[]> {
+    return this.call('listInstances');
+  }
+  describe(id: string): Promise<CloudInstance | undefined> {
+    return this.call('describe', id);
+  }
+  launch(req: LaunchRequest): Promise<CloudInstance> {
+    return this.call('launch', req);
+  }
+  terminate(id: string): Promise<void> {
+    return this.call('terminate', id);
+  }
+  consoleUrl(instance: CloudInstance): string {
+    return this.real?.consoleUrl(instance) ?? '';
+  }
+  /** Releases the client's sockets (the AWS SDK's), if it was loaded. */
+  dispose(): void {
+    (this.real as { dispose?: () => void } | undefined)?.dispose?.();
+  }
 }

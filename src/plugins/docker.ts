@@ -12,7 +12,7 @@
  *   a container that is not labelled with this ledger's tag.
  */
 import * as path from 'node:path';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { PluginSpec } from '../core/config';
 import { ExitCode, TetherError } from '../core/errors';
 import type { Ledger, LedgerResource, ResourceOwner } from '../core/ledger';
@@ -112,9 +112,40 @@ export function dockerHostDescription(env: NodeJS.ProcessEnv = process.env): str
   return env.DOCKER_HOST || 'unix:///var/run/docker.sock';
 }
 
-/** A client for the engine named by DOCKER_HOST (else the default local socket). */
+/** Docker's calls that answer a handle at once (its methods then call the engine). */
+const DOCKER_HANDLES = new Set(['getContainer', 'getImage', 'getVolume', 'getNetwork', 'getExec', 'getService', 'getTask', 'getNode', 'getPlugin', 'getSecret', 'getConfig']);
+
+/**
+ * A client for the engine named by DOCKER_HOST (else the default local socket). dockerode (with
+ * its dependencies) loads on the first call, as a chunk of its own in the bundles, so activation
+ * does not load it: until then every method answers a promise, and `getContainer` & co. a handle
+ * whose methods do; once loaded, this is the dockerode client itself.
+ */
 export function dockerClient(opts: Docker.DockerOptions = {}): Docker {
-  return new Docker(opts);
+  let real: Docker | undefined;
+  let loading: Promise<Docker> | undefined;
+  const load = (): Promise<Docker> =>
+    (loading ??= import('dockerode').then(
+      (m) => (real = new ((m as { default?: typeof Docker }).default ?? (m as unknown as typeof Docker))(opts)),
+      (err: unknown) => {
+        loading = undefined;
+        throw err;
+      },
+    ));
+  type Callable = Record<string | symbol, (...a: unknown[]) => unknown>;
+  const handle = (of: (d: Docker) => unknown) =>
+    new Proxy({}, { get: (_t, k) => (k === 'then' ? undefined : (...a: unknown[]) => load().then((d) => (of(d) as Callable)[k]!(...a))) });
+  return new Proxy({} as Docker, {
+    get: (_t, k) => {
+      if (real) {
+        const v = (real as unknown as Record<string | symbol, unknown>)[k];
+        return typeof v === 'function' ? v.bind(real) : v;
+      }
+      if (typeof k === 'symbol' || k === 'then' || k === 'modem') return undefined;
+      if (DOCKER_HANDLES.has(k)) return (...a: unknown[]) => handle((d) => (d as unknown as Callable)[k]!(...a));
+      return (...a: unknown[]) => load().then((d) => (d as unknown as Callable)[k]!(...a));
+    },
+  });
 }
 
 interface DockerApiError {

@@ -1,7 +1,6 @@
 /** "Tether: Refresh AWS Prices": EC2 on-demand prices from the AWS Price List API into the state folder. */
 import * as vscode from 'vscode';
 import { describeError } from '../core/errors';
-import { refreshUserCatalogue } from '../plugins/cloud/awsPricing';
 import type { CloudKeys } from './cloudKeys';
 
 export function registerAwsPricesCommand(deps: { cloudKeys: CloudKeys; stateDir: () => string; log: vscode.LogOutputChannel; onRefreshed: () => unknown }): vscode.Disposable {
@@ -12,7 +11,8 @@ export function registerAwsPricesCommand(deps: { cloudKeys: CloudKeys; stateDir:
     try {
       const { catalogue, file } = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Tether: reading EC2 on-demand prices for ${aws.region} from the AWS Price List API…` },
-        () => refreshUserCatalogue(stateDir(), { regions: [aws.region], ...(aws.credentials ? { credentials: aws.credentials } : {}), log }),
+        // awsPricing (and the AWS SDK behind it) loads on first use, not at activation.
+        async () => (await import('../plugins/cloud/awsPricing')).refreshUserCatalogue(stateDir(), { regions: [aws.region], ...(aws.credentials ? { credentials: aws.credentials } : {}), log }),
       );
       const n = Object.keys(catalogue.regions[aws.region] ?? {}).length;
       log.info(`AWS prices refreshed: ${n} types in ${aws.region} as of ${catalogue.asOf} (${file})`);

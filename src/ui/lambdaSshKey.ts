@@ -9,7 +9,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { publicKeyProblem, savePrivateKey, sshKeyNameProblem, type LambdaGeneratedSshKey, type LambdaSshKey } from '../plugins/cloud/lambda';
+import type { LambdaGeneratedSshKey, LambdaSshKey } from '../plugins/cloud/lambda';
+
+/** The Lambda client module, loaded by the first {@link pickLambdaSshKey} (a chunk of its own: not loaded at activation). */
+let lambda: typeof import('../plugins/cloud/lambda');
 
 /** What the step needs of the Lambda client. */
 export interface LambdaKeyApi {
@@ -30,6 +33,7 @@ function progress<T>(title: string, task: () => Promise<T>): Thenable<T> {
 
 /** The key name the launch will use; undefined when the user cancels. Errors (API) are thrown. */
 export async function pickLambdaSshKey(api: LambdaKeyApi, step: string): Promise<string | undefined> {
+  lambda ??= await import('../plugins/cloud/lambda');
   const keys = await progress('Tether: reading your Lambda Cloud SSH keys…', () => api.listSshKeys());
   let how: string | undefined;
   if (keys.length) {
@@ -65,7 +69,7 @@ async function askName(keys: LambdaSshKey[], value: string): Promise<string | un
   return vscode.window.showInputBox({
     title: 'Name of the SSH key at Lambda Cloud',
     value: value.slice(0, 64),
-    validateInput: (v) => sshKeyNameProblem(v) ?? (taken.has(v) ? `your account already has a key named "${v}"` : undefined),
+    validateInput: (v) => lambda.sshKeyNameProblem(v) ?? (taken.has(v) ? `your account already has a key named "${v}"` : undefined),
   });
 }
 
@@ -97,7 +101,7 @@ async function upload(api: LambdaKeyApi, keys: LambdaSshKey[]): Promise<string |
     void vscode.window.showErrorMessage(`Tether: cannot read ${file}: ${(err as Error).message}`);
     return undefined;
   }
-  const problem = publicKeyProblem(text);
+  const problem = lambda.publicKeyProblem(text);
   if (problem) {
     void vscode.window.showErrorMessage(`Tether: ${file}: ${problem}.`);
     return undefined;
@@ -118,7 +122,7 @@ async function generate(api: LambdaKeyApi, keys: LambdaSshKey[]): Promise<string
   }
   let file: string | undefined;
   try {
-    file = savePrivateKey(path.join(os.homedir(), '.ssh'), name, added);
+    file = lambda.savePrivateKey(path.join(os.homedir(), '.ssh'), name, added);
   } catch (err) {
     // Lambda keeps no copy: ask where else to put it rather than lose it.
     const uri = await vscode.window.showSaveDialog({ title: `Save the private key of ${name} (could not write ~/.ssh: ${(err as Error).message})` });

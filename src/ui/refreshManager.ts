@@ -20,6 +20,8 @@ export class RefreshManager implements vscode.Disposable {
   private focused = vscode.window.state.focused;
   /** The interval the timer runs at (0: no timer). */
   private runningMs = 0;
+  /** Requested polls wait for this (see {@link holdUntil}). */
+  private ready: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly model: TetherModel,
@@ -52,13 +54,18 @@ export class RefreshManager implements vscode.Disposable {
     }
   }
 
+  /** Holds every requested poll until `ready` settles (activation returns before the cloud keys are read; no poll runs without them). */
+  holdUntil(ready: Promise<unknown>): void {
+    this.ready = ready.catch(() => undefined);
+  }
+
   /** Asks for a refresh. Events are coalesced for 150 ms; manual and action refreshes run now. */
   request(reason: RefreshReason): Promise<void> | void {
     if (reason === 'manual' || reason === 'action' || reason === 'startup') {
-      return this.model.refresh(reason).then(() => undefined, (err: unknown) => this.log.error(err as Error));
+      return this.ready.then(() => this.model.refresh(reason)).then(() => undefined, (err: unknown) => this.log.error(err as Error));
     }
     clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => void this.model.refresh(reason).catch((err: unknown) => this.log.error(err as Error)), 150);
+    this.debounce = setTimeout(() => void this.ready.then(() => this.model.refresh(reason)).catch((err: unknown) => this.log.error(err as Error)), 150);
   }
 
   /** The time until the next interval poll as things stand (what budgets project over). */

@@ -25,7 +25,7 @@ import type { Logger } from '../../src/core/logger';
 import { AwsPricingFake, defaultFakeProducts, priceListEntry, PRICING_TARGET } from '../fakes/awsPricingServer';
 import { freePort } from '../helpers/net';
 import { runCli } from '../helpers/cli';
-import { accountsFromEnv, createProviders } from '../../src/engine/cloudAccounts';
+import { accountsFromEnv, createProviders, type LazyProvider } from '../../src/engine/cloudAccounts';
 import { silentLogger } from '../../src/core/logger';
 
 function memLog(): Logger & { lines: string[] } {
@@ -337,7 +337,7 @@ describe('`tether cloud prices aws` (the real CLI against the Price List protoco
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^g4dn\.xlarge\s+\$0\.4990\/h$/m);
     assert.match(r.stdout, /\d+ on-demand Linux prices for us-east-1 as of \d{4}-\d{2}-\d{2}, saved to .*aws-prices\.json/);
-    const providers = createProviders(accountsFromEnv(env), silentLogger, stateDir);
+    const providers = await Promise.all(createProviders(accountsFromEnv(env), silentLogger, stateDir).map((p) => (p as LazyProvider).load()));
     const aws = providers.find((p): p is AwsEc2Provider => p instanceof AwsEc2Provider)!;
     assert.equal(aws.catalogue.asOf, new Date().toISOString().slice(0, 10), 'the refreshed catalogue is in use');
     assert.equal(AWS_SHIPPED_CATALOGUE.regions['us-east-1']!['g4dn.xlarge'], 0.526);

@@ -12,7 +12,7 @@
 import * as assert from 'node:assert/strict';
 import type * as http from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { accountsFromEnv, createProviders } from '../../src/engine/cloudAccounts';
+import { accountsFromEnv, createProviders, type LazyProvider } from '../../src/engine/cloudAccounts';
 import { silentLogger } from '../../src/core/logger';
 import { CloudApiError } from '../../src/plugins/cloud/provider';
 import { RunPodProvider, type RunPodPod } from '../../src/plugins/cloud/runpod';
@@ -211,7 +211,8 @@ describe('RunPod REST v2: client and fake against the spec', function () {
     }) as typeof fetch;
     try {
       const accounts = accountsFromEnv({ RUNPOD_API_KEY: fake.apiKey, TETHER_RUNPOD_API_URL: v2 });
-      const [p] = createProviders(accounts, silentLogger);
+      const [lazy] = createProviders(accounts, silentLogger);
+      const p = await (lazy as LazyProvider).load();
       assert.ok(p instanceof RunPodProvider);
       const types = await p.listInstanceTypes();
       assert.ok(types.some((t) => t.name === 'NVIDIA RTX A6000' && t.pricePerHour === 0.49));

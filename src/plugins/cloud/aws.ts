@@ -23,7 +23,7 @@
  * container and instance roles) unless explicit keys are passed (the UI keeps them in
  * SecretStorage). Keys never reach logs or error messages.
  */
-import type { BillingRule } from '../../core/cost';
+import { AWS_BILLING } from './rules';
 import { createHash } from 'node:crypto';
 import {
   DescribeInstanceTypesCommand,
@@ -212,21 +212,7 @@ function gpuFacts(t: InstanceTypeInfo): GpuFacts {
   };
 }
 
-/**
- * EC2's billing rule for Linux on-demand instances: per second while running, with a
- * 60-second minimum each time an instance starts; pending instances are not billed; attached EBS
- * volumes keep billing while the instance is stopped. Source: "Amazon EC2 On-Demand Pricing",
- * per-second billing (https://aws.amazon.com/ec2/pricing/on-demand/).
- */
-export const AWS_BILLING: BillingRule = {
-  provider: 'aws',
-  computeStates: ['running'],
-  storageStates: ['running', 'stopping', 'stopped'],
-  incrementSeconds: 1,
-  minimumSeconds: 60,
-  citation: 'https://aws.amazon.com/ec2/pricing/on-demand/',
-  summary: 'per second while running, 60 s minimum per start; EBS bills while stopped',
-};
+export { AWS_BILLING };
 
 /**
  * The instance-type families with GPUs (`GpuInfo`): G (graphics and inference: g4dn, g5, g6,

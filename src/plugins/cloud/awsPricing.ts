@@ -31,7 +31,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { PricingClient, paginateGetProducts, type Filter } from '@aws-sdk/client-pricing';
+import type { Filter } from '@aws-sdk/client-pricing';
 import type { Logger } from '../../core/logger';
 import { TetherError } from '../../core/errors';
 import { CREDENTIAL_CODES, toAwsCloudApiError, type AwsCredentials, type AwsPriceCatalogue } from './aws';
@@ -189,6 +189,8 @@ export async function fetchAwsPrices(opts: FetchAwsPricesOptions): Promise<AwsPr
   const regions = [...new Set(opts.regions)];
   if (regions.length === 0) throw new TetherError('No region to fetch AWS prices for.', { remedy: 'Name at least one region (e.g. us-east-1).' });
   const pageSize = opts.pageSize ?? 100;
+  // The Pricing SDK loads here, on first use (a chunk of its own in the bundles).
+  const { PricingClient, paginateGetProducts } = await import('@aws-sdk/client-pricing');
   const client = new PricingClient({
     region: pricingRegion,
     ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),

@@ -8,9 +8,8 @@
  */
 import type { Ledger, LedgerResource, ResourceState } from '../../core/ledger';
 import { PluginExecutionMode, remoteResourceInfo, type CloudAwarePlugin, type RemoteResourceInfo } from '../../core/protocols';
-import { isAmbiguous } from './http';
 import { findByMarker, ledgerIdentity } from './marker';
-import { CloudApiError, markedName, type CloudInstance, type CloudProvider, type InstanceState } from './provider';
+import { CloudApiError, isAmbiguous, markedName, type CloudInstance, type CloudProvider, type InstanceState } from './provider';
 
 export interface CloudInstancePluginOptions {
   provider: CloudProvider;
@@ -123,7 +122,7 @@ export class CloudInstancePlugin implements CloudAwarePlugin {
     if (this.recordId) throw new CloudApiError(this.opts.provider.title, 'this plugin already has an instance', { remedy: 'terminate it first' });
     const { provider, ledger } = this.opts;
     // What the provider refuses without a call (Lambda: exactly one SSH key) is refused before the intent.
-    (provider as { checkLaunch?: (r: Pick<ProvisionConfig, 'instanceType' | 'region' | 'sshKeyName'>) => void }).checkLaunch?.(c);
+    await (provider as { checkLaunch?: (r: Pick<ProvisionConfig, 'instanceType' | 'region' | 'sshKeyName'>) => void | Promise<void> }).checkLaunch?.(c);
 
     let price = c.pricePerHour;
     let gpuType = c.gpuType;

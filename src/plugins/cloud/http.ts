@@ -17,7 +17,7 @@
  * - Error answers become {@link CloudApiError} with the provider's message and a remedy.
  */
 import { createHash } from 'node:crypto';
-import { CloudApiError } from './provider';
+import { CloudApiError, isAmbiguous, markAmbiguous } from './provider';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -75,17 +75,7 @@ export interface HttpAnswer<T> {
   body: T;
 }
 
-const AMBIGUOUS = Symbol('ambiguous');
-
-/** True when a request may or may not have been carried out (timeout, network error, 5xx on a non-idempotent call). */
-export function isAmbiguous(err: unknown): boolean {
-  return err instanceof CloudApiError && (err as unknown as Record<symbol, unknown>)[AMBIGUOUS] === true;
-}
-
-function markAmbiguous(err: CloudApiError): CloudApiError {
-  (err as unknown as Record<symbol, unknown>)[AMBIGUOUS] = true;
-  return err;
-}
+export { isAmbiguous };
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -25,7 +25,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { BillingRule } from '../../core/cost';
+import { LAMBDA_BILLING } from './rules';
 import { ExitCode, TetherError } from '../../core/errors';
 import { CloudProviderType } from '../../core/protocols';
 import { bearerClient, isAmbiguous, type JsonHttpClient, type ParsedError, type RestProviderOptions } from './http';
@@ -157,22 +157,7 @@ export function sshKeyRequired(title = 'Lambda Cloud'): CloudApiError {
   });
 }
 
-/**
- * Lambda Cloud's billing rule: on-demand instances are billed in one-minute increments from
- * launch until termination, whatever their state (booting and unhealthy instances bill too);
- * there is no stop. A preempted instance is mapped to `terminated` (not billed).
- * Source: Lambda Cloud docs, "Billing" (https://docs.lambda.ai/public-cloud/billing/)
- * and the on-demand pricing page (https://lambda.ai/service/gpu-cloud#pricing).
- */
-export const LAMBDA_BILLING: BillingRule = {
-  provider: 'lambda_labs',
-  computeStates: ['provisioning', 'running', 'unknown', 'stopping', 'terminating'],
-  storageStates: [],
-  incrementSeconds: 60,
-  minimumSeconds: 60,
-  citation: 'https://docs.lambda.ai/public-cloud/billing/',
-  summary: 'billed per started minute from launch until terminated (or preempted), booting included',
-};
+export { LAMBDA_BILLING };
 
 export class LambdaCloudProvider implements CloudProvider {
   readonly billing = LAMBDA_BILLING;

@@ -122,6 +122,20 @@ export class CloudApiError extends TetherError {
   readonly retryAfterMs: number | undefined;
 }
 
+// Here rather than in http.ts, so that the engine can ask without loading the REST client (a chunk loaded on first use).
+const AMBIGUOUS = Symbol('ambiguous');
+
+/** True when a request may or may not have been carried out (timeout, network error, 5xx on a non-idempotent call). */
+export function isAmbiguous(err: unknown): boolean {
+  return err instanceof CloudApiError && (err as unknown as Record<symbol, unknown>)[AMBIGUOUS] === true;
+}
+
+/** Marks an error as {@link isAmbiguous}. */
+export function markAmbiguous(err: CloudApiError): CloudApiError {
+  (err as unknown as Record<symbol, unknown>)[AMBIGUOUS] = true;
+  return err;
+}
+
 /** Prefix of the name / label Tether gives instances on providers without tags. */
 export const TETHER_NAME_PREFIX = 'tether-';
 

@@ -28,7 +28,7 @@
  * not taken as the pod's price then); no tags, so the pod name carries the marker and a launch
  * lists by name before every (re)try.
  */
-import type { BillingRule } from '../../core/cost';
+import { RUNPOD_BILLING } from './rules';
 import { CloudProviderType } from '../../core/protocols';
 import { bearerClient, isAmbiguous, type JsonHttpClient, type ParsedError, type RestProviderOptions } from './http';
 import { launchIdempotently, parseMarker } from './marker';
@@ -128,20 +128,7 @@ export function runpodState(p: Pick<RunPodPod, 'status'>): { state: InstanceStat
   }
 }
 
-/**
- * RunPod's billing rule: pods are billed per second while running (`cost`); a stopped
- * (EXITED) pod keeps paying for its volume disk at the storage rate until it is terminated.
- * Source: RunPod docs, "Pricing" / "Storage" (https://docs.runpod.io/pods/pricing).
- */
-export const RUNPOD_BILLING: BillingRule = {
-  provider: 'runpod',
-  computeStates: ['running'],
-  storageStates: ['stopped'],
-  incrementSeconds: 1,
-  minimumSeconds: 0,
-  citation: 'https://docs.runpod.io/pods/pricing',
-  summary: 'billed per second while running; a stopped pod still pays for its volume',
-};
+export { RUNPOD_BILLING };
 
 /** A number from a JSON number or a numeric string ("0.44"); undefined otherwise. */
 function money(v: unknown): number | undefined {

@@ -25,7 +25,7 @@
  * retry; `no_such_instance` / 404 on destroy means already gone; a wrong key on the offer search
  * answers 404 "Invalid user key" (published spec), reported as the key problem it is.
  */
-import type { BillingRule } from '../../core/cost';
+import { VAST_BILLING } from './rules';
 import { CloudProviderType } from '../../core/protocols';
 import { API_KEY_REMEDY, bearerClient, isAmbiguous, type JsonHttpClient, type MinGaps, type ParsedError, type RestProviderOptions } from './http';
 import { findByMarker, launchIdempotently, parseMarker } from './marker';
@@ -126,20 +126,7 @@ function vastState(i: VastInstance): InstanceState {
   }
 }
 
-/**
- * Vast.ai's billing rule: the GPU is billed per second while the instance runs; storage is
- * billed per second from creation (loading, running and stopped alike) until it is destroyed.
- * Source: Vast.ai docs, "Billing" (https://docs.vast.ai/documentation/reference/billing).
- */
-export const VAST_BILLING: BillingRule = {
-  provider: 'vast_ai',
-  computeStates: ['running'],
-  storageStates: ['provisioning', 'running', 'stopping', 'stopped'],
-  incrementSeconds: 1,
-  minimumSeconds: 0,
-  citation: 'https://docs.vast.ai/documentation/reference/billing',
-  summary: 'GPU per second while running; storage per second from creation until destroyed',
-};
+export { VAST_BILLING };
 
 export class VastAiProvider implements CloudProvider {
   readonly billing = VAST_BILLING;

@@ -24,7 +24,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Duplex } from 'node:stream';
-import { Client, OpenSSHAgent, utils, type AnyAuthMethod, type AuthenticationType, type ClientChannel, type ParsedKey } from 'ssh2';
+import type { AnyAuthMethod, AuthenticationType, Client, ClientChannel, OpenSSHAgent, ParsedKey } from 'ssh2';
 import { TetherError } from '../../core/errors';
 import { silentLogger, type Logger } from '../../core/logger';
 import { parseHostSpec, resolveHost, targetKey, type ResolveOptions, type SshTarget } from './hosts';
@@ -148,30 +148,32 @@ export function jumpHops(value: string): string[] {
     .filter(Boolean);
 }
 
-/** An ssh-agent that offers only the keys of the host's identity files (IdentitiesOnly yes). */
-class IdentitiesOnlyAgent extends OpenSSHAgent {
-  constructor(
-    socketPath: string,
-    private readonly allowed: Buffer[],
-  ) {
-    super(socketPath);
-  }
+type Ssh2 = typeof import('ssh2');
+let ssh2: Promise<Ssh2> | undefined;
+/** The ssh2 library, loaded on the first connection (a chunk of its own in the bundles, not loaded at activation). */
+function loadSsh2(): Promise<Ssh2> {
+  return (ssh2 ??= import('ssh2').then((m) => (m as Ssh2 & { default?: Ssh2 }).default ?? m));
+}
 
-  override getIdentities(cb: Parameters<OpenSSHAgent['getIdentities']>[0]): void {
-    super.getIdentities((err, keys) => {
-      if (err || !keys) return cb(err ?? null, keys);
-      const blob = (k: unknown): Buffer | undefined => {
-        const key = (k as { pubKey?: unknown }).pubKey ?? k;
-        if (Buffer.isBuffer(key)) return key;
-        return typeof (key as ParsedKey).getPublicSSH === 'function' ? (key as ParsedKey).getPublicSSH() : undefined;
-      };
-      cb(null, keys.filter((k) => this.allowed.some((a) => blob(k)?.equals(a))) as typeof keys);
-    });
-  }
+/** An ssh-agent that offers only the keys of the host's identity files (IdentitiesOnly yes). */
+function identitiesOnlyAgent({ OpenSSHAgent }: Ssh2, socketPath: string, allowed: Buffer[]): OpenSSHAgent {
+  return new (class IdentitiesOnlyAgent extends OpenSSHAgent {
+    override getIdentities(cb: Parameters<OpenSSHAgent['getIdentities']>[0]): void {
+      super.getIdentities((err, keys) => {
+        if (err || !keys) return cb(err ?? null, keys);
+        const blob = (k: unknown): Buffer | undefined => {
+          const key = (k as { pubKey?: unknown }).pubKey ?? k;
+          if (Buffer.isBuffer(key)) return key;
+          return typeof (key as ParsedKey).getPublicSSH === 'function' ? (key as ParsedKey).getPublicSSH() : undefined;
+        };
+        cb(null, keys.filter((k) => allowed.some((a) => blob(k)?.equals(a))) as typeof keys);
+      });
+    }
+  })(socketPath);
 }
 
 /** The public key blob of an identity file: from FILE.pub, else from the (unencrypted) private key. */
-function publicBlobOf(file: string): Buffer | undefined {
+function publicBlobOf(utils: Ssh2['utils'], file: string): Buffer | undefined {
   for (const f of [`${file}.pub`, file]) {
     try {
       const k = utils.parseKey(fs.readFileSync(f));
@@ -398,6 +400,8 @@ export class SshConnection {
   }
 
   private async authMethods(): Promise<{ methods: AnyAuthMethod[]; tried: string[]; notes: string[] }> {
+    const lib = await loadSsh2();
+    const { utils } = lib;
     const t = this.target;
     const methods: AnyAuthMethod[] = [];
     const tried: string[] = [];
@@ -405,9 +409,9 @@ export class SshConnection {
     const agent = this.opts.agent !== undefined ? this.opts.agent : t.identityAgent !== undefined ? t.identityAgent : process.env.SSH_AUTH_SOCK;
     if (agent && fs.existsSync(agent)) {
       if (t.identitiesOnly) {
-        const allowed = t.identityFiles.map(publicBlobOf).filter((b): b is Buffer => !!b);
+        const allowed = t.identityFiles.map((f) => publicBlobOf(utils, f)).filter((b): b is Buffer => !!b);
         if (allowed.length) {
-          methods.push({ type: 'agent', username: t.user, agent: new IdentitiesOnlyAgent(agent, allowed) } as AnyAuthMethod);
+          methods.push({ type: 'agent', username: t.user, agent: identitiesOnlyAgent(lib, agent, allowed) } as AnyAuthMethod);
           tried.push('ssh-agent (IdentitiesOnly: the identity files\' keys)');
         }
       } else {
@@ -481,7 +485,7 @@ export class SshConnection {
       | { kind: 'unknown'; key: Buffer; fingerprint: string; otherKeyTypes: string[] }
       | { kind: 'changed'; error: HostKeyChangedError }
       | undefined;
-    const client = new Client();
+    const client = new (await loadSsh2()).Client();
     const c = await new Promise<Client>((resolve, reject) => {
       let settled = false;
       const fail = (err: Error) => {

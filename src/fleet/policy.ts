@@ -12,6 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FileLock } from '../core/fileLock';
+import { checkStateDir, ensureStateDir } from '../core/ledger';
 import { TetherError, UsageError } from '../core/errors';
 import type { Budget, BudgetPeriod } from '../core/budget';
 import { DEFAULT_IDLE_POLICY, type IdlePolicy } from '../core/autostop';
@@ -122,6 +123,7 @@ export function parsePolicy(file: string, text: string): Policy {
 
 /** The policy of a state folder (the empty policy when there is no file). Throws {@link PolicyFileError}. */
 export function readPolicy(stateDir: string): Policy {
+  checkStateDir(stateDir);
   const file = policyFile(stateDir);
   let text: string;
   try {
@@ -150,7 +152,7 @@ function writeAtomic(file: string, text: string): void {
  * abort with nothing written). The result is checked as a whole before it is written.
  */
 export async function updatePolicy<T>(stateDir: string, fn: (p: Policy) => T, what = 'changing the policy'): Promise<T> {
-  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  ensureStateDir(stateDir);
   const file = policyFile(stateDir);
   return new FileLock(`${file}.lock`).withLock(
     () => {

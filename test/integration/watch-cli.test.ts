@@ -52,17 +52,18 @@ describe('tether budget + tether watch (no VS Code; fake Lambda Cloud server)', 
 
   it('a budget with auto-terminate set through the CLI: `tether watch --once` terminates the instance in one tick and the ledger records why', async () => {
     // Lambda bills from launch by the started minute: one minute at $0.75/h ($0.0125) is already past a $0.01 cap.
+    // Launched before the cap is set: `tether provision` refuses a launch past a hard cap (provision-budget.test.ts).
+    const launch = await runCli(['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-east-1', '--ssh-key', 'laptop', '--name', 'pricey', '--yes', '--workspace', ws], env);
+    assert.equal(launch.code, 0, launch.stderr);
     const set = await runCli(['budget', 'set', 'hard cap', '--limit', '0.01', '--period', 'lifetime', '--provider', 'lambda', '--auto-terminate'], env);
     assert.equal(set.code, 0, set.stderr);
     assert.match(set.stdout, /^added budget "hard cap": \$0\.01 per lifetime on lambda_labs, auto-terminate/);
-    const launch = await runCli(['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-east-1', '--name', 'pricey', '--yes', '--workspace', ws], env);
-    assert.equal(launch.code, 0, launch.stderr);
     const running = await waitFor(async () => {
       const s = JSON.parse((await runCli(['status', '--json', '--workspace', ws], env)).stdout) as StatusReport;
       return s.cloud.instances.find((i) => i.name === 'pricey' && i.status === 'running');
     }, 20000, 'the instance running');
     // Nothing but the watcher terminates it: no VS Code, and `tether status` does not enforce budgets.
-    assert.ok(!fake.requests.some((r) => r.path === '/instance-operations/terminate'), 'nothing terminated it before the watcher');
+    assert.ok(!fake.requests.some((r) => /\/instance-operations\/terminate$/.test(r.path)), 'nothing terminated it before the watcher');
     const list = await runCli(['budget', 'list', '--json'], env);
     const listed = JSON.parse(list.stdout) as Array<{ name: string; spent: number; autoTerminate: boolean }>;
     assert.equal(listed[0]?.name, 'hard cap');
@@ -73,7 +74,7 @@ describe('tether budget + tether watch (no VS Code; fake Lambda Cloud server)', 
     assert.match(once.stdout, /leading the policy tick/);
     assert.match(once.stdout, /terminated pricey \(Lambda Cloud \S+\): budget "hard cap" \(\$0\.01 per lifetime\)/);
     // Within this one tick: the provider was asked to terminate it before the command returned.
-    const term = fake.requests.filter((r) => r.method === 'POST' && r.path === '/instance-operations/terminate');
+    const term = fake.requests.filter((r) => r.method === 'POST' && /\/instance-operations\/terminate$/.test(r.path));
     assert.equal(term.length, 1);
     assert.deepEqual((term[0]!.body as { instance_ids: string[] }).instance_ids, [running.id]);
     assert.ok(fake.instances.get(running.id!)?.terminatedAt, 'the fake has it terminating');
@@ -89,7 +90,7 @@ describe('tether budget + tether watch (no VS Code; fake Lambda Cloud server)', 
 
   it('a time limit reached while no editor is open: `tether watch --once` ends the instance and the ledger says why', async () => {
     // 0.0003 h ≈ 1 s.
-    const launch = await runCli(['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-east-1', '--name', 'short', '--time-limit', '0.0003', '--yes', '--workspace', ws], env);
+    const launch = await runCli(['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-east-1', '--ssh-key', 'laptop', '--name', 'short', '--time-limit', '0.0003', '--yes', '--workspace', ws], env);
     assert.equal(launch.code, 0, launch.stderr);
     const running = await waitFor(async () => {
       const s = JSON.parse((await runCli(['status', '--json', '--workspace', ws], env)).stdout) as StatusReport;
@@ -204,7 +205,7 @@ describe('tether budget + tether watch (no VS Code; fake Lambda Cloud server)', 
     assert.match((await runCli(['autostop', 'show'], env)).stdout, /^idle autostop off/);
     assert.match((await runCli(['limit', 'show'], env)).stdout, /^default time limit: 8 h/);
     // The default time limit reaches `tether provision`.
-    const launch = await runCli(['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-east-1', '--name', 'limited-by-default', '--yes', '--json', '--workspace', ws], env);
+    const launch = await runCli(['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-east-1', '--ssh-key', 'laptop', '--name', 'limited-by-default', '--yes', '--json', '--workspace', ws], env);
     assert.equal(launch.code, 0, launch.stderr);
     const st = JSON.parse((await runCli(['status', '--json', '--workspace', ws], env)).stdout) as StatusReport;
     const v = st.cloud.instances.find((i) => i.name === 'limited-by-default')!;

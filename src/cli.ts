@@ -14,7 +14,7 @@ import { Engine, asTetherError, type HostStatus, type PluginStatus, type StatusR
 import { formatBytes, formatCpu } from './core/format';
 import { fleetCommand } from './cli/fleet';
 import { describeLeader, readLeader } from './fleet/leader';
-import { readPolicy } from './fleet/policy';
+import { policyWarnings, readPolicy } from './fleet/policy';
 import { hardCapRefusalFromLedger } from './fleet/spend';
 
 const HELP = `tether — keep every process your tools start on a leash
@@ -189,6 +189,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         const report = await engine.status();
         const leader = readLeader(engine.ledger.stateDir);
         io.out(o.json ? JSON.stringify({ ...report, policyLeader: leader ?? null }, null, 2) : `${renderStatus(report)}\n${describeLeader(leader)}`);
+        // Budgets that are not enforced (a damaged policy file, settings the migration skipped) are said, never hidden.
+        for (const w of policyWarnings(engine.ledger.stateDir)) io.err(`tether: warning: ${w}`);
         return report.configError ? ExitCode.USAGE : ExitCode.OK;
       }
       case 'start': {

@@ -47,3 +47,29 @@ describe('state folder permissions (CLI)', function () {
     assert.equal(fs.statSync(stateDir).mode & 0o777, 0o700);
   });
 });
+
+describe('state folder permissions (VS Code model)', function () {
+  this.timeout(60000);
+  it('a world-writable state folder: the window says why (once) instead of failing to activate, and writes nothing', async () => {
+    const { vscode } = await import('../helpers/vscodeStub');
+    const { TetherModel } = await import('../../src/ui/model');
+    const { silentLogger } = await import('../../src/core/logger');
+    const stateDir = tmpDir('tether-perm-state-');
+    fs.chmodSync(stateDir, 0o777);
+    const shown: string[] = [];
+    const win = vscode.window as unknown as { showErrorMessage: (m: string) => Promise<undefined> };
+    const orig = win.showErrorMessage;
+    win.showErrorMessage = async (m: string) => void shown.push(m);
+    const model = new TetherModel(silentLogger, () => stateDir);
+    try {
+      model.setFolders([workspaceWith({ plugins: [] })]);
+      model.setFolders([workspaceWith({ plugins: [] })]);
+      assert.equal(shown.length, 1, shown.join('\n'));
+      assert.match(shown[0]!, /writable by every user \(mode 777\).*chmod 700/);
+      assert.deepEqual(fs.readdirSync(stateDir), []);
+    } finally {
+      win.showErrorMessage = orig;
+      model.dispose();
+    }
+  });
+});

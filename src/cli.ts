@@ -14,7 +14,8 @@ import { Engine, asTetherError, type HostStatus, type PluginStatus, type StatusR
 import { formatBytes, formatCpu } from './core/format';
 import { fleetCommand } from './cli/fleet';
 import { describeLeader, readLeader } from './fleet/leader';
-import { readPolicy } from './fleet/policy';
+import { policyWarnings, readPolicy } from './fleet/policy';
+import { hardCapRefusalFromLedger } from './fleet/spend';
 
 const HELP = `tether — keep every process your tools start on a leash
 
@@ -141,7 +142,13 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
     });
     /** Launches one instance with the --name/--region/--ssh-key/--image options and prints it. */
     /** Without --name: the type, made unique with -2, -3…; a --name already in use is refused (CloudManager.provision). */
+    /** A launch that would cross a hard-cap budget is refused (exit 2) before anything is asked or written; --yes does not override it. */
+    const refuseOverHardCap = (provider: string, instanceType: string, pricePerHour: number | undefined): void => {
+      const refusal = hardCapRefusalFromLedger(engine!.ledger, readPolicy(engine!.ledger.stateDir).budgets, provider, instanceType, pricePerHour);
+      if (refusal) throw refusal;
+    };
     const launchCloud = async (provider: string, instanceType: string, known: { pricePerHour: number; gpuCount: number; gpuType?: string } | undefined, price: (v: CloudView) => string): Promise<number> => {
+      refuseOverHardCap(provider, instanceType, known?.pricePerHour);
       const timeLimitHours = o['time-limit'] === undefined ? readPolicy(engine!.ledger.stateDir).defaultTimeLimitHours || undefined : Number(o['time-limit']);
       if (timeLimitHours !== undefined && !(timeLimitHours > 0)) throw new UsageError(`--time-limit must be a number of hours above 0, got "${o['time-limit']}"`);
       const deadmanMinutes = o.deadman === undefined ? undefined : Number(o.deadman);
@@ -182,6 +189,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         const report = await engine.status();
         const leader = readLeader(engine.ledger.stateDir);
         io.out(o.json ? JSON.stringify({ ...report, policyLeader: leader ?? null }, null, 2) : `${renderStatus(report)}\n${describeLeader(leader)}`);
+        // Budgets that are not enforced (a damaged policy file, settings the migration skipped) are said, never hidden.
+        for (const w of policyWarnings(engine.ledger.stateDir)) io.err(`tether: warning: ${w}`);
         return report.configError ? ExitCode.USAGE : ExitCode.OK;
       }
       case 'start': {
@@ -253,6 +262,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         const type = (await engine.cloud.catalogue(kind)).find((t) => t.name === o.type);
         if (!type) throw new UsageError(`${kind} has no instance type "${o.type}"`, `See \`tether cloud types ${kind}\`.`);
         const price = `$${type.pricePerHour.toFixed(2)}/h ($${(type.pricePerHour * 24).toFixed(2)}/day)`;
+        refuseOverHardCap(kind, o.type, type.pricePerHour);
         if (!o.yes) throw new UsageError(`this launches ${o.type}${o.region ? ` in ${o.region}` : ''} at ${price} until you terminate it`, 'Add --yes to confirm.');
         return await launchCloud(kind, o.type, type, () => price);
       }

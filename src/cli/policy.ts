@@ -9,7 +9,7 @@ import type { Budget, BudgetPeriod } from '../core/budget';
 import type { IdlePolicy } from '../core/autostop';
 import { accountKindOf } from '../engine/cloudAccounts';
 import { budgetSpend } from '../fleet/spend';
-import { PERIODS, PROVIDERS, policyFile, readPolicy, removeBudget, setBudget, setDefaultTimeLimit, setIdleAutostop } from '../fleet/policy';
+import { PERIODS, PROVIDERS, policyFile, policyWarnings, readPolicy, removeBudget, setBudget, setDefaultTimeLimit, setIdleAutostop } from '../fleet/policy';
 
 export interface Io {
   out: (s: string) => void;
@@ -129,6 +129,7 @@ export async function runPolicyCommand(argv: string[], io: Io): Promise<number> 
     }
     if (sub === 'list' || sub === undefined) {
       const policy = readPolicy(stateDir);
+      for (const w of policyWarnings(stateDir)) io.err(`tether: warning: ${w}`);
       const spent = spentByBudget(stateDir, policy.budgets);
       if (o.json) {
         io.out(JSON.stringify(policy.budgets.map((b, i) => ({ ...b, spent: spent[i] ?? null })), null, 2));

@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
 import { FileLock } from './fileLock';
-import { LedgerCorruptError } from './errors';
+import { ExitCode, LedgerCorruptError, TetherError } from './errors';
 import type { ProcessIdentity } from './procfs';
 import type { PluginExecutionMode, RemoteResourceInfo } from './protocols';
 
@@ -123,6 +123,48 @@ export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(env.XDG_DATA_HOME || path.join(home, '.local', 'share'), 'tether');
 }
 
+/**
+ * Refuses a state folder another local user could write to (like OpenSSH's StrictModes): records
+ * planted there would name this user's processes, and `orphans --kill` would stop them. The
+ * folder and the files Tether trusts in it must be owned by this user (or root) and writable by
+ * no group or other user. A missing folder passes (Tether creates it 0700). Throws
+ * {@link TetherError} (exit code 2) naming the fix.
+ */
+export function checkStateDir(stateDir: string, files: readonly string[] = ['ledger.json', 'policy.json']): void {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  if (uid === undefined || process.platform === 'win32') return;
+  for (const [target, isDir] of [[stateDir, true], ...files.map((f) => [path.join(stateDir, f), false] as const)] as const) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(target);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    const what = isDir ? 'state folder' : 'file';
+    if (st.uid !== uid && st.uid !== 0) {
+      throw new TetherError(`The ${what} ${target} is owned by another user (uid ${st.uid}, you are ${uid}); Tether refuses to use it (records there could name your processes)`, {
+        remedy: isDir ? `Use a state folder of your own (--state-dir or TETHER_STATE_DIR), or \`chown ${uid} ${target} && chmod 700 ${target}\`.` : `Remove it or \`chown ${uid} ${target}\` after checking its contents.`,
+        exitCode: ExitCode.USAGE,
+      });
+    }
+    if (st.mode & 0o022) {
+      const mode = (st.mode & 0o777).toString(8).padStart(3, '0');
+      throw new TetherError(`The ${what} ${target} is writable by ${st.mode & 0o002 ? 'every user' : 'its group'} (mode ${mode}); Tether refuses to use it (another user could plant records naming your processes)`, {
+        remedy: isDir ? `Run \`chmod 700 ${target}\` (and check the files in it).` : `Run \`chmod 600 ${target}\` after checking its contents.`,
+        exitCode: ExitCode.USAGE,
+      });
+    }
+  }
+}
+
+/** Creates the state folder (0700) when missing, then {@link checkStateDir}. */
+export function ensureStateDir(stateDir: string): void {
+  checkStateDir(stateDir);
+  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  checkStateDir(stateDir);
+}
+
 function emptyBody(): LedgerBody {
   return { seq: 0, updatedAt: new Date(0).toISOString(), resources: [], ended: [] };
 }
@@ -138,7 +180,7 @@ export class Ledger {
   private readonly lock: FileLock;
 
   constructor(readonly stateDir: string) {
-    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    ensureStateDir(stateDir);
     this.file = path.join(stateDir, 'ledger.json');
     this.tag = createHash('sha256').update(path.resolve(stateDir)).digest('hex').slice(0, 16);
     this.lock = new FileLock(path.join(stateDir, 'ledger.lock'));

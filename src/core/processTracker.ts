@@ -24,6 +24,7 @@ import {
   readCmdline,
   readEnvVarAsync,
   readStat,
+  selfAndAncestors,
   startTimeToDate,
   type ProcStat,
   type ProcessIdentity,
@@ -183,6 +184,10 @@ export class ProcessTracker {
     const result = new Map<string, ProcessInfo[]>();
     const nowMs = Date.now();
     const seenKeys = new Set<string>();
+    // Tether and its ancestors may carry a plugin's marker (launched from inside its tree): they
+    // are never one of its processes (their other children may be), and Tether's own children
+    // are not walked into.
+    const lineage = new Set(selfAndAncestors().map(key));
     for (const res of resources) {
       const stats = new Map<number, ProcStat>();
       const queue: ProcStat[] = [];
@@ -203,12 +208,14 @@ export class ProcessTracker {
       // Breadth-first walk down the children files.
       for (let i = 0; i < queue.length; i++) {
         const st = queue[i]!;
+        if (st.pid === process.pid) continue;
         for (const child of childrenOf(st.pid, st.numThreads)) if (!stats.has(child)) add(readStat(child));
         await slicer.tick();
       }
       const infos: ProcessInfo[] = [];
       for (const st of stats.values()) {
         const k = key(st);
+        if (lineage.has(k)) continue;
         seenKeys.add(k);
         const prev = this.cpuPrev.get(k);
         const cpuPercent =

@@ -214,13 +214,40 @@ export function startTimeToDate(startTicks: number): Date {
 }
 
 /**
+ * This process and every ancestor of it up to PID 1 (included), by PID and start time, read now
+ * (a parent that exits re-parents us). Tether may run inside a plugin's tree (a terminal a plugin
+ * opened, VS Code launched from one) and then carries its marker: none of these may ever be
+ * signalled or counted as a plugin's process.
+ */
+export function selfAndAncestors(): ProcessIdentity[] {
+  const out: ProcessIdentity[] = [];
+  const seen = new Set<number>();
+  for (let pid = process.pid; pid >= 1 && !seen.has(pid); ) {
+    seen.add(pid);
+    const st = readStat(pid);
+    if (!st) break;
+    out.push({ pid: st.pid, startTime: st.startTime });
+    if (pid === 1) break;
+    pid = st.ppid;
+  }
+  return out;
+}
+
+/** True when `id` is this process or one of its ancestors (PID and start time). */
+export function isSelfOrAncestor(id: ProcessIdentity, lineage: readonly ProcessIdentity[] = selfAndAncestors()): boolean {
+  return lineage.some((p) => p.pid === id.pid && p.startTime === id.startTime);
+}
+
+/**
  * Sends `signal` only if `id.pid` is still the process that started at `id.startTime`.
- * Returns 'sent', 'gone' (exited, zombie, or the PID now belongs to someone else) or 'denied'.
+ * Returns 'sent', 'gone' (exited, zombie, or the PID now belongs to someone else), 'denied', or
+ * 'self' for this process or one of its ancestors: those are never signalled, whatever asks.
  * The window between the check and the kill is a few microseconds; a PID cannot be reused
  * within it unless the whole PID space wraps around meanwhile.
  */
-export function signalIfSame(id: ProcessIdentity, signal: NodeJS.Signals): 'sent' | 'gone' | 'denied' {
+export function signalIfSame(id: ProcessIdentity, signal: NodeJS.Signals): 'sent' | 'gone' | 'denied' | 'self' {
   if (!isSameProcessAlive(id)) return 'gone';
+  if (isSelfOrAncestor(id)) return 'self';
   try {
     process.kill(id.pid, signal);
     return 'sent';

@@ -6,7 +6,7 @@
  * stranger that inherited a dead process's PID is never touched. Processes are signalled one
  * by one rather than by process group, because a group id is a PID too and can be reused.
  */
-import { isSameProcessAlive, signalIfSame, type ProcessIdentity } from './procfs';
+import { isSameProcessAlive, isSelfOrAncestor, selfAndAncestors, signalIfSame, type ProcessIdentity } from './procfs';
 
 export interface StopOptions {
   /** How long processes get to exit after SIGTERM. Default 5000 ms. */
@@ -53,7 +53,9 @@ export async function stopProcessTree(
   const denied = new Map<string, ProcessIdentity>();
 
   const refresh = async (): Promise<ProcessIdentity[]> => {
-    for (const p of await discover()) all.set(key(p), p);
+    // Tether itself and its ancestors (it may run inside the tree it stops) are never part of it.
+    const lineage = selfAndAncestors();
+    for (const p of await discover()) if (!isSelfOrAncestor(p, lineage)) all.set(key(p), p);
     return [...all.values()].filter(isSameProcessAlive);
   };
   const send = (p: ProcessIdentity, sig: NodeJS.Signals, sent: Set<string>) => {

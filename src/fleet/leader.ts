@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { FileLock } from '../core/fileLock';
+import { ensureStateDir } from '../core/ledger';
 import { identify, isSameProcessAlive, type ProcessIdentity } from '../core/procfs';
 
 export const LEASE_FILE = 'policy-leader.json';
@@ -119,7 +120,7 @@ export class PolicyLease {
    * leads for the next `intervalMs`, and who does otherwise.
    */
   async tryLead(intervalMs: number): Promise<{ leader: boolean; holder: LeaderInfo | undefined }> {
-    fs.mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    ensureStateDir(this.stateDir);
     return this.lock.withLock(
       () => {
         const now = this.now();

@@ -12,6 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FileLock } from '../core/fileLock';
+import { checkStateDir, ensureStateDir } from '../core/ledger';
 import { TetherError, UsageError } from '../core/errors';
 import type { Budget, BudgetPeriod } from '../core/budget';
 import { DEFAULT_IDLE_POLICY, type IdlePolicy } from '../core/autostop';
@@ -27,7 +28,19 @@ export interface Policy {
   defaultTimeLimitHours: number;
   /** When VS Code's settings were copied in (once); absent until then. */
   migratedFromSettings?: string;
+  /**
+   * Budgets of VS Code's settings the migration could not take (invalid), kept so that every
+   * reader (`tether budget list`, `tether status`, VS Code) says so until the budget is set again
+   * under its name or removed by hand: a budget must never vanish without a word.
+   */
+  skippedSettings?: SkippedSetting[];
   updatedAt?: string;
+}
+
+/** One invalid settings entry the migration skipped: its name (when it had one) and what was wrong. */
+export interface SkippedSetting {
+  name?: string;
+  problems: string[];
 }
 
 export const PERIODS: readonly BudgetPeriod[] = ['day', 'month', 'lifetime'];
@@ -109,6 +122,7 @@ export function parsePolicy(file: string, text: string): Policy {
   problems.push(...idleProblems(idle));
   const limit = raw.defaultTimeLimitHours ?? 0;
   problems.push(...timeLimitProblems(limit));
+  const skipped = parseSkipped(raw.skippedSettings, problems);
   if (problems.length) throw new PolicyFileError(file, problems.join('; '));
   return {
     format: POLICY_FORMAT,
@@ -116,12 +130,42 @@ export function parsePolicy(file: string, text: string): Policy {
     idleAutostop: idle as IdlePolicy,
     defaultTimeLimitHours: limit as number,
     ...(typeof raw.migratedFromSettings === 'string' ? { migratedFromSettings: raw.migratedFromSettings } : {}),
+    ...(skipped.length ? { skippedSettings: skipped } : {}),
     ...(typeof raw.updatedAt === 'string' ? { updatedAt: raw.updatedAt } : {}),
   };
 }
 
+function parseSkipped(v: unknown, problems: string[]): SkippedSetting[] {
+  if (v === undefined) return [];
+  const ok = (e: unknown): e is SkippedSetting =>
+    isObj(e) && (e.name === undefined || typeof e.name === 'string') && Array.isArray(e.problems) && e.problems.every((x) => typeof x === 'string');
+  if (!Array.isArray(v) || !v.every(ok)) {
+    problems.push('"skippedSettings" must be a list of { "name"?, "problems": [text] }');
+    return [];
+  }
+  return v.map((e) => ({ ...(e.name !== undefined ? { name: e.name } : {}), problems: [...e.problems] }));
+}
+
+/**
+ * What a reader must say about the policy of a state folder (each a line): a damaged policy file
+ * (nothing of it is enforced) or settings the migration could not take. Never throws.
+ */
+export function policyWarnings(stateDir: string): string[] {
+  let p: Policy;
+  try {
+    p = readPolicy(stateDir);
+  } catch (err) {
+    return [err instanceof TetherError ? `${err.message} — ${err.remedy}` : String(err)];
+  }
+  return (p.skippedSettings ?? []).map(
+    (e) =>
+      `a budget${e.name ? ` "${e.name}"` : ''} of your VS Code settings was not moved into ${policyFile(stateDir)} and is not enforced: ${e.problems.join('; ')} — set it again with \`tether budget set${e.name ? ` "${e.name}"` : ''} …\` (or "Tether: Set Budget…")`,
+  );
+}
+
 /** The policy of a state folder (the empty policy when there is no file). Throws {@link PolicyFileError}. */
 export function readPolicy(stateDir: string): Policy {
+  checkStateDir(stateDir);
   const file = policyFile(stateDir);
   let text: string;
   try {
@@ -150,7 +194,7 @@ function writeAtomic(file: string, text: string): void {
  * abort with nothing written). The result is checked as a whole before it is written.
  */
 export async function updatePolicy<T>(stateDir: string, fn: (p: Policy) => T, what = 'changing the policy'): Promise<T> {
-  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  ensureStateDir(stateDir);
   const file = policyFile(stateDir);
   return new FileLock(`${file}.lock`).withLock(
     () => {
@@ -187,6 +231,11 @@ export async function setBudget(stateDir: string, budget: Budget): Promise<{ rep
     const i = p.budgets.findIndex((x) => x.name === b.name);
     if (i >= 0) p.budgets[i] = b;
     else p.budgets.push(b);
+    // A budget the migration skipped is reported until it is set again.
+    if (p.skippedSettings) {
+      p.skippedSettings = p.skippedSettings.filter((e) => e.name?.trim() !== b.name);
+      if (!p.skippedSettings.length) delete p.skippedSettings;
+    }
     return { replaced: i >= 0 };
   }, `setting budget "${b.name}"`);
 }
@@ -239,7 +288,13 @@ export async function migrateSettings(stateDir: string, s: LegacySettings): Prom
     if (Array.isArray(s.budgets)) {
       s.budgets.forEach((b, i) => {
         const problems = budgetProblems(b, `tether.budgets[${i}]`);
-        if (problems.length) return void out.skipped.push(...problems);
+        if (problems.length) {
+          out.skipped.push(...problems);
+          // Kept in the file: the CLI and VS Code keep saying so until it is set again.
+          const name = isObj(b) && typeof b.name === 'string' && b.name.trim() ? b.name.trim() : undefined;
+          (p.skippedSettings ??= []).push({ ...(name ? { name } : {}), problems });
+          return;
+        }
         const budget = checkBudget(b as Budget);
         if (p.budgets.some((x) => x.name === budget.name)) return;
         p.budgets.push(budget);

@@ -22,6 +22,7 @@ import type { TreeNode } from './treeProvider';
 import { statusText } from './statusBar';
 import { sshArgsForHost } from '../plugins/ssh/sshArgs';
 import { readPolicy } from '../fleet/policy';
+import { hardCapRefusal } from '../fleet/spend';
 
 export interface CommandDeps {
   model: TetherModel;
@@ -493,11 +494,10 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     if (!name) return;
     const spend = model.snapshot;
     const applicable = spend.budgets.filter((v) => !v.budget.ledgerId && (!v.budget.provider || v.budget.provider === provider.account));
-    const hardCap = applicable.find((v) => v.budget.autoTerminate && v.spent + type.t.pricePerHour > v.budget.limitUsd);
+    // The same refusal as `tether provision` (src/fleet/spend.ts).
+    const hardCap = hardCapRefusal(spend.budgets, provider.account, type.t.name, type.t.pricePerHour);
     if (hardCap) {
-      void vscode.window.showErrorMessage(
-        `Tether: launching ${type.t.name} would exceed the hard cap "${hardCap.budget.name}": ${formatUsd(hardCap.spent)} spent + ${formatUsd(type.t.pricePerHour)} for the first hour > ${formatUsd(hardCap.budget.limitUsd)} per ${hardCap.budget.period}. Raise the budget (Tether: Set Budget…, or "tether budget set") or pick a cheaper type.`,
-      );
+      void vscode.window.showErrorMessage(`Tether: ${hardCap.oneLine()}`);
       return;
     }
     const budgetLine = applicable.length

@@ -125,6 +125,20 @@ export class TetherModel implements vscode.Disposable {
 
   /** Re-creates engines for the current workspace folders (and state folder setting). */
   setFolders(folders: readonly string[]): void {
+    try {
+      this.setFoldersOrThrow(folders);
+      this.lastFolderError = '';
+    } catch (err) {
+      // An unsafe state folder (another user can write to it) is refused: said once, no engine made.
+      const line = describeError(err);
+      this.log.error(line);
+      if (line !== this.lastFolderError) void vscode.window.showErrorMessage(`Tether: ${line}`);
+      this.lastFolderError = line;
+    }
+  }
+  private lastFolderError = '';
+
+  private setFoldersOrThrow(folders: readonly string[]): void {
     const sd = this.stateDir();
     for (const [f, e] of this.engines) {
       if (!folders.includes(f) || (sd !== undefined && e.ledger.stateDir !== sd)) this.engines.delete(f);

@@ -47,7 +47,9 @@ export class PolicySource {
         defaultTimeLimitHours: user<unknown>('cloud.defaultTimeLimitHours'),
       });
       if (!r) return;
-      for (const s of r.skipped) this.log.warn(`settings not migrated (invalid): ${s}`);
+      for (const s of r.skipped) this.log.error(`settings not migrated (invalid): ${s}`);
+      // Once (the migration runs once per state folder); `tether budget list` and `tether status` keep saying it.
+      if (r.skipped.length) void vscode.window.showWarningMessage(`Tether: ${r.skipped.length} invalid entr${r.skipped.length > 1 ? 'ies' : 'y'} of your settings ${r.skipped.length > 1 ? 'are' : 'is'} not enforced: ${r.skipped.join('; ')}. Set the budget again with "Tether: Set Budget…" (or \`tether budget set\`).`, 'Open Policy File').then((c2) => c2 && void vscode.commands.executeCommand('tether.openPolicyFile'));
       const what = [r.budgets.length ? `budget(s) ${r.budgets.map((b) => `"${b}"`).join(', ')}` : '', r.idle ? 'idle autostop' : '', r.timeLimit ? 'the default time limit' : ''].filter(Boolean);
       if (!what.length && !r.skipped.length) return;
       const msg = `Tether: ${what.length ? what.join(', ') : 'nothing'} moved from your settings into ${policyFile(this.stateDir())}, shared with the \`tether\` CLI and \`tether watch\`. Edit them with "Tether: Set Budget…" (or \`tether budget\`); the settings are no longer read.${r.skipped.length ? ` ${r.skipped.length} invalid entr${r.skipped.length > 1 ? 'ies were' : 'y was'} skipped (see the Tether log).` : ''}`;

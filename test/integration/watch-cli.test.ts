@@ -52,11 +52,12 @@ describe('tether budget + tether watch (no VS Code; fake Lambda Cloud server)', 
 
   it('a budget with auto-terminate set through the CLI: `tether watch --once` terminates the instance in one tick and the ledger records why', async () => {
     // Lambda bills from launch by the started minute: one minute at $0.75/h ($0.0125) is already past a $0.01 cap.
+    // Launched before the cap is set: `tether provision` refuses a launch past a hard cap (provision-budget.test.ts).
+    const launch = await runCli(['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-east-1', '--ssh-key', 'laptop', '--name', 'pricey', '--yes', '--workspace', ws], env);
+    assert.equal(launch.code, 0, launch.stderr);
     const set = await runCli(['budget', 'set', 'hard cap', '--limit', '0.01', '--period', 'lifetime', '--provider', 'lambda', '--auto-terminate'], env);
     assert.equal(set.code, 0, set.stderr);
     assert.match(set.stdout, /^added budget "hard cap": \$0\.01 per lifetime on lambda_labs, auto-terminate/);
-    const launch = await runCli(['provision', '--provider', 'lambda', '--type', 'gpu_1x_a10', '--region', 'us-east-1', '--ssh-key', 'laptop', '--name', 'pricey', '--yes', '--workspace', ws], env);
-    assert.equal(launch.code, 0, launch.stderr);
     const running = await waitFor(async () => {
       const s = JSON.parse((await runCli(['status', '--json', '--workspace', ws], env)).stdout) as StatusReport;
       return s.cloud.instances.find((i) => i.name === 'pricey' && i.status === 'running');

@@ -63,8 +63,10 @@ export function ensureDockerPackages(): { dockerd: string; busybox: string } {
       throw new Error(`the Docker tests need Debian packages ${need.join(', ')}: run sudo ${cmd}`);
     }
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    let r = spawnSync('sh', ['-c', cmd], { env, stdio: 'inherit' });
-    if (r.status !== 0) r = spawnSync('sh', ['-c', `apt-get update -qq && ${cmd}`], { env, stdio: 'inherit' });
+    // Wait for dpkg's lock (another run of the suite may be installing at the same time).
+    const wait = cmd.replace('apt-get ', 'apt-get -o DPkg::Lock::Timeout=600 ');
+    let r = spawnSync('sh', ['-c', wait], { env, stdio: 'inherit' });
+    if (r.status !== 0) r = spawnSync('sh', ['-c', `apt-get -o DPkg::Lock::Timeout=600 update -qq && ${wait}`], { env, stdio: 'inherit' });
     if (r.status !== 0) throw new Error(`could not install ${need.join(', ')}: run ${cmd}`);
     dockerd = which('dockerd');
     busybox = busyboxOk();

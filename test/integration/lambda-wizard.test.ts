@@ -46,6 +46,9 @@ const load = M._load;
 M._load = function (request: string, ...rest: unknown[]) {
   return request === 'vscode' ? vscodeStub : load.call(this, request, ...rest);
 };
+// A fresh copy of the step: in a whole-tier run, an earlier test file (test/helpers/vscodeStub.ts
+// users) has already loaded it bound to that other stand-in.
+delete require.cache[require.resolve('../../src/ui/lambdaSshKey')];
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { pickLambdaSshKey } = require('../../src/ui/lambdaSshKey') as typeof import('../../src/ui/lambdaSshKey');
 M._load = load; // only the step's own import sees the stand-in

@@ -79,10 +79,11 @@ describe('local subprocess plugins (real process trees)', function () {
     engine = new Engine({ workspace: ws, stateDir, ownerKind: 'cli' });
     await engine.start('polite');
     const t0 = Date.now();
-    const report = (await engine.stop('polite'))!;
+    // A 60 s grace: a stop that waited it out cannot pass for a quick one, however loaded the machine.
+    const report = (await engine.stop('polite', 60_000))!;
     assert.equal(report.killed, 0);
     assert.equal(report.terminated, 1);
-    assert.ok(Date.now() - t0 < 4500, 'did not wait for the 5 s grace period');
+    assert.ok(Date.now() - t0 < 30_000, 'did not wait for the 60 s grace period');
   });
 
   it('never signals a stranger that took a dead plugin\'s PID (forced PID reuse)', async function () {

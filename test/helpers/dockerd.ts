@@ -11,6 +11,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
 import { findOnPath } from '../../src/core/executables';
 
@@ -62,8 +63,10 @@ export function ensureDockerPackages(): { dockerd: string; busybox: string } {
       throw new Error(`the Docker tests need Debian packages ${need.join(', ')}: run sudo ${cmd}`);
     }
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    let r = spawnSync('sh', ['-c', cmd], { env, stdio: 'inherit' });
-    if (r.status !== 0) r = spawnSync('sh', ['-c', `apt-get update -qq && ${cmd}`], { env, stdio: 'inherit' });
+    // Wait for dpkg's lock (another run of the suite may be installing at the same time).
+    const wait = cmd.replace('apt-get ', 'apt-get -o DPkg::Lock::Timeout=600 ');
+    let r = spawnSync('sh', ['-c', wait], { env, stdio: 'inherit' });
+    if (r.status !== 0) r = spawnSync('sh', ['-c', `apt-get -o DPkg::Lock::Timeout=600 update -qq && ${wait}`], { env, stdio: 'inherit' });
     if (r.status !== 0) throw new Error(`could not install ${need.join(', ')}: run ${cmd}`);
     dockerd = which('dockerd');
     busybox = busyboxOk();
@@ -148,7 +151,9 @@ export async function startDockerd(): Promise<TestDockerd> {
   child.on('exit', (code, sig) => (exited = `dockerd exited (code ${code}, signal ${sig}); log: ${tail(logFile)}`));
   child.on('error', (e) => (exited = `dockerd did not start: ${e.message}`));
   const docker = new Docker({ socketPath: socket });
-  const net = `tth${process.pid.toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`.slice(0, 15);
+  // Bridge name and subnet are drawn anew when creating the network fails (another run's daemon
+  // may hold either): see createTestNetwork.
+  let net = '';
   const stop = async () => {
     try {
       const cs = await docker.listContainers({ all: true });
@@ -175,18 +180,59 @@ export async function startDockerd(): Promise<TestDockerd> {
     const stream = await docker.importImage(Readable.from([tar]) as unknown as NodeJS.ReadableStream, { repo: TEST_IMAGE.split(':')[0], tag: TEST_IMAGE.split(':')[1] });
     await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve())));
     await docker.getImage(TEST_IMAGE).inspect();
-    const third = 100 + (process.pid % 100);
-    await docker.createNetwork({
-      Name: net,
-      Driver: 'bridge',
-      Options: { 'com.docker.network.bridge.name': net },
-      IPAM: { Config: [{ Subnet: `10.${third}.${Math.floor(Math.random() * 250)}.0/24` }] },
-    });
+    for (let attempt = 1; ; attempt++) {
+      net = `tth${process.pid.toString(36)}${randomBytes(4).toString('hex')}`.slice(0, 15);
+      try {
+        await docker.createNetwork({
+          Name: net,
+          Driver: 'bridge',
+          Options: { 'com.docker.network.bridge.name': net },
+          IPAM: { Config: [{ Subnet: freeSubnet() }] },
+        });
+        break;
+      } catch (err) {
+        if (attempt >= 5) throw err;
+      }
+    }
   } catch (err) {
     await stop();
     throw err;
   }
   return { dir, socket, host: `unix://${socket}`, docker, image: TEST_IMAGE, network: net, pid: child.pid!, logFile, stop };
+}
+
+/**
+ * A /24 in 10.100.0.0–10.199.255.0 that no route of this machine covers yet (other runs' test
+ * daemons on this machine have bridges with subnets of their own; two bridges with one subnet
+ * would send a container's traffic to the wrong one). Random, so two runs starting at once
+ * collide with a chance of about 1 in 25,000; the caller retries when the network cannot be made.
+ */
+export function freeSubnet(routes = ipv4Routes()): string {
+  const N = 100 * 256;
+  const start = Math.floor(Math.random() * N);
+  for (let k = 0; k < N; k++) {
+    const i = (start + k) % N;
+    const net = ((10 << 24) | ((100 + (i >> 8)) << 16) | ((i & 255) << 8)) >>> 0;
+    const clash = routes.some((r) => ((net & r.mask) >>> 0 === r.dest && r.mask !== 0) || ((r.dest & 0xffffff00) >>> 0) === net);
+    if (!clash) return `10.${100 + (i >> 8)}.${i & 255}.0/24`;
+  }
+  throw new Error('every /24 in 10.100.0.0-10.199.255.0 is routed on this machine already');
+}
+
+/** Routes of the main table from /proc/net/route (destination and mask as host-order numbers). */
+function ipv4Routes(): Array<{ dest: number; mask: number }> {
+  const le = (hex: string) => Buffer.from(hex, 'hex').readUInt32LE(0);
+  try {
+    return fs
+      .readFileSync('/proc/net/route', 'latin1')
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f.length >= 8)
+      .map((f) => ({ dest: le(f[1]!), mask: le(f[7]!) }));
+  } catch {
+    return [];
+  }
 }
 
 function tail(file: string): string {

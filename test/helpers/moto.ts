@@ -43,10 +43,26 @@ export function findMotoServer(): { bin?: string; searched: string[] } {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Starts moto; throws with moto's output when it does not come up within `timeoutMs`. */
-export async function startMoto(bin: string, opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<MotoServer> {
-  const timeoutMs = opts.timeoutMs ?? 15000;
-  const port = await freePort();
+/**
+ * Starts moto; throws with moto's output when it does not come up within `timeoutMs`. Safe with
+ * other runs of the suite on the machine: moto is ready only once it has printed that it runs on
+ * our port (an answer alone could come from another process that took the port between
+ * freePort() and moto's bind); when the port was taken, moto exits and another port is tried.
+ * `port`: the first port to try (tests of this helper).
+ */
+export async function startMoto(bin: string, opts: { env?: Record<string, string>; timeoutMs?: number; port?: number } = {}): Promise<MotoServer> {
+  for (let attempt = 1; ; attempt++) {
+    const port = attempt === 1 && opts.port ? opts.port : await freePort();
+    const r = await startMotoOn(bin, port, opts);
+    if (typeof r !== 'string') return r;
+    if (attempt >= 5) throw new Error(`moto_server (${bin}) found no free port in ${attempt} attempts:\n${r}`);
+  }
+}
+
+/** moto on `port`, or its output when the port was already in use. */
+async function startMotoOn(bin: string, port: number, opts: { env?: Record<string, string>; timeoutMs?: number }): Promise<MotoServer | string> {
+  // Generous: moto's start takes ~0.4 s on a quiet machine, many times that on a loaded one.
+  const timeoutMs = opts.timeoutMs ?? 90_000;
   const endpoint = `http://127.0.0.1:${port}`;
   let output = '';
   const child: ChildProcess = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], {
@@ -89,10 +105,16 @@ export async function startMoto(bin: string, opts: { env?: Record<string, string
     }
   };
 
+  // werkzeug prints this once its socket is bound (moto 5: " * Running on http://127.0.0.1:PORT").
+  const bound = `Running on ${endpoint}`;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (exited) throw new Error(`moto_server (${bin}) exited at start:\n${output}`);
+    if (exited) {
+      if (/Address already in use|is in use by another program/.test(output)) return output;
+      throw new Error(`moto_server (${bin}) exited at start:\n${output}`);
+    }
     try {
+      if (!output.includes(bound)) throw new Error('not bound yet');
       await reset();
       break;
     } catch {

@@ -79,10 +79,11 @@ describe('local subprocess plugins (real process trees)', function () {
     engine = new Engine({ workspace: ws, stateDir, ownerKind: 'cli' });
     await engine.start('polite');
     const t0 = Date.now();
-    const report = (await engine.stop('polite'))!;
+    // A 60 s grace: a stop that waited it out cannot pass for a quick one, however loaded the machine.
+    const report = (await engine.stop('polite', 60_000))!;
     assert.equal(report.killed, 0);
     assert.equal(report.terminated, 1);
-    assert.ok(Date.now() - t0 < 4500, 'did not wait for the 5 s grace period');
+    assert.ok(Date.now() - t0 < 30_000, 'did not wait for the 60 s grace period');
   });
 
   it('never signals a stranger that took a dead plugin\'s PID (forced PID reuse)', async function () {
@@ -94,7 +95,13 @@ describe('local subprocess plugins (real process trees)', function () {
     process.kill(old.pid, 'SIGKILL'); // it dies behind Tether's back; Node reaps it (we are its parent)
     await waitFor(() => !fs.existsSync(`/proc/${old.pid}`), 5000, 'the PID to be freed');
     let stranger: ChildProcess | undefined;
-    for (let attempt = 0; attempt < 200 && !stranger; attempt++) {
+    // Other processes forking on the machine (another run of the suite) race for the PID: try for a generous time.
+    const deadline = Date.now() + 90_000;
+    for (let attempt = 0; (attempt < 200 || Date.now() < deadline) && !stranger; attempt++) {
+      if (fs.existsSync(`/proc/${old.pid}`)) {
+        await sleep(5); // another process holds it now
+        continue;
+      }
       fs.writeFileSync('/proc/sys/kernel/ns_last_pid', String(old.pid - 1));
       const c = spawn('sleep', ['300'], { stdio: 'ignore', env: { PATH: process.env.PATH! } });
       if (c.pid === old.pid) stranger = c;

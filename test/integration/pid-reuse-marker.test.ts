@@ -19,7 +19,14 @@ const NS_LAST_PID = '/proc/sys/kernel/ns_last_pid';
  * back to `resumeAt`: for the tracker it looks as if the counter went all the way round.
  */
 function strangerAt(pid: number, resumeAt: number, env: Record<string, string> = {}): ChildProcess {
-  for (let attempt = 0; attempt < 300; attempt++) {
+  // Every other process forking on the machine (another run of the suite, say) races with us
+  // for the PID, and may hold it a while: try for a generous time, not a fixed number of times.
+  const deadline = Date.now() + 90_000;
+  for (let attempt = 0; attempt < 300 || Date.now() < deadline; attempt++) {
+    if (fs.existsSync(`/proc/${pid}`)) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); // another process holds it now
+      continue;
+    }
     fs.writeFileSync(NS_LAST_PID, String(pid - 1));
     const c = spawn('sleep', ['300'], { stdio: 'ignore', env: { PATH: process.env.PATH!, ...env } });
     if (c.pid === pid) {

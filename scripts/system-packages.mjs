@@ -83,7 +83,8 @@ export function ensureSystemPackages(wanted = SYSTEM_PACKAGES.map((s) => s.pkg),
   const aptEnv = { ...env, DEBIAN_FRONTEND: 'noninteractive' };
   const args = ['install', '-y', '--no-install-recommends', ...missing];
   const apt = (a) => {
-    const r = spawnSync('apt-get', a, { env: aptEnv, stdio: 'inherit' });
+    // Another run (a second clone's npm test) may hold dpkg's lock: wait for it instead of failing.
+    const r = spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', ...a], { env: aptEnv, stdio: 'inherit' });
     if (r.error) throw r.error;
     return r.status;
   };

@@ -30,6 +30,8 @@ describe('system packages for every test tier (npm test installs them)', () => {
       path.join(bin, 'apt-get'),
       `#!/bin/sh
 echo "$DEBIAN_FRONTEND $*" >> '${calls}'
+# -o DPkg::Lock::Timeout=600: wait for another run's dpkg lock (dropped here like apt's own options).
+if [ "$1" = -o ]; then shift 2; fi
 if [ "$1" = install ]; then
   ${o.failFirstInstall ? `if [ ! -e '${dir}/failed-once' ]; then touch '${dir}/failed-once'; exit 100; fi` : ':'}
   shift
@@ -66,7 +68,7 @@ exit 0
     const logs: string[] = [];
     const done = ensureSystemPackages(ALL, { root: f.root, isRoot: true, dryRun: false, env: f.env, log: (...a) => logs.push(a.join(' ')) });
     assert.deepEqual(done, ALL);
-    assert.deepEqual(f.calls(), [`noninteractive install -y --no-install-recommends ${ALL.join(' ')}`]);
+    assert.deepEqual(f.calls(), [`noninteractive -o DPkg::Lock::Timeout=600 install -y --no-install-recommends ${ALL.join(' ')}`]);
     assert.match(logs.join('\n'), /openssh-server: the SSH tier runs its own sshd/);
     assert.deepEqual(ensureSystemPackages(ALL, { root: f.root, isRoot: true, dryRun: false, env: f.env, log: () => {} }), []);
     assert.equal(f.calls().length, 1, 'no second apt-get');
@@ -76,7 +78,7 @@ exit 0
     const { ensureSystemPackages } = await import('../../scripts/system-packages.mjs');
     const f = fakeApt({ failFirstInstall: true });
     ensureSystemPackages(['tini'], { root: f.root, isRoot: true, dryRun: false, env: f.env, log: () => {} });
-    assert.deepEqual(f.calls(), ['noninteractive install -y --no-install-recommends tini', 'noninteractive update', 'noninteractive install -y --no-install-recommends tini']);
+    assert.deepEqual(f.calls(), ['noninteractive -o DPkg::Lock::Timeout=600 install -y --no-install-recommends tini', 'noninteractive -o DPkg::Lock::Timeout=600 update', 'noninteractive -o DPkg::Lock::Timeout=600 install -y --no-install-recommends tini']);
   });
 
   it('not root: stops with the exact command and runs nothing; dry run prints it', async () => {

@@ -138,24 +138,7 @@ export class FileLock {
 
   /** Removes an unreadable lock, but only if it is still that file (same inode) and still unreadable. */
   private breakUnreadable(ino: number): void {
-    const aside = `${this.file}.${randomUUID()}.stale`;
-    try {
-      fs.renameSync(this.file, aside);
-    } catch {
-      return;
-    }
-    try {
-      if (fs.statSync(aside).ino !== ino || this.readOwner(aside)) {
-        // A holder took the lock meanwhile: give it back.
-        try {
-          fs.linkSync(aside, this.file);
-        } catch {
-          /* someone else holds it now */
-        }
-      }
-    } finally {
-      fs.rmSync(aside, { force: true });
-    }
+    this.breakIf((aside) => fs.statSync(aside).ino === ino && !this.readOwner(aside));
   }
 
   private isStale(o: LockOwner): boolean {
@@ -165,6 +148,14 @@ export class FileLock {
 
   /** Removes a stale lock, but only if it is still the same stale lock (compare by nonce). */
   private breakStale(stale: LockOwner): void {
+    this.breakIf((aside) => this.readOwner(aside)?.nonce === stale.nonce);
+  }
+
+  /**
+   * Moves the lock aside, then checks that what was moved is still the lock it meant to break;
+   * if a holder took the lock between the check and the rename, it is given back.
+   */
+  private breakIf(stillBroken: (aside: string) => boolean): void {
     const aside = `${this.file}.${randomUUID()}.stale`;
     try {
       fs.renameSync(this.file, aside);
@@ -172,9 +163,7 @@ export class FileLock {
       return;
     }
     try {
-      const taken = this.readOwner(aside);
-      if (taken?.nonce !== stale.nonce) {
-        // A live holder took the lock between our read and our rename: give it back.
+      if (!stillBroken(aside)) {
         try {
           fs.linkSync(aside, this.file);
         } catch {

@@ -14,6 +14,7 @@ import { isSameProcessAlive, type ProcessIdentity } from '../core/procfs';
 import type { Ledger, LedgerResource } from '../core/ledger';
 import { accruedCost } from './cloud';
 import { BILLING_RULES, billingNow, currentRate } from './costReport';
+import { writeFileAtomic as writeAtomic } from '../core/atomicFile';
 
 export const CLOSE_RECORD_FILE = 'closed-while-billing.json';
 
@@ -39,11 +40,6 @@ export interface CloseReport {
   message: string;
 }
 
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text, { mode: 0o600 });
-  fs.renameSync(tmp, file);
-}
 
 /** Live VS Code windows (extension hosts) sharing a state folder. */
 export class WindowRegistry {

@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { FileLock } from '../core/fileLock';
 import { ensureStateDir } from '../core/ledger';
 import { identify, isSameProcessAlive, type ProcessIdentity } from '../core/procfs';
+import { writeFileAtomic as writeAtomic } from '../core/atomicFile';
 
 export const LEASE_FILE = 'policy-leader.json';
 
@@ -83,11 +84,6 @@ export function describeLeader(info: LeaderInfo | undefined): string {
   return `policy tick: led by ${who} since ${info.since}, last tick ${Math.round(info.ageMs / 1000)} s ago, every ${Math.round(info.intervalMs / 1000)} s`;
 }
 
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.${randomUUID()}.tmp`;
-  fs.writeFileSync(tmp, text, { mode: 0o600 });
-  fs.renameSync(tmp, file);
-}
 
 export interface LeaseOptions {
   /** Who this contender is (default: this process). */

@@ -16,6 +16,7 @@ import { checkStateDir, ensureStateDir } from '../core/ledger';
 import { TetherError, UsageError } from '../core/errors';
 import type { Budget, BudgetPeriod } from '../core/budget';
 import { DEFAULT_IDLE_POLICY, type IdlePolicy } from '../core/autostop';
+import { writeFileAtomic as writeAtomic } from '../core/atomicFile';
 
 export const POLICY_FILE = 'policy.json';
 export const POLICY_FORMAT = 'tether-policy/1';
@@ -177,17 +178,6 @@ export function readPolicy(stateDir: string): Policy {
   return parsePolicy(file, text);
 }
 
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-}
 
 /**
  * Read-modify-write of the policy under its lock: `fn` changes the policy it gets (or throws to

@@ -16,6 +16,7 @@ import type { CloudInstance, CloudProvider, InstanceType, LaunchRequest } from '
 import { readLedgerIdentity } from '../plugins/cloud/marker';
 import { originOf, reconcileCloud } from '../plugins/cloud/reconcile';
 import { BILLING_RULES, providerTitle } from '../plugins/cloud/rules';
+import { apiRatePerHour, billingRuleOf, isApiRemoteRecord } from './apiCost';
 import { selfShutdownEffect, type SelfShutdownEffect, type ShutdownProvider } from '../plugins/ssh/deadman';
 import { evaluateAutostop, snooze, type AutostopAction, type AutostopState, type IdleObservation, type IdlePolicy } from '../core/autostop';
 
@@ -256,13 +257,14 @@ export class CloudManager {
     // this poll. They burn nothing Tether can stop from here, so their rate is 0.
     const others = [...body.resources.filter((r) => !counted.has(r.id)).map((r) => ({ r, ended: false })), ...body.ended.map((r) => ({ r, ended: true }))];
     for (const { r, ended } of others) {
-      const rule = r.kind === 'cloud' && r.remote ? ruleOf(r.remote.provider) : undefined;
+      // An API plugin's resource bills at its recorded rate (its plugin, not Tether, may terminate it).
+      const rule = r.kind === 'cloud' && r.remote ? ruleOf(r.remote.provider) : billingRuleOf(r);
       if (!rule) continue;
       items.push({
         ledgerId: r.id,
         provider: r.remote!.provider,
         name: r.plugin,
-        ratePerHour: 0,
+        ratePerHour: !ended && isApiRemoteRecord(r) ? apiRatePerHour(r) : 0,
         spentInPeriod: (period) => accruedSince(r, rule, ended, periodStart(period, now), now),
       });
     }

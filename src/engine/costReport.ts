@@ -7,6 +7,7 @@ import type { Ledger, LedgerBody, LedgerResource } from '../core/ledger';
 import { BILLING_RULES } from '../plugins/cloud/rules';
 import { periodStart } from '../core/budget';
 import { accruedCost, billingEvents } from './cloud';
+import { billingRuleOf } from './apiCost';
 
 export { BILLING_RULES };
 
@@ -40,9 +41,8 @@ export function costReport(ledger: Ledger, sinceMs?: number, nowMs = Date.now())
 function costReportOf(body: LedgerBody, sinceMs: number | undefined, nowMs: number): CostReport {
   const lines: CostLine[] = [];
   const add = (r: LedgerResource, ended: boolean) => {
-    if (r.kind !== 'cloud' || !r.remote) return;
-    const rule = BILLING_RULES[r.remote.provider];
-    if (!rule) return;
+    const rule = billingRuleOf(r); // cloud records and API plugins' remote resources
+    if (!rule || !r.remote) return;
     const total = accruedCost(r, rule, ended, nowMs);
     const before = sinceMs !== undefined && sinceMs > Date.parse(r.createdAt) ? accruedCost(r, rule, ended, sinceMs) : 0;
     const cost = Math.max(0, total - before);
@@ -103,7 +103,7 @@ export function currentRate(r: LedgerResource, rule: BillingRule): number {
 export function billingNow(resources: readonly LedgerResource[]): Array<{ ledgerId: string; name: string; provider: string; perHour: number }> {
   const out: Array<{ ledgerId: string; name: string; provider: string; perHour: number }> = [];
   for (const r of resources) {
-    const rule = r.kind === 'cloud' && r.remote ? BILLING_RULES[r.remote.provider] : undefined;
+    const rule = billingRuleOf(r);
     if (!rule) continue;
     const perHour = currentRate(r, rule);
     if (perHour > 0) out.push({ ledgerId: r.id, name: r.plugin, provider: r.remote!.provider, perHour });
@@ -150,7 +150,7 @@ export function costCsv(r: CostReport): string {
 export function spendSeries(ledger: Ledger, points = 48, nowMs = Date.now()): { labels: string[]; byProvider: Record<string, number[]>; byResource: Record<string, number[]> } {
   const body = ledger.read();
   const records = [...body.resources.map((r) => ({ r, ended: false })), ...body.ended.map((r) => ({ r, ended: true }))].filter(
-    ({ r }) => r.kind === 'cloud' && r.remote && BILLING_RULES[r.remote.provider],
+    ({ r }) => !!billingRuleOf(r),
   );
   if (!records.length) return { labels: [], byProvider: {}, byResource: {} };
   const start = Math.min(...records.map(({ r }) => Date.parse(r.createdAt)));
@@ -159,7 +159,7 @@ export function spendSeries(ledger: Ledger, points = 48, nowMs = Date.now()): { 
   const byProvider: Record<string, number[]> = {};
   const byResource: Record<string, number[]> = {};
   for (const { r, ended } of records) {
-    const rule = BILLING_RULES[r.remote!.provider]!;
+    const rule = billingRuleOf(r)!;
     const row = (byProvider[r.remote!.provider] ??= times.map(() => 0));
     // Two resources of the same name (a relaunch) stay apart: the second gets its short id.
     const key = byResource[r.plugin] ? `${r.plugin} (${r.id.slice(0, 8)})` : r.plugin;

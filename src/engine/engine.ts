@@ -939,7 +939,8 @@ function isPluginRecord(r: LedgerResource): boolean {
 
 /** Records whose resources are local process trees (declared plugins and API plugins). */
 function isProcessRecord(r: LedgerResource): boolean {
-  return r.kind === 'local' || r.kind === 'api';
+  // An API plugin's remote resource (kind 'api' with `remote`, src/engine/apiCost.ts) has no local process.
+  return r.kind === 'local' || (r.kind === 'api' && !r.remote);
 }
 
 export function asTetherError(err: unknown): TetherError {

@@ -35,6 +35,8 @@ import { PolicyLease } from '../fleet/leader';
 import type { AutostopEvent } from '../engine/cloud';
 import type { DeadmanEvent } from '../engine/deadmanKeeper';
 import { defaultShutdownAction } from '../plugins/ssh/deadman';
+import { apiRatePerHour, billingRuleOf, recordApiRemote } from '../engine/apiCost';
+import { accruedCost } from '../engine/cloud';
 
 export interface FolderView {
   folder: string;
@@ -55,6 +57,8 @@ export interface ApiPluginView {
   /** USD/h while its resource is active. */
   costPerHour: number;
   costSoFar: number;
+  /** The ledger record of its remote resource (src/engine/apiCost.ts): its cost is in the ledger's spend. */
+  costLedgerId?: string;
   error?: string;
 }
 
@@ -91,6 +95,8 @@ interface ApiEntry {
   activeSince?: number;
   accrued: number;
   lastRate: number;
+  /** The ledger record of its remote resource, once it reported one. */
+  costId?: string;
 }
 
 const key = (p: ProcessIdentity) => `${p.pid}:${p.startTime}`;
@@ -264,14 +270,16 @@ export class TetherModel implements vscode.Disposable {
     const b = this.budgets();
     const firstEngine = this.primaryEngine;
     let tick: PolicyTickResult = { budgets: [], autostop: [], deadman: [], errors: [] };
+    let leader = false;
     if (firstEngine) {
-      const leader = await this.leadPolicy(firstEngine.ledger.stateDir, b.pollMs);
+      leader = await this.leadPolicy(firstEngine.ledger.stateDir, b.pollMs);
       tick = await policyTick(
         { cloud: firstEngine.cloud, deadman: firstEngine.deadman, ledger: firstEngine.ledger, log: this.log },
         { cloud, reports: folders.flatMap((f) => (f.report ? [f.report] : [])), policy: { budgets: b.budgets, idleAutostop: b.idle ?? DEFAULT_IDLE_POLICY }, pollMs: b.pollMs, spendPeriod: b.spendPeriod ?? 'day', leader },
       );
     }
     const { budgets, autostop, deadman, spend } = tick;
+    if (firstEngine && leader) await this.enforceApiBudgets(firstEngine, budgets);
     const cloudRunning = cloud?.instances.filter((i) => i.managed && (i.status === 'running' || i.status === 'provisioning')).length ?? 0;
     const apiRunning = apiPlugins.filter((a) => a.processes.length > 0 || a.costPerHour > 0 || a.remote?.status === 'running').length;
     return {
@@ -282,7 +290,8 @@ export class TetherModel implements vscode.Disposable {
       orphans,
       running: localRunning + foreignOrphans.length + apiRunning + cloudRunning,
       // One burn rate: the ledger's (it also counts storage billed while stopped), else the poll's.
-      costPerHour: apiPlugins.reduce((s, a) => s + a.costPerHour, 0) + (spend ? spend.perHour : (cloud?.costPerHour ?? 0)),
+      // An API plugin's resource in the ledger is in the ledger's burn rate already.
+      costPerHour: apiPlugins.reduce((s, a) => s + (spend && a.costLedgerId ? 0 : a.costPerHour), 0) + (spend ? spend.perHour : (cloud?.costPerHour ?? 0)),
       costSoFar: apiPlugins.reduce((s, a) => s + a.costSoFar, 0) + (cloud?.costSoFar ?? 0),
       budgets,
       cloud,
@@ -366,11 +375,74 @@ export class TetherModel implements vscode.Disposable {
           e.activeSince = undefined;
         }
         view.costSoFar = e.accrued;
+        await this.recordApiRemote(e, info, view);
       }
     } catch (err) {
       view.error = describeError(err);
     }
     return view;
+  }
+
+  /** Records the plugin's remote resource in the ledger (price, states); its cost then comes from there. */
+  private async recordApiRemote(e: ApiEntry, info: RemoteResourceInfo | undefined, view: ApiPluginView): Promise<void> {
+    const engine = this.primaryEngine;
+    if (!engine || !isCloudAware(e.plugin)) return;
+    const p = e.plugin;
+    const id = await recordApiRemote(
+      engine.ledger,
+      {
+        name: e.options.name,
+        owner: { ...engine.owner, kind: 'api' },
+        executionMode: (isLifecycleAware(p) ? p.getExecutionMode() : 'cloud_vm') as LedgerResource['executionMode'],
+        info,
+        estimatePerHour: () => p.estimateCost(1),
+      },
+      e.costId,
+    );
+    if (id === undefined) {
+      delete e.costId;
+      return;
+    }
+    e.costId = id;
+    const rec = engine.ledger.read().resources.find((r) => r.id === id);
+    const rule = rec && billingRuleOf(rec);
+    if (!rec || !rule) return;
+    view.costLedgerId = id;
+    view.costPerHour = apiRatePerHour(rec);
+    view.costSoFar = accruedCost(rec, rule, false);
+  }
+
+  private readonly apiBudgetWarned = new Set<string>();
+  /**
+   * Auto-terminate budgets over an API plugin's resource: only its plugin can terminate it (Tether
+   * has no credentials for it), so its terminateRemoteResource() is called; unregistered, a warning.
+   */
+  private async enforceApiBudgets(engine: Engine, verdicts: readonly BudgetVerdict[]): Promise<void> {
+    for (const v of verdicts) {
+      for (const id of v.terminate) {
+        const rec = engine.ledger.read().resources.find((r) => r.id === id);
+        if (!rec || rec.kind !== 'api' || !rec.remote) continue;
+        const why = `budget "${v.budget.name}" ($${v.budget.limitUsd.toFixed(2)} per ${v.budget.period}): $${v.spent.toFixed(2)} spent, $${v.projected.toFixed(2)} by the next poll`;
+        const entry = [...this.api.values()].find((e) => e.costId === id);
+        if (!entry || !isCloudAware(entry.plugin)) {
+          if (this.apiBudgetWarned.has(id)) continue;
+          this.apiBudgetWarned.add(id);
+          const line = `${rec.plugin}: ${why}, but its plugin is not registered and Tether has no credentials to terminate it: terminate it where it was made`;
+          this.log.warn(line);
+          void vscode.window.showWarningMessage(`Tether: ${line}`);
+          continue;
+        }
+        this.log.warn(`asking ${rec.plugin} to terminate its resource: ${why}`);
+        try {
+          await engine.ledger.patch(id, {}, `terminate asked of its plugin by ${why}`);
+          await entry.plugin.terminateRemoteResource();
+        } catch (err) {
+          const line = describeError(err);
+          this.log.error(`${rec.plugin} could not terminate its resource for ${why}: ${line}`);
+          await engine.ledger.patch(id, {}, `termination failed: ${line}`).catch(() => undefined);
+        }
+      }
+    }
   }
 
   /** Keeps a ledger record of an API plugin's processes, so a crash leaves a findable orphan. */

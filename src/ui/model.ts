@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import type { RegisterOptions, TetherApi, TetherDisposable } from '../api';
 import { ExitCode, TetherError, describeError } from '../core/errors';
-import type { LedgerResource } from '../core/ledger';
+import { otherMachineOf, type LedgerResource } from '../core/ledger';
 import type { Logger } from '../core/logger';
 import { isSameProcessAlive, type ProcessIdentity } from '../core/procfs';
 import { localManagedIdentities, pidsAreLocal } from '../core/localPids';
@@ -453,6 +453,16 @@ export class TetherModel implements vscode.Disposable {
     for (const i of ids) if (!before.has(key(i))) e.known.push(i);
     if (!engine || !changed) return;
     const ledger = engine.ledger;
+    if (!e.ledgerId) {
+      // After a reload: the record a previous window made for the same processes is taken over, not doubled.
+      const mine = new Set(ids.map(key));
+      const prev = ledger.read().resources.find((r) => r.kind === 'api' && !r.remote && r.plugin === e.options.name && !otherMachineOf(r) && r.processes.some((p) => mine.has(key(p))));
+      if (prev) {
+        e.ledgerId = prev.id;
+        for (const p of prev.processes) if (!e.known.some((k) => key(k) === key(p))) e.known.push({ pid: p.pid, startTime: p.startTime });
+        await ledger.patch(prev.id, { owner: engine.owner }, 're-attached: its plugin registered again');
+      }
+    }
     if (!e.ledgerId || !ledger.read().resources.some((r) => r.id === e.ledgerId)) {
       const rec = await ledger.addIntent({
         kind: 'api',

@@ -5,14 +5,16 @@
 // the real CLI in its own process.
 import '../helpers/vscodeStub';
 import { strict as assert } from 'node:assert';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { TetherModel } from '../../src/ui/model';
 import { silentLogger } from '../../src/core/logger';
 import { Ledger, type LedgerResource } from '../../src/core/ledger';
-import { CloudProviderType, remoteResourceInfo, type CloudAwarePlugin, type RemoteResourceInfo } from '../../src/core/protocols';
+import { CloudProviderType, PluginExecutionMode, remoteResourceInfo, type CloudAwarePlugin, type LifecycleAwarePlugin, type RemoteResourceInfo } from '../../src/core/protocols';
+import { identify, signalIfSame } from '../../src/core/procfs';
 import type { Budget } from '../../src/core/budget';
 import { budgetSpend } from '../../src/fleet/spend';
 import { runCli } from '../helpers/cli';
-import { tmpDir } from '../helpers/tmp';
+import { tmpDir, waitFor } from '../helpers/tmp';
 
 interface FakeCloudPlugin extends CloudAwarePlugin {
   info: RemoteResourceInfo | undefined;
@@ -188,5 +190,45 @@ describe('API plugins: their remote resources and cost go to the ledger', functi
     const snap = await m.refresh('manual');
     assert.match(snap.apiPlugins[0]!.error ?? '', /price/);
     assert.deepEqual(apiRecords(), []);
+  });
+});
+
+describe('API plugins: their local PIDs\' ledger record survives a reload', function () {
+  this.timeout(120_000);
+  const models: TetherModel[] = [];
+  const children: ChildProcess[] = [];
+  afterEach(() => {
+    for (const m of models.splice(0)) m.dispose();
+    for (const c of children.splice(0)) if (c.pid) signalIfSame(identify(c.pid) ?? { pid: c.pid, startTime: -1 }, 'SIGKILL');
+  });
+
+  it('a subprocess-mode plugin registering again after a reload takes over its record: one record, no orphan', async () => {
+    const stateDir = tmpDir('tether-state-');
+    const ws = tmpDir('tether-ws-');
+    const child = spawn('sleep', ['300'], { stdio: 'ignore' });
+    children.push(child);
+    await waitFor(() => identify(child.pid!), 5000, 'the child');
+    const plugin: LifecycleAwarePlugin = { getExecutionMode: () => PluginExecutionMode.SUBPROCESS, getChildPids: () => [child.pid!], getManagedResources: () => ({}), forceCleanup: () => undefined };
+    const newModel = () => {
+      const m = new TetherModel(silentLogger, () => stateDir);
+      m.setFolders([ws]);
+      models.push(m);
+      return m;
+    };
+    const records = () => new Ledger(stateDir).read().resources.filter((r) => r.kind === 'api' && r.processes.some((p) => p.pid === child.pid));
+    const m1 = newModel();
+    m1.apiSurface.registerPlugin(plugin, { name: 'local-ext' });
+    await m1.refresh('manual');
+    const [first, ...more] = records();
+    assert.ok(first, 'recorded by the first window');
+    assert.deepEqual(more, []);
+    m1.dispose();
+    models.splice(0);
+    const m2 = newModel();
+    m2.apiSurface.registerPlugin(plugin, { name: 'local-ext' });
+    const snap = await m2.refresh('manual');
+    assert.deepEqual(records().map((r) => r.id), [first.id], `the same record, not a second one: ${JSON.stringify(records())}`);
+    assert.deepEqual(snap.apiPlugins[0]!.processes.map((p) => p.pid), [child.pid]);
+    assert.ok(!snap.orphans.some((o) => o.ledgerId === first.id), `not an orphan: ${JSON.stringify(snap.orphans.map((o) => o.ledgerId))}`);
   });
 });

@@ -345,7 +345,7 @@ export function salvageLedger(damagedText: string, backupText: string | undefine
   const pick = (b: { resources?: unknown; ended?: unknown }, from: 'damaged' | 'backup') => {
     if (!Array.isArray(b.resources) || !Array.isArray(b.ended)) return undefined;
     return {
-      resources: b.resources.filter(isRecordShape).filter((r) => NOT_REBUILT.includes(r.kind)),
+      resources: b.resources.filter(isRecordShape).filter((r) => NOT_REBUILT.includes(r.kind) || bearsMoney(r)), // an API plugin's remote resource too
       ended: b.ended.filter(isRecordShape).filter(bearsMoney),
       from,
     };

@@ -413,6 +413,7 @@ export class TetherModel implements vscode.Disposable {
   }
 
   private readonly apiBudgetWarned = new Set<string>();
+  private readonly apiTerminateAsked = new Map<string, number>();
   /**
    * Auto-terminate budgets over an API plugin's resource: only its plugin can terminate it (Tether
    * has no credentials for it), so its terminateRemoteResource() is called; unregistered, a warning.
@@ -432,6 +433,10 @@ export class TetherModel implements vscode.Disposable {
           void vscode.window.showWarningMessage(`Tether: ${line}`);
           continue;
         }
+        // Once a minute at most: the plugin's report of `terminated` ends the record.
+        const last = this.apiTerminateAsked.get(id);
+        if (last !== undefined && Date.now() - last < 60_000) continue;
+        this.apiTerminateAsked.set(id, Date.now());
         this.log.warn(`asking ${rec.plugin} to terminate its resource: ${why}`);
         try {
           await engine.ledger.patch(id, {}, `terminate asked of its plugin by ${why}`);

@@ -8,7 +8,8 @@ import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { TetherModel } from '../../src/ui/model';
 import { silentLogger } from '../../src/core/logger';
-import { Ledger, type LedgerResource } from '../../src/core/ledger';
+import * as fs from 'node:fs';
+import { Ledger, salvageLedger, type LedgerResource } from '../../src/core/ledger';
 import { CloudProviderType, PluginExecutionMode, remoteResourceInfo, type CloudAwarePlugin, type LifecycleAwarePlugin, type RemoteResourceInfo } from '../../src/core/protocols';
 import { identify, signalIfSame } from '../../src/core/procfs';
 import type { Budget } from '../../src/core/budget';
@@ -183,6 +184,23 @@ describe('API plugins: their remote resources and cost go to the ledger', functi
     assert.deepEqual(apiRecords(), [], 'its report of `terminated` ended the record');
   });
 
+  it('a plugin whose terminate fails is asked again at most once a minute, the failure noted in its record', async () => {
+    budgets = [{ name: 'cap', limitUsd: 0.05, period: 'day', autoTerminate: true }];
+    const m = newModel();
+    const plugin = cloudPlugin(lambda(), 6);
+    plugin.terminateRemoteResource = () => {
+      plugin.terminations++;
+      throw new Error('provider said no');
+    };
+    m.apiSurface.registerPlugin(plugin, { name: 'gpu-ext' });
+    await m.refresh('manual');
+    await m.refresh('manual');
+    await m.refresh('manual');
+    assert.equal(plugin.terminations, 1);
+    const [rec] = apiRecords();
+    assert.ok(rec?.history.some((h) => h.note?.includes('termination failed: provider said no')), JSON.stringify(rec?.history));
+  });
+
   it('bad input from a plugin: a clear error, nothing recorded', async () => {
     const m = newModel();
     const plugin = cloudPlugin({ ...lambda(), estimatedCostPerHour: -5 }, 6);
@@ -230,5 +248,27 @@ describe('API plugins: their local PIDs\' ledger record survives a reload', func
     assert.deepEqual(records().map((r) => r.id), [first.id], `the same record, not a second one: ${JSON.stringify(records())}`);
     assert.deepEqual(snap.apiPlugins[0]!.processes.map((p) => p.pid), [child.pid]);
     assert.ok(!snap.orphans.some((o) => o.ledgerId === first.id), `not an orphan: ${JSON.stringify(snap.orphans.map((o) => o.ledgerId))}`);
+  });
+});
+
+describe('API plugins: `tether ledger repair` keeps their remote resources', function () {
+  this.timeout(60_000);
+  it('an open record of an API plugin\'s remote resource is carried over from a damaged ledger', async () => {
+    const stateDir = tmpDir('tether-state-');
+    const ws = tmpDir('tether-ws-');
+    const m = new TetherModel(silentLogger, () => stateDir);
+    m.setFolders([ws]);
+    try {
+      m.apiSurface.registerPlugin(cloudPlugin(remoteResourceInfo({ provider: CloudProviderType.RUNPOD, instanceId: 'pod-1', status: 'running', estimatedCostPerHour: 2 }), 2), { name: 'pod-ext' });
+      await m.refresh('manual');
+    } finally {
+      m.dispose();
+    }
+    const file = new Ledger(stateDir).file;
+    const [rec] = new Ledger(stateDir).read().resources.filter((r) => r.kind === 'api' && r.remote);
+    assert.ok(rec, 'recorded');
+    const text = fs.readFileSync(file, 'utf8');
+    const got = salvageLedger(text.replace('"sha256":"', '"sha256":"0'), undefined, file);
+    assert.ok(got?.resources.some((r) => r.id === rec.id), `carried over: ${JSON.stringify(got)}`);
   });
 });

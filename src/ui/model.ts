@@ -279,7 +279,7 @@ export class TetherModel implements vscode.Disposable {
       );
     }
     const { budgets, autostop, deadman, spend } = tick;
-    if (firstEngine && leader) await this.enforceApiBudgets(firstEngine, budgets);
+    if (firstEngine) await this.enforceApiBudgets(firstEngine, leader ? budgets : this.ownApiTerminations(firstEngine, budgets));
     const cloudRunning = cloud?.instances.filter((i) => i.managed && (i.status === 'running' || i.status === 'provisioning')).length ?? 0;
     const apiRunning = apiPlugins.filter((a) => a.processes.length > 0 || a.costPerHour > 0 || a.remote?.status === 'running').length;
     return {
@@ -410,6 +410,25 @@ export class TetherModel implements vscode.Disposable {
     view.costLedgerId = id;
     view.costPerHour = apiRatePerHour(rec);
     view.costSoFar = accruedCost(rec, rule, false);
+  }
+
+  /**
+   * Not the leader (another window or `tether watch` leads, and cannot reach this window's
+   * plugins): the verdicts say what is spent and projected; an auto-terminate budget projected over
+   * its limit asks this window's own plugins whose resources bill in its scope.
+   */
+  private ownApiTerminations(engine: Engine, verdicts: readonly BudgetVerdict[]): BudgetVerdict[] {
+    const records = engine.ledger.read().resources;
+    return verdicts.map((v) => {
+      if (!v.budget.autoTerminate || v.projected <= v.budget.limitUsd) return { ...v, terminate: [] };
+      const terminate = [...this.api.values()].flatMap((e) => {
+        const r = e.costId ? records.find((x) => x.id === e.costId) : undefined;
+        if (!r?.remote || apiRatePerHour(r) <= 0) return [];
+        if ((v.budget.provider && r.remote.provider !== v.budget.provider) || (v.budget.ledgerId && r.id !== v.budget.ledgerId)) return [];
+        return [r.id];
+      });
+      return { ...v, terminate };
+    });
   }
 
   private readonly apiBudgetWarned = new Set<string>();

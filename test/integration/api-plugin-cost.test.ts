@@ -14,6 +14,7 @@ import { CloudProviderType, PluginExecutionMode, remoteResourceInfo, type CloudA
 import { identify, signalIfSame } from '../../src/core/procfs';
 import type { Budget } from '../../src/core/budget';
 import { budgetSpend } from '../../src/fleet/spend';
+import { PolicyLease } from '../../src/fleet/leader';
 import { runCli } from '../helpers/cli';
 import { tmpDir, waitFor } from '../helpers/tmp';
 
@@ -182,6 +183,23 @@ describe('API plugins: their remote resources and cost go to the ledger', functi
     assert.equal(plugin.terminations, 1, 'the plugin\'s terminateRemoteResource() was called');
     await m.refresh('manual');
     assert.deepEqual(apiRecords(), [], 'its report of `terminated` ended the record');
+  });
+
+  it('another process leads the policy tick (tether watch): the window still asks its own plugin to terminate', async () => {
+    budgets = [{ name: 'cap', limitUsd: 0.05, period: 'day', autoTerminate: true }];
+    const watch = new PolicyLease(stateDir, 'watch');
+    assert.equal((await watch.tryLead(600_000)).leader, true);
+    try {
+      const m = newModel();
+      const plugin = cloudPlugin(lambda(), 6);
+      m.apiSurface.registerPlugin(plugin, { name: 'gpu-ext' });
+      await m.refresh('manual');
+      assert.equal(plugin.terminations, 1, 'the plugin\'s terminateRemoteResource() was called');
+      await m.refresh('manual');
+      assert.deepEqual(apiRecords(), []);
+    } finally {
+      watch.releaseSync();
+    }
   });
 
   it('a plugin whose terminate fails is asked again at most once a minute, the failure noted in its record', async () => {

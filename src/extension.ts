@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { TetherApi } from './api';
 import { defaultStateDir } from './core/ledger';
 import { describeError } from './core/errors';
-import { registerCommands } from './ui/commands';
+import { registerCommandsLazily } from './ui/lazyCommands';
 import { ConfigDiagnostics } from './ui/configDiagnostics';
 import { TetherModel } from './ui/model';
 import { RefreshManager } from './ui/refreshManager';
@@ -156,7 +156,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
   );
 
   context.subscriptions.push(
-    ...registerCommands({ model, refresh, log, graceMs: () => settings().graceMs, confirm: () => settings().confirm, cloudKeys }),
+    ...registerCommandsLazily({ model, refresh, log, graceMs: () => settings().graceMs, confirm: () => settings().confirm, cloudKeys }),
   );
 
   context.subscriptions.push(...registerPolicyCommands(stateDir, () => refresh.request('action')));

@@ -149,7 +149,14 @@ function stopFollowing(doc: vscode.TextDocument): void {
   if (doc.uri.scheme === READONLY_SCHEME) readOnlyDocs.delete(key);
 }
 
+/** Registers every command of this module (src/ui/lazyCommands.ts registers them on first use instead). */
 export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
+  const { table, disposables } = commandTable(deps);
+  return [...disposables, ...Object.entries(table).map(([id, fn]) => vscode.commands.registerCommand(id, fn))];
+}
+
+/** The handlers by command id, and what they need disposed (a read-only document provider, log followers). */
+export function commandTable(deps: CommandDeps): { table: Record<string, (...args: unknown[]) => unknown>; disposables: vscode.Disposable[] } {
   const { model, log } = deps;
   followLog = log;
   const provider = vscode.workspace.registerTextDocumentContentProvider(READONLY_SCHEME, {
@@ -723,7 +730,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     'tether.statusMenu': statusMenu,
     'tether.showOutput': () => log.show(),
   };
-  return [provider, closeWatch, stopAll, ...Object.entries(table).map(([id, fn]) => vscode.commands.registerCommand(id, fn))];
+  return { table, disposables: [provider, closeWatch, stopAll] };
 }
 
 async function pickFolder(model: TetherModel): Promise<string | undefined> {

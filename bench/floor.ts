@@ -35,3 +35,32 @@ export function procWalk(root: number): number[] {
   }
   return out;
 }
+
+/**
+ * The /proc files (and task folders) `fn` reads, counted by wrapping node's fs for the call:
+ * `stat` files, `children` files, task-folder listings and others. Bench only (timings are taken
+ * without it).
+ */
+export async function countProcReads(fn: () => unknown): Promise<{ stat: number; children: number; taskDirs: number; other: number }> {
+  const realFs = require('node:fs') as typeof fs;
+  const c = { stat: 0, children: 0, taskDirs: 0, other: 0 };
+  const readFile = realFs.readFileSync;
+  const readdir = realFs.readdirSync;
+  const tally = (p: unknown, dir: boolean) => {
+    const s = String(p);
+    if (!s.startsWith('/proc')) return;
+    if (dir && /\/task$/.test(s)) c.taskDirs++;
+    else if (/\/stat$/.test(s) && s !== '/proc/stat') c.stat++;
+    else if (/\/children$/.test(s)) c.children++;
+    else c.other++;
+  };
+  (realFs as { readFileSync: unknown }).readFileSync = (p: fs.PathOrFileDescriptor, ...a: unknown[]) => (tally(p, false), (readFile as (...x: unknown[]) => unknown)(p, ...a));
+  (realFs as { readdirSync: unknown }).readdirSync = (p: fs.PathLike, ...a: unknown[]) => (tally(p, true), (readdir as (...x: unknown[]) => unknown)(p, ...a));
+  try {
+    await fn();
+  } finally {
+    realFs.readFileSync = readFile;
+    realFs.readdirSync = readdir;
+  }
+  return c;
+}

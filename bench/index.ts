@@ -15,7 +15,7 @@ import { ProcessTracker, TimeSlicer } from '../src/core/processTracker';
 import { listPids } from '../src/core/procfs';
 import { benchSsh } from './ssh';
 import { benchActivation } from './activation';
-import { procWalk } from './floor';
+import { countProcReads, procWalk } from './floor';
 import { benchWindows } from './windows';
 import { benchIdleCpu } from './idleCpu';
 
@@ -175,10 +175,20 @@ async function main() {
     console.log(`  heartbeat gap while polling (also counts GC and other callbacks): ${steady.gap.toFixed(2)} ms steady, ${coldS.gap.toFixed(2)} ms cold`);
     console.log(`  heartbeat gap with no polling over the same ${(steadyMs / 1000).toFixed(1)} s (this machine's own stalls): ${idleGap.toFixed(2)} ms`);
     const ratioPs = results['ps -eo pid,ppid']!.median / t;
+    // What each reads (counted after the timings, so the timings ran unwrapped).
+    const fmtReads = (r: Awaited<ReturnType<typeof countProcReads>>) => `${r.stat} stat, ${r.children} children, ${r.taskDirs} task listings, ${r.other} other`;
+    const floorReads = await countProcReads(() => procWalk(root.pid));
+    const pollReads: Array<Awaited<ReturnType<typeof countProcReads>>> = [];
+    for (let i = 0; i < 50; i++) pollReads.push(await countProcReads(tetherPoll));
+    // A poll lists /proc and reads every process's stat again when any PID was allocated since the last one.
+    const sweeps = pollReads.filter((r) => r.stat > 100);
+    const quiet = pollReads.filter((r) => r.stat <= 100);
     const overFloor = t / floor.median;
     const ratioPidtree = results.pidtree!.median / t;
     console.log(
       `\nsteady poll against the /proc floor (medians, same run): tether ${t.toFixed(3)} ms, floor ${floor.median.toFixed(3)} ms = ${overFloor.toFixed(1)}× the floor` +
+        `\n  /proc reads per call: floor ${fmtReads(floorReads)}; tether steady poll with no PID allocated since the last ${quiet[0] ? fmtReads(quiet[0]) : '(none seen)'};` +
+        ` ${sweeps.length} of 50 polls swept all processes (a PID was allocated since the last poll: every process's stat re-read${sweeps[0] ? `, ${fmtReads(sweeps[0])}` : ''})` +
         `\ngoal steady poll within 2× of the floor: ${overFloor <= 2 ? 'met' : 'NOT met'} (${overFloor.toFixed(1)}×)` +
         `\ngoal ≥ 100× faster than pidtree: ${ratioPidtree >= 100 ? 'met' : 'NOT met'} (${ratioPidtree.toFixed(0)}×)`,
     );

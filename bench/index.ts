@@ -15,6 +15,9 @@ import { ProcessTracker, TimeSlicer } from '../src/core/processTracker';
 import { listPids } from '../src/core/procfs';
 import { benchSsh } from './ssh';
 import { benchActivation } from './activation';
+import { countProcReads, procWalk } from './floor';
+import { benchWindows } from './windows';
+import { benchIdleCpu } from './idleCpu';
 
 const execFileP = promisify(execFile);
 const TARGET_PROCESSES = Number(process.env.BENCH_PROCESSES ?? 1000);
@@ -115,9 +118,12 @@ async function main() {
     await check('pidtree', () => pidtree(root.pid, { root: true }));
     await check('ps-list', async () => descendantsFromPairs((await psList()).map((p) => [p.pid, p.ppid]), root.pid));
     await check('tether', async () => (await tetherPoll()).get(rec.id)!.map((p) => p.pid));
+    await check('/proc walk', async () => procWalk(root.pid));
 
     const results: Record<string, ReturnType<typeof stats>> = {};
     results.tether = stats(await time(tetherPoll, ROUNDS * 5));
+    // The floor, measured right after (same tree, same machine load): a bare /proc walk (bench/floor.ts).
+    const floor = stats(await time(async () => procWalk(root.pid), ROUNDS * 5));
     results['ps -eo pid,ppid'] = stats(await time(() => psDescendants(root.pid), ROUNDS));
     results.pidtree = stats(await time(() => pidtree(root.pid, { root: true }), ROUNDS));
     results['ps-list'] = stats(await time(async () => descendantsFromPairs((await psList()).map((p) => [p.pid, p.ppid]), root.pid), ROUNDS));
@@ -157,6 +163,7 @@ async function main() {
       const ratio = name === 'tether' ? '' : `   tether is ${(r.median / t).toFixed(0)}× faster`;
       console.log(`  ${name.padEnd(18)} ${r.median.toFixed(3).padStart(8)} ${r.p95.toFixed(3).padStart(8)} ${r.max.toFixed(3).padStart(8)}${ratio}`);
     }
+    console.log(`  ${'/proc walk (floor)'.padEnd(18)} ${floor.median.toFixed(3).padStart(8)} ${floor.p95.toFixed(3).padStart(8)} ${floor.max.toFixed(3).padStart(8)}   bare read of task/*/children + stat of each member`);
     const c = stats(cold);
     console.log(`  ${'tether (cold)'.padEnd(18)} ${c.median.toFixed(3).padStart(8)} ${c.p95.toFixed(3).padStart(8)} ${c.max.toFixed(3).padStart(8)}   first poll: reads every process's environment once`);
     const fmt = (x: Awaited<ReturnType<typeof sliceStats>>) =>
@@ -168,6 +175,23 @@ async function main() {
     console.log(`  heartbeat gap while polling (also counts GC and other callbacks): ${steady.gap.toFixed(2)} ms steady, ${coldS.gap.toFixed(2)} ms cold`);
     console.log(`  heartbeat gap with no polling over the same ${(steadyMs / 1000).toFixed(1)} s (this machine's own stalls): ${idleGap.toFixed(2)} ms`);
     const ratioPs = results['ps -eo pid,ppid']!.median / t;
+    // What each reads (counted after the timings, so the timings ran unwrapped).
+    const fmtReads = (r: Awaited<ReturnType<typeof countProcReads>>) => `${r.stat} stat, ${r.children} children, ${r.taskDirs} task listings, ${r.other} other`;
+    const floorReads = await countProcReads(() => procWalk(root.pid));
+    const pollReads: Array<Awaited<ReturnType<typeof countProcReads>>> = [];
+    for (let i = 0; i < 50; i++) pollReads.push(await countProcReads(tetherPoll));
+    // A poll lists /proc and reads every process's stat again when any PID was allocated since the last one.
+    const sweeps = pollReads.filter((r) => r.stat > 100);
+    const quiet = pollReads.filter((r) => r.stat <= 100);
+    const overFloor = t / floor.median;
+    const ratioPidtree = results.pidtree!.median / t;
+    console.log(
+      `\nsteady poll against the /proc floor (medians, same run): tether ${t.toFixed(3)} ms, floor ${floor.median.toFixed(3)} ms = ${overFloor.toFixed(1)}× the floor` +
+        `\n  /proc reads per call: floor ${fmtReads(floorReads)}; tether steady poll with no PID allocated since the last ${quiet[0] ? fmtReads(quiet[0]) : '(none seen)'};` +
+        ` ${sweeps.length} of 50 polls swept all processes (a PID was allocated since the last poll: every process's stat re-read${sweeps[0] ? `, ${fmtReads(sweeps[0])}` : ''})` +
+        `\ngoal steady poll within 2× of the floor: ${overFloor <= 2 ? 'met' : 'NOT met'} (${overFloor.toFixed(1)}×)` +
+        `\ngoal ≥ 100× faster than pidtree: ${ratioPidtree >= 100 ? 'met' : 'NOT met'} (${ratioPidtree.toFixed(0)}×)`,
+    );
     gcObserver.disconnect();
     const p99 = Math.max(steady.wall.p99, coldS.wall.p99);
     console.log(
@@ -183,6 +207,8 @@ async function main() {
   }
   await benchSsh();
   await benchActivation();
+  await benchWindows();
+  await benchIdleCpu();
 }
 
 main().then(

@@ -58,6 +58,9 @@ export interface TrackedResource {
 
 const key = (p: ProcessIdentity) => `${p.pid}:${p.startTime}`;
 
+/** Reads a process's stat line (undefined when it is gone). */
+type StatReader = (pid: number) => ProcStat | undefined;
+
 /** Cooperative time slicing: `tick()` yields to the event loop once a slice is used up. */
 export class TimeSlicer {
   /** When true, every slice's start and duration (ms) are appended to {@link slices} (benchmark). */
@@ -100,6 +103,7 @@ export class ProcessTracker {
   private markerByPid = new Map<number, MarkerEntry>();
   private lastSeenPid: number | undefined;
   private cpuPrev = new Map<string, { ticks: number; atMs: number }>();
+  private lineageCache: { ppid: number | undefined; keys: Set<string> } | undefined;
   private cmdCache = new Map<string, string>();
 
   /** PIDs per marker value, for every process that carries {@link MARKER_ENV}. */
@@ -110,13 +114,13 @@ export class ProcessTracker {
   }
 
   /** Processes (PID + start time) per marker value. */
-  private async sweep(slicer: TimeSlicer): Promise<Map<string, ProcessIdentity[]>> {
+  private async sweep(slicer: TimeSlicer, statOf: StatReader = readStat): Promise<Map<string, ProcessIdentity[]>> {
     const before = this.lastSeenPid;
     const now = lastPid();
     // No PID allocated since the last sweep: no process can have appeared (short of a counter
     // that went exactly all the way round), so the markers known are complete. Those reported
     // are still checked against their start times.
-    if (now !== undefined && now === before) return this.markersByValue();
+    if (now !== undefined && now === before) return this.markersByValue(statOf);
     slicer.end();
     const pids = await listPids();
     slicer.resumed();
@@ -154,15 +158,15 @@ export class ProcessTracker {
       await slicer.tick();
     }
     this.lastSeenPid = now;
-    return this.markersByValue();
+    return this.markersByValue(statOf);
   }
 
   /** The cached markers, each re-checked: a PID now held by another process is dropped (and re-read next sweep). */
-  private markersByValue(): Map<string, ProcessIdentity[]> {
+  private markersByValue(statOf: StatReader): Map<string, ProcessIdentity[]> {
     const out = new Map<string, ProcessIdentity[]>();
     for (const [pid, e] of this.markerByPid) {
       if (!e.marker) continue;
-      if (readStat(pid)?.startTime !== e.startTime) {
+      if (statOf(pid)?.startTime !== e.startTime) {
         this.markerByPid.delete(pid);
         continue;
       }
@@ -175,19 +179,40 @@ export class ProcessTracker {
   }
 
   /**
+   * Tether and its ancestors (PID + start time), for leaving them out of the trees shown. Read
+   * again only when this process's parent changed; a stale entry can only leave a process out of
+   * a tree as shown, never put one in — and every signal checks the lineage afresh.
+   */
+  private lineage(statOf: StatReader): Set<string> {
+    const ppid = statOf(process.pid)?.ppid;
+    if (!this.lineageCache || this.lineageCache.ppid !== ppid) {
+      this.lineageCache = { ppid, keys: new Set(selfAndAncestors().map(key)) };
+    }
+    return this.lineageCache.keys;
+  }
+
+  /**
    * Every live process of each resource: the known roots, their descendants, and any process
    * carrying the resource's marker (with its own descendants).
    */
   async snapshot(resources: readonly TrackedResource[]): Promise<Map<string, ProcessInfo[]>> {
     const slicer = new TimeSlicer();
-    const markers = await this.sweep(slicer);
+    // One read of each process's stat per snapshot: the marker check, the known roots and the
+    // walk all see the same reading (signals re-read it: src/core/procfs.ts signalIfSame).
+    const memo = new Map<number, ProcStat | null>();
+    const statOf: StatReader = (pid) => {
+      let st = memo.get(pid);
+      if (st === undefined) memo.set(pid, (st = readStat(pid) ?? null));
+      return st ?? undefined;
+    };
+    const markers = await this.sweep(slicer, statOf);
     const result = new Map<string, ProcessInfo[]>();
     const nowMs = Date.now();
     const seenKeys = new Set<string>();
     // Tether and its ancestors may carry a plugin's marker (launched from inside its tree): they
     // are never one of its processes (their other children may be), and Tether's own children
     // are not walked into.
-    const lineage = new Set(selfAndAncestors().map(key));
+    const lineage = this.lineage(statOf);
     for (const res of resources) {
       const stats = new Map<number, ProcStat>();
       const queue: ProcStat[] = [];
@@ -198,18 +223,18 @@ export class ProcessTracker {
       };
       // Known processes count only while they are still the same process.
       for (const k of res.known) {
-        const st = readStat(k.pid);
+        const st = statOf(k.pid);
         if (st && st.startTime === k.startTime) add(st);
       }
       for (const m of markers.get(res.id) ?? []) {
-        const st = readStat(m.pid);
+        const st = statOf(m.pid);
         if (st && st.startTime === m.startTime) add(st);
       }
       // Breadth-first walk down the children files.
       for (let i = 0; i < queue.length; i++) {
         const st = queue[i]!;
         if (st.pid === process.pid) continue;
-        for (const child of childrenOf(st.pid, st.numThreads)) if (!stats.has(child)) add(readStat(child));
+        for (const child of childrenOf(st.pid, st.numThreads)) if (!stats.has(child)) add(statOf(child));
         await slicer.tick();
       }
       const infos: ProcessInfo[] = [];

@@ -222,20 +222,15 @@ export class Ledger {
     fields: Omit<LedgerResource, 'id' | 'state' | 'createdAt' | 'updatedAt' | 'history' | 'processes'> &
       Partial<Pick<LedgerResource, 'id' | 'processes'>>,
   ): Promise<LedgerResource> {
-    const now = new Date().toISOString();
-    const res: LedgerResource = {
-      processes: [],
-      ...fields,
-      id: fields.id ?? randomUUID(),
-      state: 'starting',
-      createdAt: now,
-      updatedAt: now,
-      history: [{ at: now, state: 'starting', note: 'intent recorded' }],
-    };
+    const id = fields.id ?? randomUUID();
+    let res: LedgerResource | undefined;
     await this.update((b) => {
+      // Stamped under the lock: records are in the ledger in the order of their createdAt.
+      const now = new Date().toISOString();
+      res = { processes: [], ...fields, id, state: 'starting', createdAt: now, updatedAt: now, history: [{ at: now, state: 'starting', note: 'intent recorded' }] };
       b.resources.push(res);
-    }, `recording ${res.plugin}`);
-    return res;
+    }, `recording ${fields.plugin}`);
+    return res!;
   }
 
   /** Changes one resource; a changed `state` is appended to its history. Returns the new record. */

@@ -553,8 +553,12 @@ export class CloudManager {
 
   /** Active cloud records of this ledger (all providers) named `name`; with `mine`, only those before it (the race's winners). */
   private namedRecords(name: string, mine?: LedgerResource): LedgerResource[] {
-    const before = (r: LedgerResource) => !mine || r.createdAt < mine.createdAt || (r.createdAt === mine.createdAt && r.id < mine.id);
-    return this.ledger.read().resources.filter((r) => r.kind === 'cloud' && r.plugin === name && r.id !== mine?.id && before(r));
+    const all = this.ledger.read().resources;
+    // "Earlier" is the order intents were written in (appended under the ledger lock), never a
+    // clock reading: two launches in the same millisecond still agree on which one came first.
+    const myIndex = mine ? all.findIndex((r) => r.id === mine.id) : -1;
+    const before = (i: number) => !mine || myIndex < 0 || i < myIndex;
+    return all.filter((r, i) => r.kind === 'cloud' && r.plugin === name && r.id !== mine?.id && before(i));
   }
 
   private refuseTakenName(name: string, mine?: LedgerResource): void {

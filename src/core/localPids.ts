@@ -7,28 +7,12 @@
  * stranger. Only the local execution modes ({@link isLocalMode}) are mapped; any other mode,
  * including one Tether does not know, maps to nothing.
  */
-import { descendantsOf, identify, readStat, type ProcessIdentity } from './procfs';
+import { descendantsOf, identify, selfAndAncestors, type ProcessIdentity } from './procfs';
 import { isLocalMode, type LifecycleAwarePlugin, type PluginExecutionMode } from './protocols';
 
 /** True when the plugin's PIDs are this machine's. */
 export function pidsAreLocal(plugin: LifecycleAwarePlugin): boolean {
   return isLocalMode(plugin.getExecutionMode() as PluginExecutionMode);
-}
-
-/**
- * This process and its ancestors, up to PID 1. A plugin reporting one of them (a naive in_process
- * plugin returns `process.pid`) would make Tether's whole tree, or the machine's, "its" tree:
- * Clean Up Everything would stop the extension host and everything under it.
- */
-function selfAndAncestors(): Set<number> {
-  const out = new Set<number>([process.pid, 1]);
-  for (let pid = process.ppid; pid > 1 && !out.has(pid); ) {
-    out.add(pid);
-    const st = readStat(pid);
-    if (!st) break;
-    pid = st.ppid;
-  }
-  return out;
 }
 
 /**
@@ -38,7 +22,9 @@ function selfAndAncestors(): Set<number> {
  */
 export function acceptablePluginPids(reported: unknown): number[] {
   if (!Array.isArray(reported)) return [];
-  const forbidden = selfAndAncestors();
+  // Tether's own process and its ancestors (a naive in_process plugin returns process.pid: its
+  // tree would hold the extension host and everything above it), and PID 1.
+  const forbidden = new Set([1, ...selfAndAncestors().map((p) => p.pid)]);
   return [...new Set(reported.filter((p): p is number => typeof p === 'number' && Number.isSafeInteger(p) && p > 1 && !forbidden.has(p)))];
 }
 

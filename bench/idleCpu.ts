@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Engine } from '../src/engine/engine';
+import { Engine } from '../src/workspace/engine';
 import { FakeLambdaServer } from '../test/fakes/lambdaServer';
 import { startSshd, sshdUnavailableReason, type TestSshd } from '../test/helpers/sshd';
 import { freePort } from '../test/helpers/net';

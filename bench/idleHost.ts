@@ -8,7 +8,7 @@ import '../test/helpers/vscodeStub';
 import * as vscode from 'vscode';
 import { TetherModel } from '../src/ui/model';
 import { silentLogger } from '../src/core/logger';
-import { LambdaCloudProvider } from '../src/plugins/cloud/lambda';
+import { LambdaCloudProvider } from '../src/backends/cloud/lambda/lambda';
 import { pollLoop } from './windows';
 
 interface Setup {

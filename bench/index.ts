@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Engine } from '../src/engine/engine';
+import { Engine } from '../src/workspace/engine';
 import { ProcessTracker, TimeSlicer } from '../src/core/processTracker';
 import { listPids } from '../src/core/procfs';
 import { benchSsh } from './ssh';

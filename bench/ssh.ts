@@ -10,8 +10,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Ledger } from '../src/core/ledger';
-import { SshConnectionPool } from '../src/plugins/ssh/connection';
-import { RemoteSshPlugin, SshHostMonitor } from '../src/plugins/ssh/remotePlugin';
+import { SshConnectionPool } from '../src/backends/ssh/connection';
+import { RemoteSshPlugin, SshHostMonitor } from '../src/backends/ssh/remotePlugin';
 import { startSshd, sshdUnavailableReason } from '../test/helpers/sshd';
 
 const execFileP = promisify(execFile);

@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { TetherModel } from '../src/ui/model';
 import { silentLogger } from '../src/core/logger';
-import { LambdaCloudProvider } from '../src/plugins/cloud/lambda';
+import { LambdaCloudProvider } from '../src/backends/cloud/lambda/lambda';
 import { FakeLambdaServer } from '../test/fakes/lambdaServer';
 
 const SECONDS = Number(process.env.BENCH_WINDOWS_SECONDS ?? 20);

@@ -5,12 +5,12 @@
 import { parseArgs } from 'node:util';
 import { ExitCode, TetherError, UsageError, describeError } from './core/errors';
 import type { Logger } from './core/logger';
-import { AWS_PRICING_URL_ENV, accountKindOf, accountsFromEnv, createProviders } from './engine/cloudAccounts';
-import { refreshUserCatalogue } from './plugins/cloud/awsPricing';
-import { checkLambdaSshKey, type LambdaCloudProvider } from './plugins/cloud/lambda';
-import { costCsv, costReport } from './engine/costReport';
-import { notOursMessage, pickCloudRecord, pickCloudView, shutdownEffectOf, type CloudView } from './engine/cloud';
-import { Engine, asTetherError, type HostStatus, type PluginStatus, type StatusReport } from './engine/engine';
+import { AWS_PRICING_URL_ENV, accountKindOf, accountsFromEnv, createProviders } from './fleet/cloudAccounts';
+import { refreshUserCatalogue } from './backends/cloud/aws/awsPricing';
+import { checkLambdaSshKey, type LambdaCloudProvider } from './backends/cloud/lambda/lambda';
+import { costCsv, costReport } from './fleet/costReport';
+import { notOursMessage, pickCloudRecord, pickCloudView, shutdownEffectOf, type CloudView } from './fleet/cloud';
+import { Engine, asTetherError, type HostStatus, type PluginStatus, type StatusReport } from './workspace/engine';
 import { formatBytes, formatCpu } from './core/format';
 import { fleetCommand } from './cli/fleet';
 import { describeLeader, readLeader } from './fleet/leader';

@@ -1,6 +1,6 @@
 /**
  * Wires Tether into VS Code: the model, the tree, the status bar, the commands, the refresh
- * manager and the config diagnostics. Logic lives in src/core, src/engine and src/ui.
+ * manager and the config diagnostics. Logic lives in src/core, src/backends, src/fleet, src/workspace and src/ui.
  */
 import * as vscode from 'vscode';
 import type { TetherApi } from './api';
@@ -14,9 +14,9 @@ import { TetherStatusBar } from './ui/statusBar';
 import { TetherTreeProvider } from './ui/treeProvider';
 import { SshPrompts } from './ui/sshPrompts';
 import { CloudKeys } from './ui/cloudKeys';
-import { createProviders } from './engine/cloudAccounts';
+import { createProviders } from './fleet/cloudAccounts';
 import { registerAwsPricesCommand } from './ui/awsPrices';
-import type { CloudProvider } from './plugins/cloud/provider';
+import type { CloudProvider } from './backends/cloud/provider';
 import { PolicySource, registerPolicyCommands } from './ui/policyUi';
 import { CloseGuard } from './ui/closeGuardUi';
 import { registerMoneyNotifications } from './ui/moneyNotifications';

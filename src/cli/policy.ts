@@ -7,7 +7,7 @@ import { ExitCode, UsageError } from '../core/errors';
 import { Ledger, defaultStateDir } from '../core/ledger';
 import type { Budget, BudgetPeriod } from '../core/budget';
 import type { IdlePolicy } from '../core/autostop';
-import { accountKindOf } from '../engine/cloudAccounts';
+import { accountKindOf } from '../fleet/cloudAccounts';
 import { budgetSpend } from '../fleet/spend';
 import { PERIODS, PROVIDERS, policyFile, policyWarnings, readPolicy, removeBudget, setBudget, setDefaultTimeLimit, setIdleAutostop } from '../fleet/policy';
 

@@ -28,11 +28,11 @@ export interface PluginSpec {
   healthUrl?: string;
   /** Seconds between SIGTERM and SIGKILL when stopping. */
   stopGraceSeconds?: number;
-  /** Run as a Docker container (see src/plugins/docker.ts). `command` is then '' unless it overrides the image's command. */
+  /** Run as a Docker container (see src/backends/docker/docker.ts). `command` is then '' unless it overrides the image's command. */
   docker?: { image: string; ports?: string[]; env?: Record<string, string>; volumes?: string[] };
-  /** Run `command` inside this conda environment (see src/plugins/conda.ts). */
+  /** Run `command` inside this conda environment (see src/backends/conda/conda.ts). */
   conda?: string;
-  /** Run on this SSH host (alias from ~/.ssh/config or user@host:port; see src/plugins/ssh/). */
+  /** Run on this SSH host (alias from ~/.ssh/config or user@host:port; see src/backends/ssh/). */
   host?: string;
 }
 
@@ -127,7 +127,7 @@ export function parseConfig(text: string, file: string): TetherConfig {
   };
 }
 
-/** Environment variable names the remote start script accepts (see src/plugins/ssh/remote.ts). */
+/** Environment variable names the remote start script accepts (see src/backends/ssh/remote.ts). */
 const REMOTE_ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**

@@ -10,7 +10,7 @@
  * storage state. Prices may change over time (a price event applies from its time on).
  */
 
-/** Tether's state words (see src/plugins/cloud/provider.ts InstanceState). */
+/** Tether's state words (see src/backends/cloud/provider.ts InstanceState). */
 export type BillingState = 'provisioning' | 'running' | 'stopping' | 'stopped' | 'terminating' | 'terminated' | 'unknown';
 
 export interface BillingRule {

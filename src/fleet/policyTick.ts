@@ -12,10 +12,10 @@ import type { Ledger } from '../core/ledger';
 import type { Logger } from '../core/logger';
 import type { BudgetVerdict } from '../core/budget';
 import type { IdleObservation } from '../core/autostop';
-import type { AutostopEvent, CloudManager, CloudStatus } from '../engine/cloud';
-import type { DeadmanEvent, DeadmanKeeper } from '../engine/deadmanKeeper';
-import { periodSpend, type PeriodSpend, type SpendPeriod } from '../engine/costReport';
-import type { HostStatus, PluginStatus } from '../engine/engine';
+import type { AutostopEvent, CloudManager, CloudStatus } from './cloud';
+import type { DeadmanEvent, DeadmanKeeper } from './deadmanKeeper';
+import { periodSpend, type PeriodSpend, type SpendPeriod } from './costReport';
+import type { HostStatus, PluginStatus } from '../workspace/engine';
 import type { Policy } from './policy';
 
 export interface PolicyTickDeps {

@@ -5,8 +5,8 @@
 import { periodStart, type Budget } from '../core/budget';
 import { ExitCode, TetherError } from '../core/errors';
 import type { Ledger, LedgerResource } from '../core/ledger';
-import { accruedCost } from '../engine/cloud';
-import { billingRuleOf } from '../engine/apiCost';
+import { accruedCost } from './cloud';
+import { billingRuleOf } from './apiCost';
 
 export function budgetSpend(ledger: Ledger, budgets: readonly Budget[], nowMs = Date.now()): number[] {
   const body = ledger.read();

@@ -4,7 +4,7 @@
  * the same policy tick as a VS Code window (policyTick.ts). A watcher that does not lead does
  * nothing but say who does.
  */
-import type { Engine } from '../engine/engine';
+import type { Engine } from '../workspace/engine';
 import type { Logger } from '../core/logger';
 import { PolicyLease, type LeaderInfo } from './leader';
 import { policyTick, type PolicyTickResult } from './policyTick';

@@ -12,7 +12,7 @@ export function registerAwsPricesCommand(deps: { cloudKeys: CloudKeys; stateDir:
       const { catalogue, file } = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Tether: reading EC2 on-demand prices for ${aws.region} from the AWS Price List API…` },
         // awsPricing (and the AWS SDK behind it) loads on first use, not at activation.
-        async () => (await import('../plugins/cloud/awsPricing')).refreshUserCatalogue(stateDir(), { regions: [aws.region], ...(aws.credentials ? { credentials: aws.credentials } : {}), log }),
+        async () => (await import('../backends/cloud/aws/awsPricing')).refreshUserCatalogue(stateDir(), { regions: [aws.region], ...(aws.credentials ? { credentials: aws.credentials } : {}), log }),
       );
       const n = Object.keys(catalogue.regions[aws.region] ?? {}).length;
       log.info(`AWS prices refreshed: ${n} types in ${aws.region} as of ${catalogue.asOf} (${file})`);

@@ -1,5 +1,5 @@
 /**
- * The window-close guard in the editor (the logic is src/engine/closeGuard.ts): this window is
+ * The window-close guard in the editor (the logic is src/fleet/closeGuard.ts): this window is
  * registered (PID + start time) and beats every minute; a window that died without closing is
  * turned into a record at start; the last window to close leaves one; and the next start shows it
  * (notification, Cloud row, badge) until the user dismisses it.
@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { describeError } from '../core/errors';
 import { Ledger } from '../core/ledger';
 import { identify } from '../core/procfs';
-import { WindowRegistry, dismissCloseRecord, recordCrashedWindows, recordWindowClose } from '../engine/closeGuard';
+import { WindowRegistry, dismissCloseRecord, recordCrashedWindows, recordWindowClose } from '../fleet/closeGuard';
 import type { TetherModel } from './model';
 
 export class CloseGuard implements vscode.Disposable {

@@ -4,7 +4,7 @@
  * logs). Provider endpoints may be redirected with TETHER_<P>_URL (proxies, tests).
  */
 import * as vscode from 'vscode';
-import { API_URL_ENV, CLOUD_ACCOUNT_TITLES, type CloudAccountKind, type CloudAccounts } from '../engine/cloudAccounts';
+import { API_URL_ENV, CLOUD_ACCOUNT_TITLES, type CloudAccountKind, type CloudAccounts } from '../fleet/cloudAccounts';
 
 const KEY = (kind: CloudAccountKind) => `tether.cloud.${kind}.apiKey`;
 const REST_KINDS = ['lambda_labs', 'runpod', 'vast_ai'] as const;

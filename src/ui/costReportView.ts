@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import { formatUsd } from '../core/format';
-import { costCsv, costReport, spendSeries } from '../engine/costReport';
+import { costCsv, costReport, spendSeries } from '../fleet/costReport';
 import type { TetherModel } from './model';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);

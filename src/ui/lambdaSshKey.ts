@@ -9,10 +9,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { LambdaGeneratedSshKey, LambdaSshKey } from '../plugins/cloud/lambda';
+import type { LambdaGeneratedSshKey, LambdaSshKey } from '../backends/cloud/lambda/lambda';
 
 /** The Lambda client module, loaded by the first {@link pickLambdaSshKey} (a chunk of its own: not loaded at activation). */
-let lambda: typeof import('../plugins/cloud/lambda');
+let lambda: typeof import('../backends/cloud/lambda/lambda');
 
 /** What the step needs of the Lambda client. */
 export interface LambdaKeyApi {
@@ -33,7 +33,7 @@ function progress<T>(title: string, task: () => Promise<T>): Thenable<T> {
 
 /** The key name the launch will use; undefined when the user cancels. Errors (API) are thrown. */
 export async function pickLambdaSshKey(api: LambdaKeyApi, step: string): Promise<string | undefined> {
-  lambda ??= await import('../plugins/cloud/lambda');
+  lambda ??= await import('../backends/cloud/lambda/lambda');
   const keys = await progress('Tether: reading your Lambda Cloud SSH keys…', () => api.listSshKeys());
   let how: string | undefined;
   if (keys.length) {

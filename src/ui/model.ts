@@ -22,21 +22,21 @@ import {
   type RemoteResourceInfo,
 } from '../core/protocols';
 import type { StopReport } from '../core/treeKiller';
-import { Engine, type PluginStatus, type StatusReport } from '../engine/engine';
-import type { CloudStatus } from '../engine/cloud';
-import { SshConnectionPool, type SshConnectionOptions } from '../plugins/ssh/connection';
-import { SshHostMonitor } from '../plugins/ssh/remotePlugin';
-import type { CloudProvider } from '../plugins/cloud/provider';
+import { Engine, type PluginStatus, type StatusReport } from '../workspace/engine';
+import type { CloudStatus } from '../fleet/cloud';
+import { SshConnectionPool, type SshConnectionOptions } from '../backends/ssh/connection';
+import { SshHostMonitor } from '../backends/ssh/remotePlugin';
+import type { CloudProvider } from '../backends/cloud/provider';
 import type { Budget, BudgetVerdict } from '../core/budget';
-import type { PeriodSpend, SpendPeriod } from '../engine/costReport';
+import type { PeriodSpend, SpendPeriod } from '../fleet/costReport';
 import { DEFAULT_IDLE_POLICY, type IdlePolicy } from '../core/autostop';
 import { policyTick, type PolicyTickResult } from '../fleet/policyTick';
 import { PolicyLease } from '../fleet/leader';
-import type { AutostopEvent } from '../engine/cloud';
-import type { DeadmanEvent } from '../engine/deadmanKeeper';
-import { defaultShutdownAction } from '../plugins/ssh/deadman';
-import { apiRatePerHour, billingRuleOf, recordApiRemote } from '../engine/apiCost';
-import { accruedCost } from '../engine/cloud';
+import type { AutostopEvent } from '../fleet/cloud';
+import type { DeadmanEvent } from '../fleet/deadmanKeeper';
+import { defaultShutdownAction } from '../backends/ssh/deadman';
+import { apiRatePerHour, billingRuleOf, recordApiRemote } from '../fleet/apiCost';
+import { accruedCost } from '../fleet/cloud';
 
 export interface FolderView {
   folder: string;
@@ -57,7 +57,7 @@ export interface ApiPluginView {
   /** USD/h while its resource is active. */
   costPerHour: number;
   costSoFar: number;
-  /** The ledger record of its remote resource (src/engine/apiCost.ts): its cost is in the ledger's spend. */
+  /** The ledger record of its remote resource (src/fleet/apiCost.ts): its cost is in the ledger's spend. */
   costLedgerId?: string;
   error?: string;
 }

@@ -10,7 +10,7 @@ import * as vscode from 'vscode';
 import type { Budget, BudgetPeriod } from '../core/budget';
 import { describeError } from '../core/errors';
 import { PROVIDERS, emptyPolicy, migrateSettings, policyFile, readPolicy, removeBudget, setBudget, setDefaultTimeLimit, setIdleAutostop, updatePolicy, type Policy } from '../fleet/policy';
-import { CLOUD_ACCOUNT_TITLES } from '../engine/cloudAccounts';
+import { CLOUD_ACCOUNT_TITLES } from '../fleet/cloudAccounts';
 
 /** Reads the policy; a damaged file is reported once (per distinct problem) and enforces nothing until fixed. */
 export class PolicySource {

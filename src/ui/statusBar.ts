@@ -6,8 +6,8 @@
  */
 import * as vscode from 'vscode';
 import { formatUsd } from '../core/format';
-import { spendAt } from '../engine/costReport';
-import { providerTitle } from '../plugins/cloud/rules';
+import { spendAt } from '../fleet/costReport';
+import { providerTitle } from '../backends/cloud/rules';
 import type { Snapshot, TetherModel } from './model';
 
 /** A money meter: four decimals under $10, so a cheap instance is seen to tick; cents above. */

@@ -7,11 +7,11 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { formatBytes, formatCpu, formatUsd } from '../core/format';
 import type { ProcessInfo } from '../core/processTracker';
-import type { HostStatus, PluginStatus } from '../engine/engine';
-import type { GpuInfo } from '../plugins/ssh/remote';
-import type { CloudView } from '../engine/cloud';
+import type { HostStatus, PluginStatus } from '../workspace/engine';
+import type { GpuInfo } from '../backends/ssh/remote';
+import type { CloudView } from '../fleet/cloud';
 import type { ApiPluginView, Snapshot, TetherModel } from './model';
-import { FALLBACK_RESOLVER_NOTE, sshBinaryFor } from '../plugins/ssh/hosts';
+import { FALLBACK_RESOLVER_NOTE, sshBinaryFor } from '../backends/ssh/hosts';
 
 export type TreeNode =
   | { kind: 'group'; id: string; group: 'local' | 'ssh' | 'cloud' }

@@ -1,5 +1,5 @@
 // Plays a VS Code window that starts a plugin and then crashes (SIGKILL, no cleanup).
-import { Engine } from '../../src/engine/engine';
+import { Engine } from '../../src/workspace/engine';
 
 async function main() {
   const [workspace, stateDir, name] = process.argv.slice(2);

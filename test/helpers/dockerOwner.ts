@@ -2,8 +2,8 @@
 // argv: workspace stateDir image pluginName. Uses DOCKER_HOST from the environment.
 import { Ledger } from '../../src/core/ledger';
 import { silentLogger } from '../../src/core/logger';
-import { DockerPlugin } from '../../src/plugins/docker';
-import { currentOwner } from '../../src/plugins/subprocess';
+import { DockerPlugin } from '../../src/backends/docker/docker';
+import { currentOwner } from '../../src/backends/local/subprocess';
 
 async function main() {
   const [workspace, stateDir, image, name] = process.argv.slice(2);

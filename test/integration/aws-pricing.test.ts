@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AwsEc2Provider, AWS_SHIPPED_CATALOGUE, type AwsPriceCatalogue } from '../../src/plugins/cloud/aws';
+import { AwsEc2Provider, AWS_SHIPPED_CATALOGUE, type AwsPriceCatalogue } from '../../src/backends/cloud/aws/aws';
 import {
   AWS_FETCHED_TERMS,
   AWS_PRICE_LIST_API_URL,
@@ -19,13 +19,13 @@ import {
   refreshUserCatalogue,
   saveUserCatalogue,
   type FetchAwsPricesOptions,
-} from '../../src/plugins/cloud/awsPricing';
-import { CloudApiError } from '../../src/plugins/cloud/provider';
+} from '../../src/backends/cloud/aws/awsPricing';
+import { CloudApiError } from '../../src/backends/cloud/provider';
 import type { Logger } from '../../src/core/logger';
 import { AwsPricingFake, defaultFakeProducts, priceListEntry, PRICING_TARGET } from '../fakes/awsPricingServer';
 import { freePort } from '../helpers/net';
 import { runCli } from '../helpers/cli';
-import { accountsFromEnv, createProviders, type LazyProvider } from '../../src/engine/cloudAccounts';
+import { accountsFromEnv, createProviders, type LazyProvider } from '../../src/fleet/cloudAccounts';
 import { silentLogger } from '../../src/core/logger';
 
 function memLog(): Logger & { lines: string[] } {

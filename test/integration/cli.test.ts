@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { isSameProcessAlive, identify, type ProcessIdentity, signalIfSame } from '../../src/core/procfs';
 import { runCli } from '../helpers/cli';
 import { tmpDir, waitFor, workspaceWith } from '../helpers/tmp';
-import type { StatusReport } from '../../src/engine/engine';
+import type { StatusReport } from '../../src/workspace/engine';
 
 describe('tether CLI', function () {
   this.timeout(30000);

@@ -11,8 +11,8 @@ import * as path from 'node:path';
 import { Ledger, type LedgerResource } from '../../src/core/ledger';
 import { identify } from '../../src/core/procfs';
 import { CloudProviderType, PluginExecutionMode, remoteResourceInfo } from '../../src/core/protocols';
-import { CLOSE_RECORD_FILE, WindowRegistry, closeReport, readCloseRecord, recordCrashedWindows, recordWindowClose } from '../../src/engine/closeGuard';
-import type { StatusReport } from '../../src/engine/engine';
+import { CLOSE_RECORD_FILE, WindowRegistry, closeReport, readCloseRecord, recordCrashedWindows, recordWindowClose } from '../../src/fleet/closeGuard';
+import type { StatusReport } from '../../src/workspace/engine';
 import { runCli } from '../helpers/cli';
 import { tmpDir, waitFor, workspaceWith } from '../helpers/tmp';
 

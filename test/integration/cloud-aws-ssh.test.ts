@@ -9,8 +9,8 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Engine } from '../../src/engine/engine';
-import { AwsEc2Provider } from '../../src/plugins/cloud/aws';
+import { Engine } from '../../src/workspace/engine';
+import { AwsEc2Provider } from '../../src/backends/cloud/aws/aws';
 import { findMotoServer, startMoto, type MotoServer } from '../helpers/moto';
 import { processesOf, startSshd, sshdUnavailableReason, type TestSshd } from '../helpers/sshd';
 import { tmpDir, waitFor } from '../helpers/tmp';

@@ -4,7 +4,7 @@ import { strict as assert } from 'node:assert';
 import { FakeLambdaServer } from '../fakes/lambdaServer';
 import { runCli } from '../helpers/cli';
 import { sleep, tmpDir, waitFor, workspaceWith } from '../helpers/tmp';
-import type { StatusReport } from '../../src/engine/engine';
+import type { StatusReport } from '../../src/workspace/engine';
 
 describe('tether CLI with a cloud provider (fake Lambda Cloud server)', function () {
   this.timeout(60000);

@@ -8,8 +8,8 @@ import { Ledger } from '../../src/core/ledger';
 import { silentLogger } from '../../src/core/logger';
 import { ProcessTracker } from '../../src/core/processTracker';
 import { isSameProcessAlive, readCmdline } from '../../src/core/procfs';
-import { CondaEnvNotFoundError, CondaNotFoundError, CondaPlugin } from '../../src/plugins/conda';
-import { currentOwner } from '../../src/plugins/subprocess';
+import { CondaEnvNotFoundError, CondaNotFoundError, CondaPlugin } from '../../src/backends/conda/conda';
+import { currentOwner } from '../../src/backends/local/subprocess';
 import { tmpDir, waitFor } from '../helpers/tmp';
 
 const FAKE = path.resolve(__dirname, '..', 'fixtures', 'fake-conda.sh');

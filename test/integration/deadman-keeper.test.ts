@@ -13,10 +13,10 @@ import { Ledger, type LedgerResource } from '../../src/core/ledger';
 import { silentLogger } from '../../src/core/logger';
 import { isSameProcessAlive } from '../../src/core/procfs';
 import { CloudProviderType, PluginExecutionMode, remoteResourceInfo } from '../../src/core/protocols';
-import { deadmanOf, requestDeadman } from '../../src/engine/cloud';
-import { DeadmanKeeper } from '../../src/engine/deadmanKeeper';
-import { SshConnectionPool } from '../../src/plugins/ssh/connection';
-import { SshHostMonitor } from '../../src/plugins/ssh/remotePlugin';
+import { deadmanOf, requestDeadman } from '../../src/fleet/cloud';
+import { DeadmanKeeper } from '../../src/fleet/deadmanKeeper';
+import { SshConnectionPool } from '../../src/backends/ssh/connection';
+import { SshHostMonitor } from '../../src/backends/ssh/remotePlugin';
 import { processesOf, type TestSshd, startSshdOrSkip } from '../helpers/sshd';
 import { sleep, tmpDir, waitFor } from '../helpers/tmp';
 

@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isGoneState, readStat } from '../../src/core/procfs';
-import { SshConnectionPool, type SshConnectionOptions } from '../../src/plugins/ssh/connection';
+import { SshConnectionPool, type SshConnectionOptions } from '../../src/backends/ssh/connection';
 import {
   armDeadman,
   DeadmanError,
@@ -14,7 +14,7 @@ import {
   disarmDeadman,
   pushDeadman,
   type DeadmanConnection,
-} from '../../src/plugins/ssh/deadman';
+} from '../../src/backends/ssh/deadman';
 import { processesOf, type TestSshd, startSshdOrSkip } from '../helpers/sshd';
 import { sleep, waitFor } from '../helpers/tmp';
 

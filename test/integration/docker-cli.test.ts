@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import { startDockerd, type TestDockerd } from '../helpers/dockerd';
 import { runCli } from '../helpers/cli';
 import { tmpDir, waitFor, workspaceWith } from '../helpers/tmp';
-import type { StatusReport } from '../../src/engine/engine';
+import type { StatusReport } from '../../src/workspace/engine';
 
 describe('tether CLI with Docker containers (real dockerd)', function () {
   this.timeout(90000);

@@ -27,8 +27,8 @@ import {
   listContainers,
   removeTetherContainer,
   type DockerSpec,
-} from '../../src/plugins/docker';
-import { currentOwner } from '../../src/plugins/subprocess';
+} from '../../src/backends/docker/docker';
+import { currentOwner } from '../../src/backends/local/subprocess';
 import { startDockerd, type TestDockerd } from '../helpers/dockerd';
 import { tmpDir, waitFor } from '../helpers/tmp';
 

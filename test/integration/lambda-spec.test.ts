@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { accrue } from '../../src/core/cost';
 import { Ledger } from '../../src/core/ledger';
-import { CloudInstancePlugin } from '../../src/plugins/cloud/cloudPlugin';
+import { CloudInstancePlugin } from '../../src/backends/cloud/cloudPlugin';
 import {
   LAMBDA_BILLING,
   LambdaCloudProvider,
@@ -26,9 +26,9 @@ import {
   savePrivateKey,
   type LambdaGeneratedSshKey,
   type LambdaProviderOptions,
-} from '../../src/plugins/cloud/lambda';
-import { CloudApiError, markedName } from '../../src/plugins/cloud/provider';
-import { reconcileCloud } from '../../src/plugins/cloud/reconcile';
+} from '../../src/backends/cloud/lambda/lambda';
+import { CloudApiError, markedName } from '../../src/backends/cloud/provider';
+import { reconcileCloud } from '../../src/backends/cloud/reconcile';
 import { FakeLambdaServer } from '../fakes/lambdaServer';
 import { LAMBDA_SPEC, check, component, exampleOf, responseSchema } from '../fakes/lambdaSpec';
 import { runCli } from '../helpers/cli';

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import Module from 'node:module';
 import * as path from 'node:path';
-import { LambdaCloudProvider } from '../../src/plugins/cloud/lambda';
+import { LambdaCloudProvider } from '../../src/backends/cloud/lambda/lambda';
 import { FakeLambdaServer } from '../fakes/lambdaServer';
 import { tmpDir } from '../helpers/tmp';
 

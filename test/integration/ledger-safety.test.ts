@@ -6,12 +6,12 @@ import * as path from 'node:path';
 import { Ledger, endIn } from '../../src/core/ledger';
 import { FileLock } from '../../src/core/fileLock';
 import { CloudProviderType, PluginExecutionMode, remoteResourceInfo } from '../../src/core/protocols';
-import { periodSpend } from '../../src/engine/costReport';
+import { periodSpend } from '../../src/fleet/costReport';
 import { isSameProcessAlive, readStat, signalIfSame, type ProcessIdentity } from '../../src/core/procfs';
-import { logPathFor } from '../../src/plugins/subprocess';
+import { logPathFor } from '../../src/backends/local/subprocess';
 import { runCli } from '../helpers/cli';
 import { tmpDir, waitFor, workspaceWith } from '../helpers/tmp';
-import { Engine, type StatusReport } from '../../src/engine/engine';
+import { Engine, type StatusReport } from '../../src/workspace/engine';
 
 describe('ledger safety (CLI)', function () {
   this.timeout(300_000);

@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Engine } from '../../src/engine/engine';
+import { Engine } from '../../src/workspace/engine';
 import { identify, isSameProcessAlive, readStat, signalIfSame, type ProcessIdentity } from '../../src/core/procfs';
 import { getAllManagedPids, isLifecycleAware } from '../../src/core/protocols';
 import { tmpDir, waitFor, workspaceWith, sleep } from '../helpers/tmp';

@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Engine } from '../../src/engine/engine';
+import { Engine } from '../../src/workspace/engine';
 import { identify, isSameProcessAlive, lastPid, signalIfSame, type ProcessIdentity } from '../../src/core/procfs';
 import { ProcessTracker, MARKER_ENV } from '../../src/core/processTracker';
 import { sleep, tmpDir, waitFor, workspaceWith } from '../helpers/tmp';

@@ -6,7 +6,7 @@ import { FakeLambdaServer } from '../fakes/lambdaServer';
 import { runCli } from '../helpers/cli';
 import { tmpDir, waitFor, workspaceWith } from '../helpers/tmp';
 import { Ledger } from '../../src/core/ledger';
-import type { StatusReport } from '../../src/engine/engine';
+import type { StatusReport } from '../../src/workspace/engine';
 
 describe('tether provision and hard-cap budgets (fake Lambda Cloud server)', function () {
   this.timeout(180000);

@@ -12,10 +12,10 @@
 import * as assert from 'node:assert/strict';
 import type * as http from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { accountsFromEnv, createProviders, type LazyProvider } from '../../src/engine/cloudAccounts';
+import { accountsFromEnv, createProviders, type LazyProvider } from '../../src/fleet/cloudAccounts';
 import { silentLogger } from '../../src/core/logger';
-import { CloudApiError } from '../../src/plugins/cloud/provider';
-import { RunPodProvider, type RunPodPod } from '../../src/plugins/cloud/runpod';
+import { CloudApiError } from '../../src/backends/cloud/provider';
+import { RunPodProvider, type RunPodPod } from '../../src/backends/cloud/runpod/runpod';
 import { FakeRunPodServer, runpodSchema, runpodSpec } from '../fakes/runpodServer';
 import { LocalHttpServer, readBody } from '../helpers/net';
 import { waitFor } from '../helpers/tmp';

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { isSameProcessAlive, signalIfSame, type ProcessIdentity } from '../../src/core/procfs';
 import { runCli } from '../helpers/cli';
 import { tmpDir, waitFor, workspaceWith } from '../helpers/tmp';
-import type { StatusReport } from '../../src/engine/engine';
+import type { StatusReport } from '../../src/workspace/engine';
 
 const root = path.resolve(__dirname, '..', '..');
 

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { readEnvVar, readStat, isGoneState } from '../../src/core/procfs';
-import type { StatusReport } from '../../src/engine/engine';
+import type { StatusReport } from '../../src/workspace/engine';
 import { runCli } from '../helpers/cli';
 import { type TestSshd, startSshdOrSkip } from '../helpers/sshd';
 import { tmpDir, waitFor, workspaceWith } from '../helpers/tmp';

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { identify, signalIfSame, type ProcessIdentity } from '../../src/core/procfs';
-import type { StatusReport } from '../../src/engine/engine';
+import type { StatusReport } from '../../src/workspace/engine';
 import { runCli } from '../helpers/cli';
 import { TetherModel } from '../../src/ui/model';
 import { silentLogger } from '../../src/core/logger';

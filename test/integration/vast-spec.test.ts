@@ -8,9 +8,9 @@
 import * as assert from 'node:assert/strict';
 import type * as http from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { CloudApiError } from '../../src/plugins/cloud/provider';
-import type { Clock, HttpMethod } from '../../src/plugins/cloud/http';
-import { VAST_MIN_GAPS_MS, VastAiProvider, type VastOptions } from '../../src/plugins/cloud/vastai';
+import { CloudApiError } from '../../src/backends/cloud/provider';
+import type { Clock, HttpMethod } from '../../src/backends/cloud/http';
+import { VAST_MIN_GAPS_MS, VastAiProvider, type VastOptions } from '../../src/backends/cloud/vastai/vastai';
 import generated from '../fixtures/vast/generated-openapi.json';
 import published from '../fixtures/vast/published-openapi.json';
 import { DOCUMENTED_GAPS_MS, FakeVastServer } from '../fakes/vastaiServer';

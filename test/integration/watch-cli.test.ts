@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { FakeLambdaServer } from '../fakes/lambdaServer';
 import { runCli } from '../helpers/cli';
 import { sleep, tmpDir, waitFor, workspaceWith } from '../helpers/tmp';
-import type { StatusReport } from '../../src/engine/engine';
+import type { StatusReport } from '../../src/workspace/engine';
 import { Ledger, type LedgerBody } from '../../src/core/ledger';
 import type { LeaderInfo } from '../../src/fleet/leader';
 

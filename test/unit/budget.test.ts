@@ -7,8 +7,8 @@ import { silentLogger } from '../../src/core/logger';
 import { CloudProviderType } from '../../src/core/protocols';
 import { evaluateBudgets, periodStart, type Budget } from '../../src/core/budget';
 import type { BillingRule } from '../../src/core/cost';
-import { CloudManager, accruedCost } from '../../src/engine/cloud';
-import type { CloudInstance, CloudProvider, InstanceType, LaunchRequest } from '../../src/plugins/cloud/provider';
+import { CloudManager, accruedCost } from '../../src/fleet/cloud';
+import type { CloudInstance, CloudProvider, InstanceType, LaunchRequest } from '../../src/backends/cloud/provider';
 import { tmpDir } from '../helpers/tmp';
 
 const PER_SECOND: BillingRule = { provider: 'custom', computeStates: ['running'], storageStates: [], incrementSeconds: 1, minimumSeconds: 0, citation: 'https://example.invalid/test-rule', summary: 'per second while running (test rule)' };

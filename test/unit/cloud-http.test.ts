@@ -2,8 +2,8 @@
 import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { JsonHttpClient, isAmbiguous, parseRetryAfter } from '../../src/plugins/cloud/http';
-import { CloudApiError } from '../../src/plugins/cloud/provider';
+import { JsonHttpClient, isAmbiguous, parseRetryAfter } from '../../src/backends/cloud/http';
+import { CloudApiError } from '../../src/backends/cloud/provider';
 
 const KEY = 'sk-secret-abc123';
 

@@ -3,8 +3,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import * as marker from '../../src/plugins/cloud/marker';
-import { markedName } from '../../src/plugins/cloud/provider';
+import * as marker from '../../src/backends/cloud/marker';
+import { markedName } from '../../src/backends/cloud/provider';
 import { tmpDir } from '../helpers/tmp';
 
 const m = marker as unknown as {

@@ -11,7 +11,7 @@ import {
   findCondaTool,
   flavorOf,
   wrapCondaSpec,
-} from '../../src/plugins/conda';
+} from '../../src/backends/conda/conda';
 import { tmpDir } from '../helpers/tmp';
 
 const exe = (dir: string, name: string) => {

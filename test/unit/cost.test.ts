@@ -1,10 +1,10 @@
 // Accrual by each provider's billing rule, against hand-worked examples.
 import { strict as assert } from 'node:assert';
 import { accrue, type PriceEvent, type StateEvent } from '../../src/core/cost';
-import { LAMBDA_BILLING } from '../../src/plugins/cloud/lambda';
-import { RUNPOD_BILLING } from '../../src/plugins/cloud/runpod';
-import { VAST_BILLING } from '../../src/plugins/cloud/vastai';
-import { AWS_BILLING } from '../../src/plugins/cloud/aws';
+import { LAMBDA_BILLING } from '../../src/backends/cloud/lambda/lambda';
+import { RUNPOD_BILLING } from '../../src/backends/cloud/runpod/runpod';
+import { VAST_BILLING } from '../../src/backends/cloud/vastai/vastai';
+import { AWS_BILLING } from '../../src/backends/cloud/aws/aws';
 
 const T0 = Date.parse('2026-11-23T10:00:00Z');
 const at = (m: number, s = 0) => T0 + m * 60_000 + s * 1000;

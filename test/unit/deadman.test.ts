@@ -19,8 +19,8 @@ import {
   selfShutdownEffect,
   WATCHER_SCRIPT,
   type DeadmanConnection,
-} from '../../src/plugins/ssh/deadman';
-import { shQuote } from '../../src/plugins/ssh/remote';
+} from '../../src/backends/ssh/deadman';
+import { shQuote } from '../../src/backends/ssh/remote';
 import { sleep, tmpDir, waitFor } from '../helpers/tmp';
 
 describe("dead man's switch: what a self-shutdown does to the bill", () => {

@@ -14,7 +14,7 @@ import {
   parsePorts,
   resolveVolumes,
   toDockerError,
-} from '../../src/plugins/docker';
+} from '../../src/backends/docker/docker';
 
 describe('docker plugin (pure parts)', () => {
   it('parses port mappings into ExposedPorts and PortBindings, and rejects bad ones', () => {

@@ -12,7 +12,7 @@ import { DEFAULT_IDLE_POLICY } from '../../src/core/autostop';
 import { LEASE_FILE, PolicyLease, describeLeader, readLeader, staleAfterMs } from '../../src/fleet/leader';
 import { POLICY_FILE, PolicyFileError, migrateSettings, readPolicy, removeBudget, setBudget, setIdleAutostop } from '../../src/fleet/policy';
 import { policyTick, type PolicyTickDeps } from '../../src/fleet/policyTick';
-import type { CloudStatus } from '../../src/engine/cloud';
+import type { CloudStatus } from '../../src/fleet/cloud';
 import { CloudProviderType } from '../../src/core/protocols';
 import { tmpDir } from '../helpers/tmp';
 

@@ -1,12 +1,12 @@
 /**
- * Pacing in the providers' shared JSON HTTP client (src/plugins/cloud/http.ts): per-method minimum
+ * Pacing in the providers' shared JSON HTTP client (src/backends/cloud/http.ts): per-method minimum
  * gaps between requests to the same account, and a 429 without Retry-After never retried sooner
  * than the gap. Time is a virtual clock: the waits are asserted, never slept.
  */
 import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { JsonHttpClient, type Clock } from '../../src/plugins/cloud/http';
+import { JsonHttpClient, type Clock } from '../../src/backends/cloud/http';
 
 function virtualClock(): Clock & { sleeps: number[] } {
   let t = 5_000_000;

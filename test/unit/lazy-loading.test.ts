@@ -5,13 +5,13 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { createProviders, LazyProvider, type CloudAccountKind, type CloudAccounts } from '../../src/engine/cloudAccounts';
+import { createProviders, LazyProvider, type CloudAccountKind, type CloudAccounts } from '../../src/fleet/cloudAccounts';
 import { silentLogger } from '../../src/core/logger';
 import { Ledger } from '../../src/core/ledger';
-import { CloudInstancePlugin } from '../../src/plugins/cloud/cloudPlugin';
-import { BILLING_RULES } from '../../src/plugins/cloud/rules';
-import type { CloudProvider } from '../../src/plugins/cloud/provider';
-import { checkEngine, dockerClient, DockerEngineUnavailableError } from '../../src/plugins/docker';
+import { CloudInstancePlugin } from '../../src/backends/cloud/cloudPlugin';
+import { BILLING_RULES } from '../../src/backends/cloud/rules';
+import type { CloudProvider } from '../../src/backends/cloud/provider';
+import { checkEngine, dockerClient, DockerEngineUnavailableError } from '../../src/backends/docker/docker';
 import { tmpDir } from '../helpers/tmp';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -46,9 +46,9 @@ describe('lazy loading of heavy code', function () {
 
   it('creating the provider clients, an SSH pool and a Docker client loads none of the AWS SDKs, ssh2 or dockerode', () => {
     const loaded = packagesLoadedBy(`
-      const { createProviders } = require('@src/engine/cloudAccounts');
-      const { SshConnectionPool } = require('@src/plugins/ssh/connection');
-      const { dockerClient, DockerPlugin } = require('@src/plugins/docker');
+      const { createProviders } = require('@src/fleet/cloudAccounts');
+      const { SshConnectionPool } = require('@src/backends/ssh/connection');
+      const { dockerClient, DockerPlugin } = require('@src/backends/docker/docker');
       const { silentLogger } = require('@src/core/logger');
       const ps = createProviders(${JSON.stringify(accounts)}, silentLogger);
       if (ps.length !== 4 || ps.some((p) => !p.title || !p.billing)) throw new Error('four providers with title and billing');
@@ -63,10 +63,10 @@ describe('lazy loading of heavy code', function () {
   it('a first call loads them', () => {
     const loaded = packagesLoadedBy(`
       const net = require('node:net');
-      const { createProviders } = require('@src/engine/cloudAccounts');
+      const { createProviders } = require('@src/fleet/cloudAccounts');
       const { silentLogger } = require('@src/core/logger');
-      const { dockerClient } = require('@src/plugins/docker');
-      const { SshConnectionPool } = require('@src/plugins/ssh/connection');
+      const { dockerClient } = require('@src/backends/docker/docker');
+      const { SshConnectionPool } = require('@src/backends/ssh/connection');
       await Promise.all(createProviders(${JSON.stringify(accounts)}, silentLogger).map((p) => p.load()));
       await dockerClient({ socketPath: '/nonexistent/docker.sock' }).ping().catch(() => undefined);
       // An SSH "server" on 127.0.0.1 that hangs up: the connection gets as far as ssh2.

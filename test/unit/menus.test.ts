@@ -8,8 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TetherTreeProvider, type TreeNode } from '../../src/ui/treeProvider';
 import type { Snapshot, TetherModel } from '../../src/ui/model';
-import type { PluginStatus } from '../../src/engine/engine';
-import type { CloudView } from '../../src/engine/cloud';
+import type { PluginStatus } from '../../src/workspace/engine';
+import type { CloudView } from '../../src/fleet/cloud';
 import type { ProcessInfo } from '../../src/core/processTracker';
 import { CloudProviderType } from '../../src/core/protocols';
 

@@ -7,7 +7,7 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import { buildPollScript, buildStopScript, parsePollOutput, parseStopOutput, type MarkerSweepState } from '../../src/plugins/ssh/remote';
+import { buildPollScript, buildStopScript, parsePollOutput, parseStopOutput, type MarkerSweepState } from '../../src/backends/ssh/remote';
 import { identify, isSameProcessAlive } from '../../src/core/procfs';
 import { MARKER_ENV } from '../../src/core/processTracker';
 

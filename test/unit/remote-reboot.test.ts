@@ -4,7 +4,7 @@
 // The real scripts run on this machine's /bin/sh and /proc (this machine is the host).
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn } from 'node:child_process';
-import { buildPollScript, buildStopScript, parsePollOutput, parseStopOutput, type RemoteTracked } from '../../src/plugins/ssh/remote';
+import { buildPollScript, buildStopScript, parsePollOutput, parseStopOutput, type RemoteTracked } from '../../src/backends/ssh/remote';
 import { bootTimeMs, identify, isSameProcessAlive, signalIfSame, type ProcessIdentity } from '../../src/core/procfs';
 
 const ID = 'b00710e5-0000-4000-8000-0000000000aa';

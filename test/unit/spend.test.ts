@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { Ledger, type LedgerResource } from '../../src/core/ledger';
 import { CloudProviderType, PluginExecutionMode, remoteResourceInfo } from '../../src/core/protocols';
-import { periodSpend, spendAt, spendSeries } from '../../src/engine/costReport';
+import { periodSpend, spendAt, spendSeries } from '../../src/fleet/costReport';
 import { tmpDir } from '../helpers/tmp';
 
 const T = (iso: string) => `2026-11-${iso}Z`;

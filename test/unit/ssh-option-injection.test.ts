@@ -7,9 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseConfig } from '../../src/core/config';
 import { ConfigError } from '../../src/core/errors';
-import { parseHostSpec, resolveHost } from '../../src/plugins/ssh/hosts';
-import { sshArgsForHost, sshArgv } from '../../src/plugins/ssh/sshArgs';
-import { sshCommandOf } from '../../src/engine/cloud';
+import { parseHostSpec, resolveHost } from '../../src/backends/ssh/hosts';
+import { sshArgsForHost, sshArgv } from '../../src/backends/ssh/sshArgs';
+import { sshCommandOf } from '../../src/fleet/cloud';
 import type { LedgerResource } from '../../src/core/ledger';
 import { tmpDir } from '../helpers/tmp';
 

@@ -9,8 +9,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SshConnectionPool } from '../../src/plugins/ssh/connection';
-import { clearHostCache, resolveHost, resolveHostWithParser, sshGStats, sshVersion, type SshTarget } from '../../src/plugins/ssh/hosts';
+import { SshConnectionPool } from '../../src/backends/ssh/connection';
+import { clearHostCache, resolveHost, resolveHostWithParser, sshGStats, sshVersion, type SshTarget } from '../../src/backends/ssh/hosts';
 import { tmpDir } from '../helpers/tmp';
 
 const SSH = '/usr/bin/ssh';

@@ -3,9 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { createHash, createHmac, generateKeyPairSync } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseHostSpec, resolveHost, targetKey } from '../../src/plugins/ssh/hosts';
-import { appendKnownHost, checkHostKey, fingerprintOf, hostFieldMatches, keyTypeOf } from '../../src/plugins/ssh/knownHosts';
-import { buildPollScript, buildStartScript, parseNvidiaSmi, parsePollOutput, parseStopOutput, shQuote } from '../../src/plugins/ssh/remote';
+import { parseHostSpec, resolveHost, targetKey } from '../../src/backends/ssh/hosts';
+import { appendKnownHost, checkHostKey, fingerprintOf, hostFieldMatches, keyTypeOf } from '../../src/backends/ssh/knownHosts';
+import { buildPollScript, buildStartScript, parseNvidiaSmi, parsePollOutput, parseStopOutput, shQuote } from '../../src/backends/ssh/remote';
 import { tmpDir } from '../helpers/tmp';
 
 /** An ssh-ed25519 public key blob (string "ssh-ed25519" + 32-byte key). */

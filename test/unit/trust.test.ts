@@ -4,7 +4,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { Engine } from '../../src/engine/engine';
+import { Engine } from '../../src/workspace/engine';
 import { Ledger } from '../../src/core/ledger';
 import { tmpDir, workspaceWith } from '../helpers/tmp';
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { Ledger } from '../../../src/core/ledger.ts';
 import { CloudProviderType, PluginExecutionMode, remoteResourceInfo } from '../../../src/core/protocols.ts';
-import { recordWindowClose } from '../../../src/engine/closeGuard.ts';
+import { recordWindowClose } from '../../../src/fleet/closeGuard.ts';
 import { openActivity, waitForRow, waitForRows, waitForWorkbench } from '../lib.mjs';
 
 export const workspace = 'demo';

@@ -25,14 +25,14 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LAMBDA_BILLING } from './rules';
-import { ExitCode, TetherError } from '../../core/errors';
-import { CloudProviderType } from '../../core/protocols';
-import { bearerClient, isAmbiguous, type JsonHttpClient, type ParsedError, type RestProviderOptions } from './http';
-import { launchIdempotently, parseMarker } from './marker';
-import { CloudApiError, markedName, type CloudInstance, type CloudProvider, type InstanceState, type InstanceType, type LaunchRequest } from './provider';
+import { LAMBDA_BILLING } from '../rules';
+import { ExitCode, TetherError } from '../../../core/errors';
+import { CloudProviderType } from '../../../core/protocols';
+import { bearerClient, isAmbiguous, type JsonHttpClient, type ParsedError, type RestProviderOptions } from '../http';
+import { launchIdempotently, parseMarker } from '../marker';
+import { CloudApiError, markedName, type CloudInstance, type CloudProvider, type InstanceState, type InstanceType, type LaunchRequest } from '../provider';
 
-export { matchesLedgerId } from './marker';
+export { matchesLedgerId } from '../marker';
 
 export const LAMBDA_DEFAULT_URL = 'https://cloud.lambda.ai/api/v1';
 

@@ -25,13 +25,13 @@
  * retry; `no_such_instance` / 404 on destroy means already gone; a wrong key on the offer search
  * answers 404 "Invalid user key" (published spec), reported as the key problem it is.
  */
-import { VAST_BILLING } from './rules';
-import { CloudProviderType } from '../../core/protocols';
-import { API_KEY_REMEDY, bearerClient, isAmbiguous, type JsonHttpClient, type MinGaps, type ParsedError, type RestProviderOptions } from './http';
-import { findByMarker, launchIdempotently, parseMarker } from './marker';
-import { CloudApiError, markedName, type CloudInstance, type CloudProvider, type InstanceState, type InstanceType, type LaunchRequest } from './provider';
+import { VAST_BILLING } from '../rules';
+import { CloudProviderType } from '../../../core/protocols';
+import { API_KEY_REMEDY, bearerClient, isAmbiguous, type JsonHttpClient, type MinGaps, type ParsedError, type RestProviderOptions } from '../http';
+import { findByMarker, launchIdempotently, parseMarker } from '../marker';
+import { CloudApiError, markedName, type CloudInstance, type CloudProvider, type InstanceState, type InstanceType, type LaunchRequest } from '../provider';
 
-export { matchesLedgerId } from './marker';
+export { matchesLedgerId } from '../marker';
 
 /** Vast.ai's API server. A legacy setting ending in `/api/v0` is accepted too. */
 export const VAST_DEFAULT_URL = 'https://console.vast.ai';

@@ -14,8 +14,8 @@ import { beforeThisBoot, isSameProcessAlive, readEnvVar } from '../core/procfs';
 import { pluginGraceMs, resolveGraceMs } from '../core/grace';
 import { ProcessTracker, type ProcessInfo } from '../core/processTracker';
 import type { StopReport } from '../core/treeKiller';
-import { LEDGER_ENV, PLUGIN_ENV, SubprocessPlugin, WORKSPACE_ENV, currentOwner, stopResourceTree, type SubprocessDeps } from '../plugins/subprocess';
-import { CondaPlugin } from '../plugins/conda';
+import { LEDGER_ENV, PLUGIN_ENV, SubprocessPlugin, WORKSPACE_ENV, currentOwner, stopResourceTree, type SubprocessDeps } from '../backends/local/subprocess';
+import { CondaPlugin } from '../backends/conda/conda';
 import {
   DockerPlugin,
   dockerClient,
@@ -23,17 +23,17 @@ import {
   findOrphanContainers,
   removeTetherContainer,
   type ContainerStopReport,
-} from '../plugins/docker';
+} from '../backends/docker/docker';
 import type Docker from 'dockerode';
-import { closeReport, readCloseRecord, type CloseReport } from './closeGuard';
-import { CloudManager, cloudSshHost, sshCommandOf, type CloudStatus } from './cloud';
-import { DeadmanKeeper } from './deadmanKeeper';
-export { cloudSshHost } from './cloud';
-import type { CloudProvider } from '../plugins/cloud/provider';
-import { SshConnectionPool, SshError, type HostState, type SshConnectionOptions } from '../plugins/ssh/connection';
-import { resolveHost } from '../plugins/ssh/hosts';
-import type { GpuInfo } from '../plugins/ssh/remote';
-import { RemoteSshPlugin, RemoteStartError, SshHostMonitor, stopRemoteResource, type RemotePluginSpec, type RemoteProcessInfo } from '../plugins/ssh/remotePlugin';
+import { closeReport, readCloseRecord, type CloseReport } from '../fleet/closeGuard';
+import { CloudManager, cloudSshHost, sshCommandOf, type CloudStatus } from '../fleet/cloud';
+import { DeadmanKeeper } from '../fleet/deadmanKeeper';
+export { cloudSshHost } from '../fleet/cloud';
+import type { CloudProvider } from '../backends/cloud/provider';
+import { SshConnectionPool, SshError, type HostState, type SshConnectionOptions } from '../backends/ssh/connection';
+import { resolveHost } from '../backends/ssh/hosts';
+import type { GpuInfo } from '../backends/ssh/remote';
+import { RemoteSshPlugin, RemoteStartError, SshHostMonitor, stopRemoteResource, type RemotePluginSpec, type RemoteProcessInfo } from '../backends/ssh/remotePlugin';
 
 /** A plugin declared in tether.json: a local subprocess (maybe in a conda env), a container, or a command on an SSH host. */
 export type DeclaredPlugin = SubprocessPlugin | DockerPlugin | RemoteSshPlugin;
@@ -939,7 +939,7 @@ function isPluginRecord(r: LedgerResource): boolean {
 
 /** Records whose resources are local process trees (declared plugins and API plugins). */
 function isProcessRecord(r: LedgerResource): boolean {
-  // An API plugin's remote resource (kind 'api' with `remote`, src/engine/apiCost.ts) has no local process.
+  // An API plugin's remote resource (kind 'api' with `remote`, src/fleet/apiCost.ts) has no local process.
   return r.kind === 'local' || (r.kind === 'api' && !r.remote);
 }
 

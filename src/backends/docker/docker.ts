@@ -13,15 +13,15 @@
  */
 import * as path from 'node:path';
 import type Docker from 'dockerode';
-import type { PluginSpec } from '../core/config';
-import { ExitCode, TetherError } from '../core/errors';
-import type { Ledger, LedgerResource, ResourceOwner } from '../core/ledger';
-import type { Logger } from '../core/logger';
-import { identify, isSameProcessAlive, type ProcessIdentity } from '../core/procfs';
-import type { ProcessInfo, ProcessTracker } from '../core/processTracker';
-import { PluginExecutionMode, PluginMetadata, type LifecycleAwarePlugin } from '../core/protocols';
-import { configSchema } from '../core/config';
-import { ledgerIdentity, readLedgerIdentity } from './cloud/marker';
+import type { PluginSpec } from '../../core/config';
+import { ExitCode, TetherError } from '../../core/errors';
+import type { Ledger, LedgerResource, ResourceOwner } from '../../core/ledger';
+import type { Logger } from '../../core/logger';
+import { identify, isSameProcessAlive, type ProcessIdentity } from '../../core/procfs';
+import type { ProcessInfo, ProcessTracker } from '../../core/processTracker';
+import { PluginExecutionMode, PluginMetadata, type LifecycleAwarePlugin } from '../../core/protocols';
+import { configSchema } from '../../core/config';
+import { ledgerIdentity, readLedgerIdentity } from '../../core/ledgerIdentity';
 
 export const LABEL_LEDGER_ID = 'dev.tether.ledger-id';
 export const LABEL_PLUGIN = 'dev.tether.plugin';

@@ -32,10 +32,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Filter } from '@aws-sdk/client-pricing';
-import type { Logger } from '../../core/logger';
-import { TetherError } from '../../core/errors';
+import type { Logger } from '../../../core/logger';
+import { TetherError } from '../../../core/errors';
 import { CREDENTIAL_CODES, toAwsCloudApiError, type AwsCredentials, type AwsPriceCatalogue } from './aws';
-import { CloudApiError } from './provider';
+import { CloudApiError } from '../provider';
 
 /** `source` of a fetched catalogue. */
 export const AWS_PRICE_LIST_API_URL = 'https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_pricing_GetProducts.html';

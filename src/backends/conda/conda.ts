@@ -6,11 +6,11 @@
  * like any subprocess's: {@link CondaPlugin} is a {@link SubprocessPlugin} with a wrapped command.
  */
 import * as path from 'node:path';
-import type { PluginSpec } from '../core/config';
-import { ExitCode, TetherError } from '../core/errors';
-import { PluginExecutionMode } from '../core/protocols';
-import { SubprocessPlugin, type SubprocessDeps } from './subprocess';
-import { findOnPath } from '../core/executables';
+import type { PluginSpec } from '../../core/config';
+import { ExitCode, TetherError } from '../../core/errors';
+import { PluginExecutionMode } from '../../core/protocols';
+import { SubprocessPlugin, type SubprocessDeps } from '../local/subprocess';
+import { findOnPath } from '../../core/executables';
 
 export type CondaFlavor = 'conda' | 'micromamba' | 'mamba';
 

@@ -6,9 +6,9 @@
 import type { BillingRule } from '../core/cost';
 import type { Logger } from '../core/logger';
 import type { CloudProviderType } from '../core/protocols';
-import type { AwsCredentials } from '../plugins/cloud/aws';
-import type { CloudInstance, CloudProvider, InstanceType, LaunchRequest } from '../plugins/cloud/provider';
-import { BILLING_RULES, PROVIDER_TITLES } from '../plugins/cloud/rules';
+import type { AwsCredentials } from '../backends/cloud/aws/aws';
+import type { CloudInstance, CloudProvider, InstanceType, LaunchRequest } from '../backends/cloud/provider';
+import { BILLING_RULES, PROVIDER_TITLES } from '../backends/cloud/rules';
 
 export type CloudAccountKind = 'lambda_labs' | 'runpod' | 'vast_ai' | 'aws';
 
@@ -76,13 +76,13 @@ export function createProviders(accounts: CloudAccounts, log: Logger, stateDir?:
   const out: CloudProvider[] = [];
   const line = (l: string) => log.debug(l);
   const { lambda_labs, runpod, vast_ai, aws } = accounts;
-  if (lambda_labs) out.push(new LazyProvider('lambda_labs', async () => new (await import('../plugins/cloud/lambda')).LambdaCloudProvider({ ...lambda_labs, log: line })));
-  if (runpod) out.push(new LazyProvider('runpod', async () => new (await import('../plugins/cloud/runpod')).RunPodProvider({ ...runpod, log: line })));
-  if (vast_ai) out.push(new LazyProvider('vast_ai', async () => new (await import('../plugins/cloud/vastai')).VastAiProvider({ ...vast_ai, log: line })));
+  if (lambda_labs) out.push(new LazyProvider('lambda_labs', async () => new (await import('../backends/cloud/lambda/lambda')).LambdaCloudProvider({ ...lambda_labs, log: line })));
+  if (runpod) out.push(new LazyProvider('runpod', async () => new (await import('../backends/cloud/runpod/runpod')).RunPodProvider({ ...runpod, log: line })));
+  if (vast_ai) out.push(new LazyProvider('vast_ai', async () => new (await import('../backends/cloud/vastai/vastai')).VastAiProvider({ ...vast_ai, log: line })));
   if (aws) {
     out.push(
       new LazyProvider('aws', async () => {
-        const [{ AWS_SHIPPED_CATALOGUE, AwsEc2Provider }, { loadUserCatalogue, newestCatalogue }] = await Promise.all([import('../plugins/cloud/aws'), import('../plugins/cloud/awsPricing')]);
+        const [{ AWS_SHIPPED_CATALOGUE, AwsEc2Provider }, { loadUserCatalogue, newestCatalogue }] = await Promise.all([import('../backends/cloud/aws/aws'), import('../backends/cloud/aws/awsPricing')]);
         const user = stateDir ? loadUserCatalogue(stateDir, log) : undefined;
         return new AwsEc2Provider({ ...aws, log, ...(user ? { catalogue: newestCatalogue(AWS_SHIPPED_CATALOGUE, user) } : {}) });
       }),

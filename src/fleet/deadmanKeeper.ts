@@ -3,13 +3,13 @@
  * (in its ledger record, `remote.metadata.deadman`) is armed over SSH once the instance is up
  * and reachable, pushed forward while Tether runs (at most every timeout / 4, one round trip),
  * re-armed if its watcher vanished (a reboot), and reported when it fired. The switch itself
- * lives on the instance (src/plugins/ssh/deadman.ts): it acts when Tether goes silent.
+ * lives on the instance (src/backends/ssh/deadman.ts): it acts when Tether goes silent.
  */
 import { TetherError, describeError } from '../core/errors';
 import type { Ledger, LedgerResource } from '../core/ledger';
 import type { Logger } from '../core/logger';
-import { armDeadman, defaultShutdownAction, disarmDeadman, pushDeadman } from '../plugins/ssh/deadman';
-import type { SshHostMonitor } from '../plugins/ssh/remotePlugin';
+import { armDeadman, defaultShutdownAction, disarmDeadman, pushDeadman } from '../backends/ssh/deadman';
+import type { SshHostMonitor } from '../backends/ssh/remotePlugin';
 import { cloudSshHost, deadmanOf, requestDeadman, type DeadmanState } from './cloud';
 
 export interface DeadmanEvent {

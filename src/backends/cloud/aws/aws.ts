@@ -23,7 +23,7 @@
  * container and instance roles) unless explicit keys are passed (the UI keeps them in
  * SecretStorage). Keys never reach logs or error messages.
  */
-import { AWS_BILLING } from './rules';
+import { AWS_BILLING } from '../rules';
 import { createHash } from 'node:crypto';
 import {
   DescribeInstanceTypesCommand,
@@ -39,10 +39,10 @@ import {
   type InstanceTypeInfo,
   type _InstanceType,
 } from '@aws-sdk/client-ec2';
-import { CloudProviderType } from '../../core/protocols';
-import type { Logger } from '../../core/logger';
-import { parseMarker, tetherIdOf } from './marker';
-import { CloudApiError, markedName, type CloudInstance, type CloudProvider, type InstanceState, type InstanceType, type LaunchRequest } from './provider';
+import { CloudProviderType } from '../../../core/protocols';
+import type { Logger } from '../../../core/logger';
+import { parseMarker, tetherIdOf } from '../marker';
+import { CloudApiError, markedName, type CloudInstance, type CloudProvider, type InstanceState, type InstanceType, type LaunchRequest } from '../provider';
 import shippedCatalogue from './aws-prices.json';
 
 /** Tag keys Tether puts on every instance it launches. */

@@ -28,13 +28,13 @@
  * not taken as the pod's price then); no tags, so the pod name carries the marker and a launch
  * lists by name before every (re)try.
  */
-import { RUNPOD_BILLING } from './rules';
-import { CloudProviderType } from '../../core/protocols';
-import { bearerClient, isAmbiguous, type JsonHttpClient, type ParsedError, type RestProviderOptions } from './http';
-import { launchIdempotently, parseMarker } from './marker';
-import { CloudApiError, markedName, type CloudInstance, type CloudProvider, type InstanceState, type InstanceType, type LaunchRequest } from './provider';
+import { RUNPOD_BILLING } from '../rules';
+import { CloudProviderType } from '../../../core/protocols';
+import { bearerClient, isAmbiguous, type JsonHttpClient, type ParsedError, type RestProviderOptions } from '../http';
+import { launchIdempotently, parseMarker } from '../marker';
+import { CloudApiError, markedName, type CloudInstance, type CloudProvider, type InstanceState, type InstanceType, type LaunchRequest } from '../provider';
 
-export { matchesLedgerId } from './marker';
+export { matchesLedgerId } from '../marker';
 
 export const RUNPOD_DEFAULT_URL = 'https://api.runpod.io/v2';
 export const RUNPOD_DEFAULT_IMAGE = 'runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04';

@@ -35,6 +35,7 @@ export enum CloudProviderType {
   AWS = 'aws',
   GCP = 'gcp',
   AZURE = 'azure',
+  ECS = 'ecs',
   LAMBDA_LABS = 'lambda_labs',
   RUNPOD = 'runpod',
   VAST_AI = 'vast_ai',

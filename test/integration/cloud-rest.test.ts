@@ -19,6 +19,7 @@ import { reconcileCloud } from '../../src/backends/cloud/reconcile';
 import { RunPodProvider } from '../../src/backends/cloud/runpod/runpod';
 import { VAST_MIN_GAPS_MS, VastAiProvider } from '../../src/backends/cloud/vastai/vastai';
 import { AwsEc2MotoFake, MOTO_AMI } from '../fakes/awsEc2Fake';
+import { ECS_TARGET } from './cloud-targets/ecs';
 import type { FaultKind, LoggedRequest, ProviderFake } from '../fakes/fakeBase';
 import { FakeLambdaServer } from '../fakes/lambdaServer';
 import { FakeRunPodServer } from '../fakes/runpodServer';
@@ -31,7 +32,7 @@ interface ClientOpts {
   timeoutMs?: number;
 }
 
-interface Target {
+export interface Target {
   label: string;
   /** What the fake is ("its fake server"). */
   fakeLabel: string;
@@ -65,6 +66,14 @@ interface Target {
   canStop: boolean;
   /** The request a stop makes (with `writesTo` naming the instance), where `canStop`. */
   stopCall?: { method: string; path: RegExp };
+  /** The image a launch names, where the provider needs one (ECS). */
+  image?: string;
+  /** Instances have no SSH endpoint (ECS tasks). */
+  noSsh?: boolean;
+  /** The test type has no GPU (Fargate has none). */
+  noGpu?: boolean;
+  /** A bad instance type is refused before any ledger intent (ECS knows Fargate's sizes offline). */
+  refusesBadTypeBeforeIntent?: boolean;
 }
 
 /** REST: any non-GET whose path names the instance. */
@@ -174,6 +183,7 @@ const TARGETS: Target[] = [
     canStop: true,
     stopCall: { method: 'POST', path: /^\/StopInstances$/ },
   },
+  ECS_TARGET,
 ];
 
 /** Releases a provider's sockets when it has any to release (the AWS SDK client). */
@@ -217,7 +227,7 @@ for (const t of TARGETS) {
       if (state) fs.rmSync(state, { recursive: true, force: true });
     });
 
-    const req = (ledgerId: string, name = 'job') => ({ ledgerId, name, instanceType: t.instanceType, ...(t.region ? { region: t.region } : {}), ...(t.sshKeyName ? { sshKeyName: t.sshKeyName } : {}) });
+    const req = (ledgerId: string, name = 'job') => ({ ledgerId, name, instanceType: t.instanceType, ...(t.region ? { region: t.region } : {}), ...(t.sshKeyName ? { sshKeyName: t.sshKeyName } : {}), ...(t.image ? { image: t.image } : {}) });
 
     it('lists the catalogue with prices', async () => {
       const types = await p.listInstanceTypes();
@@ -229,7 +239,7 @@ for (const t of TARGETS) {
       const ours = types.find((x) => x.name === t.instanceType);
       assert.ok(ours, 'the test type is offered');
       assert.equal(ours.pricePerHour, t.price);
-      assert.ok(ours.gpuCount >= 1);
+      assert.ok(t.noGpu ? ours.gpuCount === 0 : ours.gpuCount >= 1);
     });
 
     it('launch → provisioning → running → terminate → terminated; the list shows the tether id', async () => {
@@ -242,7 +252,7 @@ for (const t of TARGETS) {
         return d?.status === 'running' ? d : undefined;
       }, STATE_WAIT_MS, 'running');
       assert.equal(up.pricePerHour, t.price);
-      assert.ok(up.sshHost && up.sshPort, 'an SSH endpoint once running');
+      assert.ok(t.noSsh ? !up.sshHost : up.sshHost && up.sshPort, 'an SSH endpoint once running (none for tasks)');
       const listed = (await p.listInstances()).find((x) => x.id === inst.id);
       assert.ok(listed && matchesLedgerId(listed, id), `listed with the tether id (${listed?.tetherId})`);
       assert.equal(listed?.name, markedName(id, 'job'));
@@ -315,7 +325,7 @@ for (const t of TARGETS) {
 
       it('CloudInstancePlugin: a stopped instance stays in the ledger as stopped (not ended: its disk still bills)', async () => {
         const plugin = new CloudInstancePlugin({ provider: p, ledger, name: 'gpu-box' });
-        const info = await plugin.provisionRemoteResource({ instanceType: t.instanceType, ...(t.region ? { region: t.region } : {}), ...(t.sshKeyName ? { sshKeyName: t.sshKeyName } : {}), name: 'box' });
+        const info = await plugin.provisionRemoteResource({ instanceType: t.instanceType, ...(t.region ? { region: t.region } : {}), ...(t.sshKeyName ? { sshKeyName: t.sshKeyName } : {}), ...(t.image ? { image: t.image } : {}), name: 'box' });
         await waitFor(async () => (await plugin.checkRemoteResourceStatus()) === 'running', STATE_WAIT_MS, 'running');
         await p.stop!(info.instanceId!);
         await waitFor(async () => (await plugin.checkRemoteResourceStatus()) === 'stopped', STATE_WAIT_MS, 'stopped');
@@ -443,7 +453,7 @@ for (const t of TARGETS) {
         assert.equal(rec.remote?.resourceType, t.instanceType);
         seen = true;
       };
-      const info = await plugin.provisionRemoteResource({ instanceType: t.instanceType, ...(t.region ? { region: t.region } : {}), ...(t.sshKeyName ? { sshKeyName: t.sshKeyName } : {}), name: 'box' });
+      const info = await plugin.provisionRemoteResource({ instanceType: t.instanceType, ...(t.region ? { region: t.region } : {}), ...(t.sshKeyName ? { sshKeyName: t.sshKeyName } : {}), ...(t.image ? { image: t.image } : {}), name: 'box' });
       assert.deepEqual(fake.hookErrors, []);
       assert.ok(seen, 'the fake saw the launch');
       assert.ok(info.instanceId);
@@ -469,10 +479,11 @@ for (const t of TARGETS) {
 
     it('CloudInstancePlugin: a refused launch ends the intent as failed', async () => {
       const plugin = new CloudInstancePlugin({ provider: p, ledger, name: 'gpu-box' });
-      await assert.rejects(plugin.provisionRemoteResource({ instanceType: 'no-such-type', pricePerHour: 1, ...(t.region ? { region: t.region } : {}), ...(t.sshKeyName ? { sshKeyName: t.sshKeyName } : {}) }), CloudApiError);
+      await assert.rejects(plugin.provisionRemoteResource({ instanceType: 'no-such-type', pricePerHour: 1, ...(t.region ? { region: t.region } : {}), ...(t.sshKeyName ? { sshKeyName: t.sshKeyName } : {}), ...(t.image ? { image: t.image } : {}) }), CloudApiError);
       const b = ledger.read();
       assert.equal(b.resources.length, 0);
-      assert.equal(b.ended[0]?.state, 'failed');
+      if (t.refusesBadTypeBeforeIntent) assert.deepEqual(b.ended, [], 'refused before any intent');
+      else assert.equal(b.ended[0]?.state, 'failed');
     });
   });
 }

@@ -255,8 +255,9 @@ export class EcsMotoFake implements ProviderFake {
   /**
    * Registers an EC2 container instance in a cluster (an EC2 instance launched in moto, its
    * identity document handed to RegisterContainerInstance), so EC2-launch-type tasks can be placed.
+   * moto gives every container instance 4096 CPU units and 7482 MiB, whatever it is told.
    */
-  async addContainerInstance(cluster = 'default', resources: { cpu: number; memory: number } = { cpu: 8192, memory: 32768 }): Promise<{ containerInstanceArn: string; ec2InstanceId: string }> {
+  async addContainerInstance(cluster = 'default'): Promise<{ containerInstanceArn: string; ec2InstanceId: string }> {
     const xml = await this.motoEc2({ Action: 'RunInstances', ImageId: 'ami-1e749f67', InstanceType: 'g4dn.2xlarge', MinCount: '1', MaxCount: '1' });
     const ec2InstanceId = /<instanceId>([^<]+)<\/instanceId>/.exec(xml)?.[1];
     if (!ec2InstanceId) throw new Error(`moto RunInstances: ${xml.slice(0, 300)}`);
@@ -264,10 +265,6 @@ export class EcsMotoFake implements ProviderFake {
     const res = (await this.moto_('RegisterContainerInstance', {
       cluster,
       instanceIdentityDocument: doc,
-      totalResources: [
-        { name: 'CPU', type: 'INTEGER', integerValue: resources.cpu },
-        { name: 'MEMORY', type: 'INTEGER', integerValue: resources.memory },
-      ],
     })) as { containerInstance: { containerInstanceArn: string } };
     return { containerInstanceArn: res.containerInstance.containerInstanceArn, ec2InstanceId };
   }
@@ -526,7 +523,7 @@ export class EcsMotoFake implements ProviderFake {
     if (!Array.isArray(tasks) || tasks.length < 1 || tasks.length > 100) return ecsError(400, 'InvalidParameterException', 'Tasks cannot be empty and can have at most 100 items.');
     const include = (body.include as unknown[] | undefined) ?? [];
     if (include.some((x) => x !== 'TAGS')) return ecsError(400, 'InvalidParameterException', 'include accepts only TAGS.');
-    const moto = await this.forward('DescribeTasks', { cluster: body.cluster, tasks });
+    const moto = await this.forward('DescribeTasks', { cluster: body.cluster, tasks, include: ['TAGS'] });
     if (moto.status !== 200) return moto;
     const answer = JSON.parse(moto.body) as { tasks?: Array<Record<string, unknown>> };
     const clusterName = String(body.cluster ?? 'default').split('/').pop();

@@ -353,7 +353,14 @@ export class EcsProvider implements CloudProvider {
    * first, so that a wrong key or a missing cluster shows here rather than at launch.
    */
   async listInstanceTypes(): Promise<InstanceType[]> {
-    await this.call('DescribeClusters', (sdk, c) => c.send(new sdk.DescribeClustersCommand({ clusters: [this.cluster] })));
+    const res = await this.call('DescribeClusters', (sdk, c) => c.send(new sdk.DescribeClustersCommand({ clusters: [this.cluster] })));
+    if (!res.clusters?.some((c) => c.clusterName === this.cluster && c.status !== 'INACTIVE')) {
+      throw new CloudApiError('AWS ECS', `the cluster "${this.cluster}" does not exist in ${this.opts.region}${res.failures?.[0]?.reason ? ` (${res.failures[0].reason})` : ''}`, {
+        remedy: remedyFor('ClusterNotFoundException', undefined, this.endpointLabel),
+        status: 400,
+        code: 'ClusterNotFoundException',
+      });
+    }
     return fargateCatalogue(this.opts.region, this.catalogue).map((t) => ({ ...t, regionsWithCapacity: undefined }));
   }
 

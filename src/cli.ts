@@ -40,7 +40,8 @@ Commands:
                          saved in the state folder
   cost [--since DATE] [--json|--csv]
                          What every cloud resource cost, by its provider's billing rule
-  provision --provider ${CLOUD_PROVIDERS.map((d) => [d.kind, ...d.aliases].reduce((a, b) => (b.length < a.length ? b : a))).join('|')} --type T [--region R] [--name N] [--ssh-key K] [--time-limit HOURS] [--deadman MINUTES] --yes
+  provision --provider ${CLOUD_PROVIDERS.map((d) => [d.kind, ...d.aliases].reduce((a, b) => (b.length < a.length ? b : a))).join('|')} --type T [--region R] [--name N] [--ssh-key K] [--image I] [--cluster C] [--time-limit HOURS] [--deadman MINUTES] --yes
+                         (ecs: --type fargate-1vcpu-2gb, ec2-4vcpu-16gb-1gpu…, --image needed; --cluster or TETHER_ECS_CLUSTER)
   terminate ID|NAME [--unmanaged]
                          Names are unique among this ledger's instances (no --name: the type, then
                          TYPE-2, TYPE-3…); a name several instances carry is refused: pass the id
@@ -98,6 +99,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         name: { type: 'string' },
         'ssh-key': { type: 'string' },
         image: { type: 'string' },
+        cluster: { type: 'string' },
         'time-limit': { type: 'string' },
         deadman: { type: 'string' },
         minutes: { type: 'string' },
@@ -131,7 +133,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
   try {
     const graceMs = parseGrace(o.grace);
     const log = stderrLogger(io, o.verbose);
-    const cloudAccounts = accountsFromEnv();
+    // --cluster: the ECS cluster of this run (TETHER_ECS_CLUSTER, which also enables ECS).
+    const cloudAccounts = accountsFromEnv(o.cluster ? { ...process.env, TETHER_ECS_CLUSTER: o.cluster } : process.env);
     engine = new Engine({
       workspace: o.workspace ?? process.cwd(),
       ownerKind: 'cli',
@@ -259,7 +262,11 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       case 'provision': {
         const kind = o.provider ? accountKindOf(o.provider) : undefined;
         if (!kind || !o.type) throw new UsageError('`tether provision --provider lambda|runpod|vast|aws --type T [--region R] [--name N] [--ssh-key K] [--time-limit HOURS] --yes`');
-        const type = (await engine.cloud.catalogue(kind)).find((t) => t.name === o.type);
+        // A size outside the listed catalogue that the provider still knows (ECS: EC2-launched and GPU task sizes); a bad one says why.
+        const resolve = (engine.cloud.provider(kind) as { instanceType?: (name: string) => Promise<Awaited<ReturnType<Engine['cloud']['catalogue']>>[number]> }).instanceType;
+        const type =
+          (await engine.cloud.catalogue(kind)).find((t) => t.name === o.type) ??
+          (resolve ? await resolve(o.type).catch((e: unknown) => Promise.reject(e instanceof TetherError ? new UsageError(e.message, e.remedy) : e)) : undefined);
         if (!type) throw new UsageError(`${kind} has no instance type "${o.type}"`, `See \`tether cloud types ${kind}\`.`);
         const price = `$${type.pricePerHour.toFixed(2)}/h ($${(type.pricePerHour * 24).toFixed(2)}/day)`;
         refuseOverHardCap(kind, o.type, type.pricePerHour);

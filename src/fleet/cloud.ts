@@ -350,7 +350,7 @@ export class CloudManager {
     const p = this.providers().find((x) => x.type === type);
     if (!p) {
       throw new TetherError(`no ${type} account is configured`, {
-        remedy: 'Run "Tether: Set Cloud API Key…" (or set the provider\'s API key environment variable for the CLI).',
+        remedy: `Run "Tether: Set Cloud API Key…" (the CLI reads ${providerDescriptor(type)?.configHelp ?? "the provider's API key environment variable"}).`,
       });
     }
     return p;

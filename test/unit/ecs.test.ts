@@ -130,3 +130,27 @@ describe('ECS marker, states and ARNs', () => {
     assert.match(logs[0]!.command, /^aws logs tail \/ecs\/train --region us-east-1 --log-stream-names tether\/main\/abc123/);
   });
 });
+
+describe('ECS account (registry descriptor)', () => {
+  it('is opt-in by cluster; region, endpoint and network from the environment (CLI) or settings (VS Code)', async () => {
+    const { ecsDescriptor } = await import('../../src/backends/cloud/ecs/descriptor');
+    const { providerKindOf, BILLING_RULES } = await import('../../src/backends/cloud/registry');
+    assert.equal(providerKindOf('ecs'), 'ecs');
+    assert.equal(providerKindOf('fargate'), 'ecs');
+    assert.equal(BILLING_RULES.ecs, ECS_BILLING);
+    // A region alone (an EC2 user) does not enable ECS polling.
+    assert.equal(ecsDescriptor.account({ env: { TETHER_AWS_REGION: 'us-east-1' } }), undefined);
+    assert.deepEqual(ecsDescriptor.account({ env: { TETHER_AWS_REGION: 'us-east-1', TETHER_ECS_CLUSTER: 'default', TETHER_AWS_API_URL: 'http://127.0.0.1:9' } }), { region: 'us-east-1', cluster: 'default', endpoint: 'http://127.0.0.1:9' });
+    assert.deepEqual(
+      ecsDescriptor.account({ env: { TETHER_ECS_REGION: 'eu-west-1', AWS_REGION: 'us-east-1', TETHER_ECS_CLUSTER: 'gpu', TETHER_ECS_SUBNETS: 'subnet-a, subnet-b', TETHER_ECS_LOG_GROUP: '/tether' }, apiUrl: 'http://127.0.0.1:8' }),
+      { region: 'eu-west-1', cluster: 'gpu', endpoint: 'http://127.0.0.1:8', subnets: ['subnet-a', 'subnet-b'], logGroup: '/tether' },
+    );
+    const settings: Record<string, unknown> = { 'tether.ecs.cluster': 'default', 'tether.aws.region': 'us-west-2', 'tether.ecs.securityGroups': ['sg-1'] };
+    assert.deepEqual(ecsDescriptor.account({ env: {}, setting: (k) => settings[k], secret: { accessKeyId: 'AKIA', secretAccessKey: 's' } }), {
+      region: 'us-west-2',
+      cluster: 'default',
+      credentials: { accessKeyId: 'AKIA', secretAccessKey: 's' },
+      securityGroups: ['sg-1'],
+    });
+  });
+});

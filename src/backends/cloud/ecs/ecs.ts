@@ -43,6 +43,7 @@ import type {
   Task,
   TaskDefinition,
 } from '@aws-sdk/client-ecs';
+import { ExitCode } from '../../../core/errors';
 import type { Logger } from '../../../core/logger';
 import { CloudProviderType } from '../../../core/protocols';
 import { parseMarker, tetherIdOf } from '../marker';
@@ -255,6 +256,11 @@ export function taskLogs(facts: TaskDefinitionFacts | undefined, taskId: string,
 
 type EcsSdk = typeof import('@aws-sdk/client-ecs');
 
+/** Bad launch input (a size that is not one, no image): refused before any call or ledger intent; the CLI exits 2. */
+export class EcsInputError extends CloudApiError {
+  override readonly exitCode = ExitCode.USAGE;
+}
+
 export class EcsProvider implements CloudProvider {
   readonly type = CloudProviderType.ECS;
   readonly title = 'AWS ECS';
@@ -328,7 +334,7 @@ export class EcsProvider implements CloudProvider {
   checkLaunch(req: { instanceType: string; image?: string }): void {
     this.sizeOf(req.instanceType);
     if (!req.image) {
-      throw new CloudApiError('AWS ECS', `running a ${req.instanceType} task needs a container image and none was given`, {
+      throw new EcsInputError('AWS ECS', `running a ${req.instanceType} task needs a container image and none was given`, {
         remedy: 'Pass --image (e.g. public.ecr.aws/docker/library/python:3.12 or an ECR image of your account).',
         code: 'MissingImage',
       });
@@ -339,7 +345,7 @@ export class EcsProvider implements CloudProvider {
     try {
       return parseEcsSize(instanceType);
     } catch (err) {
-      throw new CloudApiError('AWS ECS', (err as Error).message, { remedy: (err as { remedy?: string }).remedy ?? 'See `tether cloud types ecs`.', code: 'InvalidTaskSize' });
+      throw new EcsInputError('AWS ECS', (err as Error).message, { remedy: (err as { remedy?: string }).remedy ?? 'See `tether cloud types ecs`.', code: 'InvalidTaskSize' });
     }
   }
 

@@ -11,7 +11,6 @@
  * rule, see the EC2 provider), not per task: Tether prices the task itself at $0 and says so —
  * the instance, when Tether launched it, carries its own price.
  */
-import type { BillingRule } from '../../../core/cost';
 import { ecsSizeName, fargateSizes, parseEcsSize, type EcsArch, type EcsSize } from './sizes';
 import shipped from './fargate-prices.json';
 
@@ -35,23 +34,7 @@ export interface FargatePriceCatalogue {
 
 export const FARGATE_SHIPPED_CATALOGUE: FargatePriceCatalogue = shipped as FargatePriceCatalogue;
 
-/**
- * The ECS billing rule Tether applies to a task's state history. Compute bills from the
- * launch (PROVISIONING and PENDING map to `provisioning`: AWS starts billing at the image pull,
- * during PENDING, so the few seconds of PROVISIONING before it are counted — erring high, never
- * low) through DEACTIVATING / STOPPING / DEPROVISIONING (`terminating`) until STOPPED; per second,
- * one-minute minimum. There is no stop (a stopped task is gone) and no storage beyond the 20 GB
- * included. EC2-launched tasks carry a price of 0 (their instance bills).
- */
-export const ECS_BILLING: BillingRule = {
-  provider: 'ecs',
-  computeStates: ['provisioning', 'running', 'stopping', 'terminating', 'unknown'],
-  storageStates: [],
-  incrementSeconds: 1,
-  minimumSeconds: 60,
-  citation: 'https://aws.amazon.com/fargate/pricing/',
-  summary: 'Fargate: vCPU + GB per second from launch until the task stops, 1-minute minimum; EC2-launched tasks bill through their EC2 instance ($0 per task)',
-};
+export { ECS_BILLING } from './billing';
 
 /** USD/h of a Fargate size in a region, or NaN when the catalogue has no rate for it. EC2-launched: 0. */
 export function ecsPricePerHour(size: EcsSize, region: string, catalogue: FargatePriceCatalogue = FARGATE_SHIPPED_CATALOGUE): number {

@@ -13,6 +13,7 @@ import { notOursMessage, pickCloudRecord, pickCloudView, shutdownEffectOf, type 
 import { Engine, asTetherError, type HostStatus, type PluginStatus, type StatusReport } from './workspace/engine';
 import { formatBytes, formatCpu } from './core/format';
 import { fleetCommand } from './cli/fleet';
+import { describeCloud } from './cli/describe';
 import { describeLeader, readLeader } from './fleet/leader';
 import { policyWarnings, readPolicy } from './fleet/policy';
 import { hardCapRefusalFromLedger } from './fleet/spend';
@@ -33,6 +34,7 @@ Commands:
   cloud types PROVIDER   Instance types with $/h and regions with capacity
   cloud launch PROVIDER TYPE [--region R] [--name N] [--ssh-key K] [--image I]
                          (Lambda Cloud needs --ssh-key: exactly one of your account's SSH keys)
+  cloud describe NAME|ID [--json]   What the provider says now: state, containers, exit codes, logs (ECS)
   cloud terminate NAME|ID [--unmanaged]
   cloud stop NAME|ID [--unmanaged]   Power off, keep the disk (RunPod, Vast.ai, EC2; the disk keeps billing)
   cloud prices PROVIDER [--region R]
@@ -298,6 +300,10 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       }
       case 'cloud': {
         const [sub, ...args] = rest;
+        if (sub === 'describe') {
+          io.out(await describeCloud(engine, args, o.json));
+          return ExitCode.OK;
+        }
         if (sub === 'types') {
           if (args.length !== 1) throw new UsageError('`tether cloud types PROVIDER` needs a provider (lambda_labs, runpod, vast_ai, aws)');
           const types = await engine.cloud.catalogue(accountKindOf(args[0]!) ?? args[0]!);

@@ -120,6 +120,12 @@ describe('tether CLI with AWS ECS (moto behind the ECS lifecycle proxy)', functi
     const refuse = await runCli(['cloud', 'terminate', foreign, '--workspace', ws], env);
     assert.equal(refuse.code, 2);
     assert.match(refuse.stderr, /was not launched by Tether — Add --unmanaged/);
+    // What ECS says of it: containers, and no log location (no awslogs configured).
+    const desc = await runCli(['cloud', 'describe', 'trainer', '--workspace', ws], env);
+    assert.equal(desc.code, 0, desc.stderr);
+    assert.match(desc.stdout, /^trainer: running \(RUNNING\) fargate-1vcpu-2gb us-east-1 \$0\.0494\/h\n  id arn:aws:ecs:/);
+    assert.match(desc.stdout, /\n  container main: RUNNING\n/);
+    assert.match(desc.stdout, /logs: no awslogs log configuration/);
     const term = await runCli(['terminate', 'trainer', '--workspace', ws], env);
     assert.equal(term.code, 0, term.stderr);
     const stops = fake.requests.filter((r) => r.path === '/StopTask');
@@ -135,6 +141,24 @@ describe('tether CLI with AWS ECS (moto behind the ECS lifecycle proxy)', functi
     const line = cost.lines.find((l) => l.name === 'trainer')!;
     assert.equal(line.provider, 'ecs');
     assert.ok(Math.abs(line.cost - 0.04937 / 60) < 1e-6, `one minute at $0.04937/h, got ${line.cost}`);
+  });
+
+  it("cloud describe: a stopped task shows its containers' exit codes, its stop reason and its CloudWatch log group and stream", async () => {
+    const logEnv = { ...env, TETHER_ECS_LOG_GROUP: '/tether/jobs', TETHER_ECS_EXECUTION_ROLE: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole' };
+    const r = await runCli(['provision', '--provider', 'ecs', '--type', 'fargate-0.5vcpu-1gb', '--image', IMAGE, '--name', 'logged', '--yes', '--workspace', ws], logEnv);
+    assert.equal(r.code, 0, r.stderr);
+    const id = /task\/default\/(\S+)/.exec(r.stdout)![1]!;
+    await waitFor(async () => /container main: RUNNING/.test((await runCli(['cloud', 'describe', 'logged', '--workspace', ws], logEnv)).stdout), WAIT_MS, 'running');
+    fake.finish(`arn:aws:ecs:us-east-1:123456789012:task/default/${id}`, 2);
+    const out = await waitFor(async () => {
+      const d = await runCli(['cloud', 'describe', `arn:aws:ecs:us-east-1:123456789012:task/default/${id}`, '--workspace', ws], logEnv);
+      return /\(STOPPED\)/.test(d.stdout) ? d.stdout : undefined;
+    }, WAIT_MS, 'stopped');
+    assert.match(out, /\n  container main: STOPPED, exit 2\n/);
+    assert.match(out, /\n  stopped: Essential container in task exited \(EssentialContainerExited\)/);
+    assert.match(out, new RegExp(`\\n  logs of main: CloudWatch /tether/jobs / tether/main/${id} — aws logs tail /tether/jobs --region us-east-1 --log-stream-names tether/main/${id} --follow`));
+    const json = JSON.parse((await runCli(['cloud', 'describe', 'logged', '--json', '--workspace', ws], logEnv)).stdout) as { metadata: { stoppedAt?: string; startedAt?: string } };
+    assert.ok(json.metadata.stoppedAt && json.metadata.startedAt && Date.parse(json.metadata.stoppedAt) >= Date.parse(json.metadata.startedAt));
   });
 
   it('an EC2-launched GPU task via --cluster: the size is resolved outside the Fargate list, priced $0 (its instance bills)', async () => {

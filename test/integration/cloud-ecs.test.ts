@@ -231,6 +231,18 @@ describe('AWS ECS against moto (Fargate and EC2 tasks, lifecycle from the strict
     assert.equal(fake.instanceCount(), n);
   });
 
+  it('RunTask answered 500 after placing the task: the SDK retries with the same clientToken and ECS answers the same task (one task)', async () => {
+    const p = provider();
+    fake.inject({ method: 'POST', path: /^\/RunTask$/, kind: 'create-then-fail' });
+    const n = fake.instanceCount();
+    const r = req('retried');
+    const inst = await p.launch(r);
+    const runs = fake.requests.filter((x) => x.path === '/RunTask').map((x) => (x.body as { clientToken?: string }).clientToken);
+    assert.deepEqual(runs, [r.ledgerId, r.ledgerId], 'retried once, with the ledger id as clientToken');
+    assert.equal(fake.instanceCount(), n + 1, 'one task');
+    assert.equal(inst.tetherId, `${r.ledgerId}@abcd1234`);
+  });
+
   it('a bad size or no image is refused before any call; another region than the account is refused', async () => {
     const p = provider();
     const n = fake.requests.length;

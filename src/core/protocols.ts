@@ -35,13 +35,13 @@ export enum CloudProviderType {
   AWS = 'aws',
   GCP = 'gcp',
   AZURE = 'azure',
-  ECS = 'ecs',
   LAMBDA_LABS = 'lambda_labs',
   RUNPOD = 'runpod',
   VAST_AI = 'vast_ai',
   PAPERSPACE = 'paperspace',
   TOGETHER_AI = 'together_ai',
   CUSTOM = 'custom',
+  ECS = 'ecs',
 }
 
 const LOCAL_MODES: ReadonlySet<PluginExecutionMode> = new Set([

@@ -46,7 +46,7 @@ import type {
 import { ExitCode } from '../../../core/errors';
 import type { Logger } from '../../../core/logger';
 import { CloudProviderType } from '../../../core/protocols';
-import { parseMarker, tetherIdOf } from '../marker';
+import { matchesLedgerId, parseMarker, tetherIdOf } from '../marker';
 import { CloudApiError, markedName, type CloudInstance, type CloudProvider, type InstanceState, type InstanceType, type LaunchRequest } from '../provider';
 import { ECS_BILLING, FARGATE_SHIPPED_CATALOGUE, describeEcsSize, ecsPricePerHour, fargateCatalogue, type FargatePriceCatalogue } from './pricing';
 import { ecsSizeName, parseEcsSize, type EcsArch, type EcsSize } from './sizes';
@@ -443,6 +443,10 @@ export class EcsProvider implements CloudProvider {
         logs: taskLogs(facts, taskId, region),
         logsNote: taskLogs(facts, taskId, region).length ? 'CloudWatch Logs (awslogs): Tether says where they are but does not read them' : 'no awslogs log configuration: the task definition sends its output nowhere Tether can name',
         managed: tagOf(t, ECS_TAG_MANAGED) === 'true',
+        ...(t.capacityProviderName ? { capacityProvider: t.capacityProviderName } : {}),
+        ...(t.capacityProviderName === 'FARGATE_SPOT'
+          ? { priceNote: 'Fargate Spot: shown at the on-demand rate (Spot costs up to 70% less and has no rates in the catalogue); Tether itself launches on-demand only' }
+          : {}),
         ...(launchType === 'EC2'
           ? { priceNote: 'EC2 launch type: billed by the EC2 container instance it runs on, not per task ($0 here)' }
           : Number.isNaN(price)
@@ -627,7 +631,7 @@ export class EcsProvider implements CloudProvider {
     const token = ecsClientToken(req.ledgerId);
     const cluster = this.cluster;
     // Belt and braces next to the clientToken: a live task carrying this record's marker is the launch we are retrying.
-    const existing = (await this.listByStartedBy(startedBy, cluster)).filter((t) => t.status !== 'terminated' && t.tetherId !== undefined && req.ledgerId.startsWith(t.tetherId.split('@')[0]!));
+    const existing = (await this.listByStartedBy(startedBy, cluster)).filter((t) => t.status !== 'terminated' && matchesLedgerId(t, req.ledgerId, req.owner));
     if (existing.length) {
       this.opts.log?.info(`ecs: launch ${req.ledgerId} already made ${existing[0]!.id}; not launching again`);
       return existing[0]!;

@@ -21,6 +21,7 @@ const MAIN_BUNDLE_MAX_BYTES = 300_000;
 const HEAVY: Record<string, string> = {
   '@aws-sdk/client-ec2': '2016-11-15', // the EC2 API version the SDK sends
   '@aws-sdk/client-pricing': 'AWSPriceListService',
+  '@aws-sdk/client-ecs': 'AmazonEC2ContainerServiceV20141113', // the ECS API's target prefix
   'the AWS SDK signer (@smithy/signature-v4)': 'X-Amz-Date',
   ssh2: 'SSH-2.0-ssh2js',
   dockerode: '/containers/json',

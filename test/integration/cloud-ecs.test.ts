@@ -128,7 +128,7 @@ describe('AWS ECS against moto (Fargate and EC2 tasks, lifecycle from the strict
     assert.match(refused.remedy, /add EC2 capacity/);
     assert.equal(fake.instanceCount(), n0);
 
-    const { containerInstanceArn } = await fake.addContainerInstance('default');
+    const { containerInstanceArn, ec2InstanceId } = await fake.addContainerInstance('default');
     const inst = await p.launch(req('gpu', 'ec2-2vcpu-4gb-1gpu'));
     assert.equal(inst.metadata.launchType, 'EC2');
     assert.equal(inst.instanceType, 'ec2-2vcpu-4gb-1gpu');
@@ -137,6 +137,9 @@ describe('AWS ECS against moto (Fargate and EC2 tasks, lifecycle from the strict
     assert.equal(inst.pricePerHour, 0);
     assert.match(String(inst.metadata.priceNote), /billed by the EC2 container instance/);
     assert.equal(inst.metadata.containerInstanceArn, containerInstanceArn);
+    const described = await p.describe(inst.id);
+    assert.equal(described?.metadata.ec2InstanceId, ec2InstanceId, 'the EC2 instance that bills for it');
+    assert.match(String(described?.metadata.priceNote), new RegExp(`billed by the EC2 container instance it runs on \\(${ec2InstanceId}\\)`));
     const up = await waitFor(async () => {
       const d = await p.describe(inst.id);
       return d?.rawStatus === 'RUNNING' ? d : undefined;

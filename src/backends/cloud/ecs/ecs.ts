@@ -269,6 +269,8 @@ export class EcsProvider implements CloudProvider {
   private sdk: EcsSdk | undefined;
   private readonly clients = new Map<string, ECSClient>();
   private readonly tdFacts = new Map<string, TaskDefinitionFacts>();
+  /** Container instance ARN → the EC2 instance it is (immutable). */
+  private readonly ec2Of = new Map<string, string>();
   private network: Promise<NetworkConfiguration> | undefined;
 
   constructor(private readonly opts: EcsOptions) {
@@ -384,6 +386,21 @@ export class EcsProvider implements CloudProvider {
     }
   }
 
+  /** The EC2 instances behind EC2-launched tasks (DescribeContainerInstances, cached): what bills for them. */
+  private async containerInstancesOf(cluster: string, arns: string[], region: string): Promise<void> {
+    const missing = [...new Set(arns)].filter((a) => a && !this.ec2Of.has(a));
+    if (!missing.length) return;
+    try {
+      const sdk = await this.load();
+      for (let i = 0; i < missing.length; i += 100) {
+        const res = await (await this.client(region)).send(new sdk.DescribeContainerInstancesCommand({ cluster, containerInstances: missing.slice(i, i + 100) }));
+        for (const ci of res.containerInstances ?? []) if (ci.containerInstanceArn && ci.ec2InstanceId) this.ec2Of.set(ci.containerInstanceArn, ci.ec2InstanceId);
+      }
+    } catch (err) {
+      this.opts.log?.debug(`ecs: DescribeContainerInstances failed: ${(err as Error).message}`);
+    }
+  }
+
   toInstance(t: Task, region: string): CloudInstance {
     const arn = t.taskArn ?? '';
     const { taskId, cluster } = parseTaskArn(arn);
@@ -432,6 +449,7 @@ export class EcsProvider implements CloudProvider {
         stoppingAt: iso(t.stoppingAt),
         stoppedAt: iso(t.stoppedAt),
         containerInstanceArn: t.containerInstanceArn,
+        ...(t.containerInstanceArn && this.ec2Of.get(t.containerInstanceArn) ? { ec2InstanceId: this.ec2Of.get(t.containerInstanceArn) } : {}),
         containers: (t.containers ?? []).map((c) => ({
           name: c.name,
           lastStatus: c.lastStatus,
@@ -448,7 +466,7 @@ export class EcsProvider implements CloudProvider {
           ? { priceNote: 'Fargate Spot: shown at the on-demand rate (Spot costs up to 70% less and has no rates in the catalogue); Tether itself launches on-demand only' }
           : {}),
         ...(launchType === 'EC2'
-          ? { priceNote: 'EC2 launch type: billed by the EC2 container instance it runs on, not per task ($0 here)' }
+          ? { priceNote: `EC2 launch type: billed by the EC2 container instance it runs on${t.containerInstanceArn && this.ec2Of.get(t.containerInstanceArn) ? ` (${this.ec2Of.get(t.containerInstanceArn)})` : ''}, not per task ($0 here)` }
           : Number.isNaN(price)
             ? { priceNote: `no Fargate rates for ${region} in Tether's catalogue (as of ${this.catalogue.asOf})` }
             : { priceSource: `fargate-prices.json as of ${this.catalogue.asOf}` }),
@@ -466,6 +484,7 @@ export class EcsProvider implements CloudProvider {
       tasks.push(...(res.tasks ?? []));
     }
     await this.factsOf(tasks.map((t) => t.taskDefinitionArn ?? ''), region);
+    await this.containerInstancesOf(cluster, tasks.map((t) => t.containerInstanceArn ?? ''), region);
     return tasks.map((t) => this.toInstance(t, region));
   }
 

@@ -155,7 +155,7 @@ export function parseTaskArn(arn: string): { region?: string; cluster?: string; 
 
 function remedyFor(code: string, attempts: number | undefined, endpoint: string): string {
   if (ECS_CREDENTIAL_CODES.has(code)) {
-    return 'Check the AWS credentials (the keys stored in Tether, or the standard chain: AWS_ACCESS_KEY_ID / AWS_PROFILE / ~/.aws / SSO): that they belong to the account, are not expired, and that their IAM policy allows ecs:RunTask, ecs:StopTask, ecs:ListTasks, ecs:DescribeTasks, ecs:ListClusters, ecs:DescribeClusters, ecs:RegisterTaskDefinition, ecs:DescribeTaskDefinition, ecs:TagResource, iam:PassRole (with an execution role) and ec2:DescribeVpcs / DescribeSubnets / DescribeSecurityGroups.';
+    return 'Check the AWS credentials (the keys stored in Tether, or the standard chain: AWS_ACCESS_KEY_ID / AWS_PROFILE / ~/.aws / SSO): that they belong to the account, are not expired, and that their IAM policy allows ecs:RunTask, ecs:StopTask, ecs:ListTasks, ecs:DescribeTasks, ecs:ListClusters, ecs:DescribeClusters, ecs:DescribeContainerInstances, ecs:RegisterTaskDefinition, ecs:DescribeTaskDefinition, ecs:TagResource, iam:PassRole (with an execution role) and ec2:DescribeVpcs / DescribeSubnets / DescribeSecurityGroups.';
   }
   if (code === 'ClusterNotFoundException') return 'Create the cluster (ECS console, or `aws ecs create-cluster --cluster-name NAME`) or name an existing one (--cluster, setting tether.ecs.cluster, TETHER_ECS_CLUSTER).';
   if (THROTTLE_CODES.has(code)) return `AWS throttled the API; the SDK's standard retry strategy already retried with backoff${attempts ? ` (${attempts} attempts in all)` : ''}. Wait a minute and try again, or poll less often.`;

@@ -22,11 +22,8 @@ import {
   type RemoteResourceInfo,
 } from '../core/protocols';
 import type { StopReport } from '../core/treeKiller';
-import { Engine, type PluginStatus, type StatusReport } from '../workspace/engine';
+import { Engine, createSshMonitor, defaultShutdownAction, type CloudProvider, type PluginStatus, type SshConnectionOptions, type StatusReport } from '../workspace/engine';
 import type { CloudStatus } from '../fleet/cloud';
-import { SshConnectionPool, type SshConnectionOptions } from '../backends/ssh/connection';
-import { SshHostMonitor } from '../backends/ssh/remotePlugin';
-import type { CloudProvider } from '../backends/cloud/provider';
 import type { Budget, BudgetVerdict } from '../core/budget';
 import type { PeriodSpend, SpendPeriod } from '../fleet/costReport';
 import { DEFAULT_IDLE_POLICY, type IdlePolicy } from '../core/autostop';
@@ -34,7 +31,6 @@ import { policyTick, type PolicyTickResult } from '../fleet/policyTick';
 import { PolicyLease } from '../fleet/leader';
 import type { AutostopEvent } from '../fleet/cloud';
 import type { DeadmanEvent } from '../fleet/deadmanKeeper';
-import { defaultShutdownAction } from '../backends/ssh/deadman';
 import { apiRatePerHour, billingRuleOf, recordApiRemote } from '../fleet/apiCost';
 import { accruedCost } from '../fleet/cloud';
 
@@ -112,7 +108,7 @@ export class TetherModel implements vscode.Disposable {
   private again = false;
 
   /** One SSH connection per host for every folder's engine. */
-  private readonly sshMonitor: SshHostMonitor;
+  private readonly sshMonitor: ReturnType<typeof createSshMonitor>;
 
   constructor(
     private readonly log: Logger,
@@ -122,7 +118,7 @@ export class TetherModel implements vscode.Disposable {
     private readonly cloudProviders: () => CloudProvider[] = () => [],
     private readonly budgets: () => { budgets: Budget[]; pollMs: number; spendPeriod?: SpendPeriod; idle?: IdlePolicy } = () => ({ budgets: [], pollMs: 2000 }),
   ) {
-    this.sshMonitor = new SshHostMonitor(new SshConnectionPool({ ...sshOptions, log }), { log });
+    this.sshMonitor = createSshMonitor(sshOptions, log);
   }
 
   get snapshot(): Snapshot {

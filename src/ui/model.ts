@@ -32,6 +32,7 @@ import type { PeriodSpend, SpendPeriod } from '../fleet/costReport';
 import { DEFAULT_IDLE_POLICY, type IdlePolicy } from '../core/autostop';
 import { policyTick, type PolicyTickResult } from '../fleet/policyTick';
 import { PolicyLease } from '../fleet/leader';
+import { CloudPoll } from '../fleet/snapshot';
 import type { AutostopEvent } from '../fleet/cloud';
 import type { DeadmanEvent } from '../fleet/deadmanKeeper';
 import { defaultShutdownAction } from '../backends/ssh/deadman';
@@ -83,6 +84,8 @@ export interface Snapshot {
   autostop?: AutostopEvent[];
   /** Dead man's switch events of this poll (armed, fired, re-armed, error). */
   deadman?: DeadmanEvent[];
+  /** Where this poll's cloud instances came from: this window listed the providers, or it rendered the leader's snapshot (src/fleet/snapshot.ts). */
+  cloudSource?: 'listed' | 'snapshot';
 }
 
 export type RefreshReason = 'interval' | 'event' | 'config' | 'manual' | 'action' | 'startup';
@@ -163,6 +166,8 @@ export class TetherModel implements vscode.Disposable {
             cloudProviders: this.cloudProviders,
             deadmanAction: () => vscode.workspace.getConfiguration('tether').get<string>('cloud.deadmanAction', '').trim() || defaultShutdownAction(),
             trusted: () => vscode.workspace.isTrusted,
+            // Every folder of this window shares one cloud reading per poll, itself shared by every window (one poller per user).
+            cloudStatus: () => this.cloudForEngine(),
             ...(sd ? { stateDir: sd } : {}),
           }),
         );
@@ -218,6 +223,8 @@ export class TetherModel implements vscode.Disposable {
 
   /** Polls everything; concurrent callers share one poll (plus at most one queued). */
   refresh(reason: RefreshReason): Promise<Snapshot> {
+    // After a user's action (or a manual refresh) this window lists the providers itself at once.
+    if (reason === 'action' || reason === 'manual') this.wantFresh = true;
     if (this.inflight) {
       this.again = true;
       return this.inflight;
@@ -241,16 +248,37 @@ export class TetherModel implements vscode.Disposable {
   }
 
   private async poll(): Promise<Snapshot> {
-    const folders: FolderView[] = await Promise.all(
-      [...this.engines.entries()].map(async ([folder, engine]) => {
-        const name = folder.split(/[\\/]/).pop() ?? folder;
-        try {
-          return { folder, name, report: await engine.status() };
-        } catch (err) {
-          return { folder, name, error: describeError(err) };
-        }
-      }),
-    );
+    const b = this.budgets();
+    const firstEngine = this.primaryEngine;
+    // The leader (one per state folder among windows and `tether watch`) lists the providers and
+    // publishes; this window renders its snapshot otherwise (src/fleet/snapshot.ts).
+    let leader = false;
+    let cloudSource: Snapshot['cloudSource'];
+    if (firstEngine) {
+      leader = await this.leadPolicy(firstEngine.ledger.stateDir, b.pollMs);
+      const fresh = this.wantFresh;
+      this.wantFresh = false;
+      this.tickCloud = this.cloudTick(firstEngine, leader, b.pollMs, fresh).then((t) => {
+        cloudSource = t.source;
+        return t.cloud;
+      });
+      this.tickCloud.catch(() => undefined); // each engine reports it
+    }
+    let folders: FolderView[];
+    try {
+      folders = await Promise.all(
+        [...this.engines.entries()].map(async ([folder, engine]) => {
+          const name = folder.split(/[\\/]/).pop() ?? folder;
+          try {
+            return { folder, name, report: await engine.status() };
+          } catch (err) {
+            return { folder, name, error: describeError(err) };
+          }
+        }),
+      );
+    } finally {
+      this.tickCloud = undefined;
+    }
     const apiPlugins = await Promise.all([...this.api.values()].map((e) => this.pollApi(e)));
     const seen = new Set<string>();
     const orphans: PluginStatus[] = [];
@@ -267,12 +295,8 @@ export class TetherModel implements vscode.Disposable {
     // Every folder sees the same cloud accounts: count them once.
     const cloud = folders.find((f) => f.report)?.report?.cloud;
     // The policy tick (src/fleet/policyTick.ts): only the leader among windows and `tether watch` acts.
-    const b = this.budgets();
-    const firstEngine = this.primaryEngine;
     let tick: PolicyTickResult = { budgets: [], autostop: [], deadman: [], errors: [] };
-    let leader = false;
     if (firstEngine) {
-      leader = await this.leadPolicy(firstEngine.ledger.stateDir, b.pollMs);
       tick = await policyTick(
         { cloud: firstEngine.cloud, deadman: firstEngine.deadman, ledger: firstEngine.ledger, log: this.log },
         { cloud, reports: folders.flatMap((f) => (f.report ? [f.report] : [])), policy: { budgets: b.budgets, idleAutostop: b.idle ?? DEFAULT_IDLE_POLICY }, pollMs: b.pollMs, spendPeriod: b.spendPeriod ?? 'day', leader },
@@ -298,7 +322,42 @@ export class TetherModel implements vscode.Disposable {
       ...(spend ? { spend } : {}),
       ...(autostop.length ? { autostop } : {}),
       ...(deadman.length ? { deadman } : {}),
+      ...(cloudSource ? { cloudSource } : {}),
     };
+  }
+
+  /** This poll's cloud reading (shared by every folder's engine), while a poll runs. */
+  private tickCloud: Promise<CloudStatus> | undefined;
+  /** A user's action asked for a listing of this window's own (not the snapshot). */
+  private wantFresh = false;
+  private cloudPoll: { engine: Engine; poll: CloudPoll } | undefined;
+
+  private cloudTick(engine: Engine, leader: boolean, intervalMs: number, fresh: boolean) {
+    if (this.cloudPoll?.engine !== engine) {
+      this.cloudPoll = {
+        engine,
+        poll: new CloudPoll({
+          stateDir: engine.ledger.stateDir,
+          kind: 'vscode',
+          list: () => engine.cloud.status(),
+          providerTypes: () => this.cloudProviders().map((p) => p.type),
+          log: this.log,
+        }),
+      };
+    }
+    return this.cloudPoll.poll.tick({ leader, intervalMs, fresh });
+  }
+
+  /** What an engine's status() reads for the cloud: this poll's shared reading (a copy: engines annotate it). */
+  private async cloudForEngine(): Promise<CloudStatus> {
+    let shared = this.tickCloud;
+    if (!shared) {
+      // A status() outside a poll: the snapshot as a follower would read it.
+      const engine = this.primaryEngine;
+      if (!engine) return { instances: [], errors: [], costPerHour: 0, costSoFar: 0 };
+      shared = this.cloudTick(engine, false, this.budgets().pollMs, false).then((t) => t.cloud);
+    }
+    return structuredClone(await shared);
   }
 
   // ---- plugins registered by other extensions -------------------------------------------

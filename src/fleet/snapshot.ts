@@ -152,6 +152,7 @@ export interface CloudTick {
  * half interval, so events between ticks reuse its listing) and publishes; a follower renders the
  * published snapshot while it is fresh and lists for itself only when it is not (nobody published
  * yet, or the publisher had other accounts); `fresh` (a user's action) always lists and publishes.
+ * Without any provider account there is nothing to share: each lists (no request) and nobody writes.
  */
 export class CloudPoll {
   private readonly now: () => number;
@@ -166,6 +167,8 @@ export class CloudPoll {
 
   async tick(t: { leader: boolean; intervalMs: number; fresh?: boolean }): Promise<CloudTick> {
     const mine = this.o.providerTypes();
+    // No account: listing asks nobody (only the ledger), so there is nothing to share and no file to write.
+    if (!mine.length) return { cloud: await this.o.list(), source: 'listed' };
     const now = this.now();
     const cur = readSnapshot(this.o.stateDir);
     const usable = cur && sameSet(cur.providers, mine) && isFresh(cur, now) ? cur : undefined;

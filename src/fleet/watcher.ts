@@ -46,10 +46,13 @@ export class PolicyWatcher {
     const policy = readPolicy(this.engine.ledger.stateDir);
     const report = await this.engine.status();
     // One poller per user: the windows render this listing instead of asking the providers (src/fleet/snapshot.ts).
-    try {
-      await publishSnapshot(this.engine.ledger.stateDir, { at: started, by: publisher('watch', true), intervalMs: this.intervalMs + this.lastTickMs, providers: this.providerTypes(), cloud: report.cloud });
-    } catch (err) {
-      this.log.warn(`fleet snapshot: not published: ${describeError(err)}`);
+    const providers = this.providerTypes();
+    if (providers.length) {
+      try {
+        await publishSnapshot(this.engine.ledger.stateDir, { at: started, by: publisher('watch', true), intervalMs: this.intervalMs + this.lastTickMs, providers, cloud: report.cloud });
+      } catch (err) {
+        this.log.warn(`fleet snapshot: not published: ${describeError(err)}`);
+      }
     }
     const result = await policyTick(
       { cloud: this.engine.cloud, deadman: this.engine.deadman, ledger: this.engine.ledger, log: this.log },

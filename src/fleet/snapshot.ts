@@ -106,26 +106,29 @@ export async function publishSnapshot(
   s: Pick<FleetSnapshot, 'at' | 'by' | 'intervalMs' | 'providers' | 'cloud'>,
   now: () => number = Date.now,
 ): Promise<FleetSnapshot | undefined> {
-  const file = snapshotPath(stateDir);
-  return new FileLock(`${file}.lock`).withLock(
-    () => {
-      const cur = readSnapshot(stateDir);
-      if (cur && cur.at > s.at && sameSet(cur.providers, s.providers)) return undefined;
-      const out: FleetSnapshot = {
-        version: SNAPSHOT_VERSION,
-        at: s.at,
-        publishedAt: now(),
-        seq: (cur?.seq ?? 0) + 1,
-        by: s.by,
-        intervalMs: s.intervalMs,
-        providers: [...s.providers],
-        cloud: s.cloud,
-      };
-      writeFileAtomic(file, JSON.stringify(out));
-      return out;
-    },
-    { what: `publishing the fleet snapshot (pid ${process.pid})`, timeoutMs: 5000 },
-  );
+  return snapshotLock(stateDir).withLock(() => writeIfNewer(stateDir, s, now), { what: `publishing the fleet snapshot (pid ${process.pid})`, timeoutMs: 5000 });
+}
+
+function snapshotLock(stateDir: string): FileLock {
+  return new FileLock(`${snapshotPath(stateDir)}.lock`);
+}
+
+/** {@link publishSnapshot}'s write; the caller holds the snapshot's lock. */
+function writeIfNewer(stateDir: string, s: Pick<FleetSnapshot, 'at' | 'by' | 'intervalMs' | 'providers' | 'cloud'>, now: () => number): FleetSnapshot | undefined {
+  const cur = readSnapshot(stateDir);
+  if (cur && cur.at > s.at && sameSet(cur.providers, s.providers)) return undefined;
+  const out: FleetSnapshot = {
+    version: SNAPSHOT_VERSION,
+    at: s.at,
+    publishedAt: now(),
+    seq: (cur?.seq ?? 0) + 1,
+    by: s.by,
+    intervalMs: s.intervalMs,
+    providers: [...s.providers],
+    cloud: s.cloud,
+  };
+  writeFileAtomic(snapshotPath(stateDir), JSON.stringify(out));
+  return out;
 }
 
 export interface CloudPollOptions {
@@ -147,12 +150,31 @@ export interface CloudTick {
   snapshot?: FleetSnapshot;
 }
 
+export interface TickRequest {
+  /** This process holds the policy lease. */
+  leader: boolean;
+  /** This process's poll interval (ms). */
+  intervalMs: number;
+  /** The lease holder's interval (ms), when another process leads. */
+  leaderIntervalMs?: number;
+  /** A user's action: list now (and publish), whatever the snapshot's age. */
+  fresh?: boolean;
+}
+
 /**
  * One process's side of the shared cloud poll: at each tick, the leader lists (at most once per
  * half interval, so events between ticks reuse its listing) and publishes; a follower renders the
  * published snapshot while it is fresh and lists for itself only when it is not (nobody published
  * yet, or the publisher had other accounts); `fresh` (a user's action) always lists and publishes.
  * Without any provider account there is nothing to share: each lists (no request) and nobody writes.
+ *
+ * One more case: a follower that polls at least twice as often as the leader (a focused window
+ * while the leading window polls at its slower background interval, or `tether watch` every 30 s)
+ * refreshes the snapshot for everyone once it is 1.5 of its own intervals old — under the
+ * snapshot's lock, re-checked there, so that of several such windows one lists and the others
+ * render its listing. The focused window keeps its cadence; the provider still sees one listing
+ * per (fast) interval however many windows are open, and the leader reuses that listing at its
+ * own tick.
  */
 export class CloudPoll {
   private readonly now: () => number;
@@ -165,7 +187,7 @@ export class CloudPoll {
     return this.o.stateDir;
   }
 
-  async tick(t: { leader: boolean; intervalMs: number; fresh?: boolean }): Promise<CloudTick> {
+  async tick(t: TickRequest): Promise<CloudTick> {
     const mine = this.o.providerTypes();
     // No account: listing asks nobody (only the ledger), so there is nothing to share and no file to write.
     if (!mine.length) return { cloud: await this.o.list(), source: 'listed' };
@@ -173,8 +195,11 @@ export class CloudPoll {
     const cur = readSnapshot(this.o.stateDir);
     const usable = cur && sameSet(cur.providers, mine) && isFresh(cur, now) ? cur : undefined;
     if (usable && !t.fresh) {
-      // A follower renders what the leader published; the leader reuses its own listing between ticks.
-      if (!t.leader || snapshotAgeMs(usable, now) < t.intervalMs / 2) return { cloud: structuredClone(usable.cloud), source: 'snapshot', snapshot: usable };
+      const age = snapshotAgeMs(usable, now);
+      // The leader reuses its own (or a faster window's) listing within half its interval.
+      if (t.leader && age < t.intervalMs / 2) return rendered(usable);
+      // A follower renders what was published, unless it wants it faster than the leader lists.
+      if (!t.leader) return wantsFaster(t, age) ? this.refreshForAll(mine, t, usable) : rendered(usable);
     }
     const at = now;
     const cloud = await this.o.list();
@@ -186,4 +211,35 @@ export class CloudPoll {
     }
     return { cloud, source: 'listed', ...(published ? { snapshot: published } : {}) };
   }
+
+  /** Lists and publishes under the snapshot's lock unless another window did so meanwhile. */
+  private async refreshForAll(mine: string[], t: TickRequest, seen: FleetSnapshot): Promise<CloudTick> {
+    try {
+      return await snapshotLock(this.o.stateDir).withLock(
+        async (): Promise<CloudTick> => {
+          const cur = readSnapshot(this.o.stateDir);
+          const now = this.now();
+          if (cur && sameSet(cur.providers, mine) && isFresh(cur, now) && !wantsFaster(t, snapshotAgeMs(cur, now))) return rendered(cur);
+          const cloud = await this.o.list();
+          // Published with the leader's interval: the leader's next tick refreshes it at the latest.
+          const out = writeIfNewer(this.o.stateDir, { at: now, by: publisher(this.o.kind, false), intervalMs: Math.max(t.intervalMs, t.leaderIntervalMs ?? 0), providers: mine, cloud }, this.now);
+          return { cloud, source: 'listed', ...(out ? { snapshot: out } : {}) };
+        },
+        { what: `refreshing the fleet snapshot (pid ${process.pid})`, timeoutMs: 5000 },
+      );
+    } catch (err) {
+      // Another window holds the lock while it lists (or the listing failed): show what there is.
+      this.o.log.warn(`fleet snapshot: not refreshed: ${describeError(err)}`);
+      return rendered(seen);
+    }
+  }
+}
+
+function rendered(s: FleetSnapshot): CloudTick {
+  return { cloud: structuredClone(s.cloud), source: 'snapshot', snapshot: s };
+}
+
+/** A follower polling at least twice as often as the leader, with the snapshot 1.5 of its intervals old. */
+function wantsFaster(t: TickRequest, ageMs: number): boolean {
+  return !t.leader && t.leaderIntervalMs !== undefined && t.leaderIntervalMs >= 2 * t.intervalMs && ageMs > 1.5 * t.intervalMs;
 }

@@ -32,7 +32,7 @@ import type { PeriodSpend, SpendPeriod } from '../fleet/costReport';
 import { DEFAULT_IDLE_POLICY, type IdlePolicy } from '../core/autostop';
 import { policyTick, type PolicyTickResult } from '../fleet/policyTick';
 import { PolicyLease } from '../fleet/leader';
-import { CloudPoll } from '../fleet/snapshot';
+import { CloudPoll, type TickRequest } from '../fleet/snapshot';
 import type { AutostopEvent } from '../fleet/cloud';
 import type { DeadmanEvent } from '../fleet/deadmanKeeper';
 import { defaultShutdownAction } from '../backends/ssh/deadman';
@@ -255,10 +255,11 @@ export class TetherModel implements vscode.Disposable {
     let leader = false;
     let cloudSource: Snapshot['cloudSource'];
     if (firstEngine) {
-      leader = await this.leadPolicy(firstEngine.ledger.stateDir, b.pollMs);
+      const lead = await this.leadPolicy(firstEngine.ledger.stateDir, b.pollMs);
+      leader = lead.leader;
       const fresh = this.wantFresh;
       this.wantFresh = false;
-      this.tickCloud = this.cloudTick(firstEngine, leader, b.pollMs, fresh).then((t) => {
+      this.tickCloud = this.cloudTick(firstEngine, { leader, intervalMs: b.pollMs, fresh, ...(lead.holderIntervalMs !== undefined ? { leaderIntervalMs: lead.holderIntervalMs } : {}) }).then((t) => {
         cloudSource = t.source;
         return t.cloud;
       });
@@ -332,7 +333,7 @@ export class TetherModel implements vscode.Disposable {
   private wantFresh = false;
   private cloudPoll: { engine: Engine; poll: CloudPoll } | undefined;
 
-  private cloudTick(engine: Engine, leader: boolean, intervalMs: number, fresh: boolean) {
+  private cloudTick(engine: Engine, t: TickRequest) {
     if (this.cloudPoll?.engine !== engine) {
       this.cloudPoll = {
         engine,
@@ -345,7 +346,7 @@ export class TetherModel implements vscode.Disposable {
         }),
       };
     }
-    return this.cloudPoll.poll.tick({ leader, intervalMs, fresh });
+    return this.cloudPoll.poll.tick(t);
   }
 
   /** What an engine's status() reads for the cloud: this poll's shared reading (a copy: engines annotate it). */
@@ -355,7 +356,7 @@ export class TetherModel implements vscode.Disposable {
       // A status() outside a poll: the snapshot as a follower would read it.
       const engine = this.primaryEngine;
       if (!engine) return { instances: [], errors: [], costPerHour: 0, costSoFar: 0 };
-      shared = this.cloudTick(engine, false, this.budgets().pollMs, false).then((t) => t.cloud);
+      shared = this.cloudTick(engine, { leader: false, intervalMs: this.budgets().pollMs }).then((t) => t.cloud);
     }
     return structuredClone(await shared);
   }
@@ -639,17 +640,18 @@ export class TetherModel implements vscode.Disposable {
   }
 
   private lease: PolicyLease | undefined;
-  /** Whether this window leads the policy tick for the next `intervalMs` (see src/fleet/leader.ts). */
-  private async leadPolicy(stateDir: string, intervalMs: number): Promise<boolean> {
+  /** Whether this window leads the policy tick for the next `intervalMs` (see src/fleet/leader.ts), and the leader's interval otherwise. */
+  private async leadPolicy(stateDir: string, intervalMs: number): Promise<{ leader: boolean; holderIntervalMs?: number }> {
     if (this.lease?.stateDir !== stateDir) {
       this.lease?.releaseSync();
       this.lease = new PolicyLease(stateDir, 'vscode');
     }
     try {
-      return (await this.lease.tryLead(intervalMs)).leader;
+      const r = await this.lease.tryLead(intervalMs);
+      return { leader: r.leader, ...(!r.leader && r.holder ? { holderIntervalMs: r.holder.intervalMs } : {}) };
     } catch (err) {
       this.log.warn(`policy leader election: ${describeError(err)}`);
-      return false;
+      return { leader: false };
     }
   }
 

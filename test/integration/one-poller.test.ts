@@ -46,9 +46,9 @@ describe('one poller per user: the policy leader lists the providers, the other 
   });
 
   /** A window: its own client for the same account (as every window builds one from SecretStorage). */
-  const windowOn = (folders: string[] = [ws]) => {
+  const windowOn = (folders: string[] = [ws], pollMs = POLL_MS) => {
     const provider = new LambdaCloudProvider({ apiKey: fake.apiKey, baseUrl: fake.url });
-    const m = new TetherModel(silentLogger, () => stateDir, {}, () => [], () => [provider], () => ({ budgets: [], pollMs: POLL_MS }));
+    const m = new TetherModel(silentLogger, () => stateDir, {}, () => [], () => [provider], () => ({ budgets: [], pollMs }));
     m.setFolders(folders);
     models.push(m);
     return m;
@@ -157,6 +157,36 @@ describe('one poller per user: the policy leader lists the providers, the other 
     assert.ok(shown(seen).includes('made-elsewhere'), 'the other window shows the change from the snapshot');
   });
 
+  it('focused windows polling faster than a background leader keep their cadence: one of them refreshes the snapshot for all, once a tick', async () => {
+    // The leader polls every 30 s (`tether watch`, like a window in the background); three
+    // focused windows every 5 s. Each round starts more than 1.5 of their intervals after the last listing.
+    const provider = new LambdaCloudProvider({ apiKey: fake.apiKey, baseUrl: fake.url });
+    const engine = new Engine({ workspace: ws, ownerKind: 'cli', stateDir, cloudProviders: () => [provider] });
+    const watcher = new PolicyWatcher(engine, silentLogger, 30_000, undefined, () => [provider.type]);
+    assert.equal((await watcher.tick()).leader, true);
+    try {
+      const wins = [windowOn([ws], 5000), windowOn([ws], 5000), windowOn([ws], 5000)];
+      await Promise.all(wins.map((m) => m.refresh('startup')));
+      const ROUNDS = 3;
+      let total = 0;
+      for (let r = 0; r < ROUNDS; r++) {
+        await new Promise((ok) => setTimeout(ok, 7600)); // > 1.5 × 5 s since the last listing
+        fake.addForeign(`new-${r}`);
+        const from = lists();
+        const snaps = await Promise.all(wins.map((m) => m.refresh('interval')));
+        total += lists() - from;
+        assert.equal(snaps.filter((s) => s.cloudSource === 'listed').length, 1, `round ${r}: one window listed (${snaps.map((s) => s.cloudSource).join(', ')})`);
+        for (const s of snaps) assert.ok(shown(s).includes(`new-${r}`), `round ${r}: every window shows what the provider has now`);
+      }
+      assert.equal(total, ROUNDS, `one listing a round for three windows: ${total} in ${ROUNDS}`);
+      assert.equal(readLeader(stateDir)?.kind, 'watch', 'the leader was not fought');
+      // Published with the leader's interval: it stays fresh until the leader's next tick.
+      assert.ok(readSnapshot(stateDir)!.intervalMs >= 30_000);
+    } finally {
+      await watcher.lease.release();
+    }
+  });
+
   it('`tether watch` leading publishes too: a window renders its listing without asking the provider', async () => {
     const provider = new LambdaCloudProvider({ apiKey: fake.apiKey, baseUrl: fake.url });
     const engine = new Engine({ workspace: ws, ownerKind: 'cli', stateDir, cloudProviders: () => [provider] });
@@ -164,7 +194,7 @@ describe('one poller per user: the policy leader lists the providers, the other 
     const t = await watcher.tick();
     assert.equal(t.leader, true);
     assert.equal(readSnapshot(stateDir)?.by.kind, 'watch');
-    const win = windowOn();
+    const win = windowOn([ws], 30_000); // polling as often as the watcher (a faster one refreshes: the test above)
     const from = lists();
     for (let i = 0; i < 3; i++) {
       const s = await win.refresh('interval');

@@ -94,6 +94,8 @@ export interface EngineOptions {
    * declared commands are never started; viewing, stopping and cleaning up still work. Default: trusted (the CLI).
    */
   trusted?: () => boolean;
+  /** This tick's cloud status, shared by every folder and window (src/fleet/snapshot.ts); default: this engine lists the providers. */
+  cloudStatus?: () => Promise<CloudStatus>;
 }
 
 export class Engine {
@@ -497,7 +499,7 @@ export class Engine {
       configProblems = err.problems;
     }
     this.lastSnap = await this.reconcile();
-    const cloudPromise: Promise<CloudStatus> = this.cloud.status().catch((err: unknown) => ({
+    const cloudPromise: Promise<CloudStatus> = (this.opts.cloudStatus ? this.opts.cloudStatus() : this.cloud.status()).catch((err: unknown) => ({
       instances: [],
       errors: [{ provider: 'cloud', message: asTetherError(err).oneLine() }],
       costPerHour: 0,

@@ -15,6 +15,7 @@
  *   member"), plus what ARM checks beyond the schema: location, the VM name and computerName
  *   rules, the size (InvalidParameter for an unknown one), imageReference with FromImage,
  *   `networkApiVersion` with networkInterfaceConfigurations, an existing subnet, the Linux key path;
+ * - a second PUT while the VM is still being created: 409 AnotherOperationInProgress;
  * - long-running operations: PUT 201 / POST 202 / DELETE 202 with `Azure-AsyncOperation` (and
  *   `Location`), the operation resource `{status: InProgress → Succeeded | Failed}`;
  *   `provisioningState` Creating → Succeeded, Deleting; instance view `PowerState/*` advancing
@@ -633,6 +634,10 @@ export class AzureArmFake implements ProviderFake {
     if (!size) return armErr(400, 'InvalidParameter', "Required parameter 'hardwareProfile.vmSize' is missing (null).", 'hardwareProfile.vmSize');
     if (!SIZES[size]) return armErr(400, 'InvalidParameter', `The value ${size} provided for the VM size is not valid. The valid sizes in the current region are: ${Object.keys(SIZES).join(',')}. Find out more on the available VM sizes in each region at https://aka.ms/azure-regions.`, 'vmSize');
     if (SIZES[size]!.restricted) return armErr(409, 'SkuNotAvailable', `The requested VM size for resource 'Following SKUs have failed for Capacity Restrictions: ${size}' is currently not available in location '${this.location}'. Please try another size or deploy to a different location or different zone.`);
+    if (vm && this.provisioningState(vm) === 'Creating') {
+      // A second PUT while the first still creates the VM.
+      return armErr(409, 'AnotherOperationInProgress', `Another operation on this or dependent resource is in progress. To retrieve status of the operation use uri: ${this.url}/subscriptions/${this.subscriptionId}/providers/Microsoft.Compute/locations/${vm.location}/operations/${randomUUID()}?api-version=2024-11-01.`);
+    }
     if (vm) {
       // An update: what cannot change after creation must not.
       const was = vm.properties.osProfile as { adminUsername?: string; computerName?: string } | undefined;

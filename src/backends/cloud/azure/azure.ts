@@ -613,7 +613,19 @@ export class AzureVmProvider implements CloudProvider {
       },
     };
     // PUT on a deterministic name: repeating it cannot create a second VM, so the client may retry it.
-    const a = await this.call<ArmVm>('PUT', this.vmPath(name), { query: { 'api-version': AZURE_COMPUTE_API_VERSION }, body, retrySafe: true });
+    let a: HttpAnswer<ArmVm>;
+    try {
+      a = await this.call<ArmVm>('PUT', this.vmPath(name), { query: { 'api-version': AZURE_COMPUTE_API_VERSION }, body, retrySafe: true });
+    } catch (err) {
+      // A retried PUT can be refused because the first one is still creating the VM
+      // (409 AnotherOperationInProgress): if the VM with this marker exists, that is the launch.
+      const made = await this.describe(name).catch(() => undefined);
+      if (made && made.tetherId && made.status !== 'terminating') {
+        this.opts.log?.(`Azure: the PUT of ${name} ended with "${(err as Error).message}", but the VM exists: launched`);
+        return made;
+      }
+      throw err;
+    }
     return this.toInstance(a.body ?? { name, location, tags: body.tags, properties: { provisioningState: 'Creating' } });
   }
 

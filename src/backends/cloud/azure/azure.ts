@@ -76,6 +76,8 @@ export interface AzurePriceCatalogue {
   sizes: Record<string, { gpuType: string; gpuCount: number; vcpus: number; memoryGiB: number }>;
   /** region (armRegionName) → size → USD per hour. */
   regions: Record<string, Record<string, number>>;
+  /** When each region's prices were read, where it differs from `asOf` (a refreshed catalogue). */
+  regionAsOf?: Record<string, string>;
 }
 
 export const AZURE_SHIPPED_CATALOGUE: AzurePriceCatalogue = shippedCatalogue as AzurePriceCatalogue;

@@ -58,7 +58,7 @@ export const azureDescriptor: CloudProviderDescriptor<AzureAccount> = {
   configHelp: 'AZURE_SUBSCRIPTION_ID + TETHER_AZURE_RESOURCE_GROUP (or --subscription/--resource-group) + TETHER_AZURE_LOCATION; credentials from the environment (AZURE_CLIENT_ID…), `az login`, a managed identity, or TETHER_AZURE_ACCESS_TOKEN',
   settingsSections: ['tether.azure'],
   secretEnv: ['TETHER_AZURE_ACCESS_TOKEN', 'AZURE_CLIENT_SECRET', 'AZURE_CLIENT_CERTIFICATE_PASSWORD', 'AZURE_PASSWORD'],
-  unitEnv: ['AZURE_SUBSCRIPTION_ID', 'TETHER_AZURE_RESOURCE_GROUP', 'TETHER_AZURE_LOCATION', 'TETHER_AZURE_SSH_PUBLIC_KEY', 'AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'AZURE_CONFIG_DIR'],
+  unitEnv: ['TETHER_AZURE_PRICES_API_URL', 'AZURE_SUBSCRIPTION_ID', 'TETHER_AZURE_RESOURCE_GROUP', 'TETHER_AZURE_LOCATION', 'TETHER_AZURE_SSH_PUBLIC_KEY', 'AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'AZURE_CONFIG_DIR'],
   selfShutdown: {
     endsBilling: false,
     text: 'Azure: a shutdown from inside leaves the VM "Stopped (allocated)": it still bills compute until it is deallocated (Tether\'s stop) or deleted',
@@ -88,5 +88,22 @@ export const azureDescriptor: CloudProviderDescriptor<AzureAccount> = {
       ...(sshPublicKey ? { sshPublicKey } : {}),
     };
   },
-  load: async (a, { log }) => new (await import('./azure')).AzureVmProvider({ ...a, log: (l: string) => log.debug(l) }),
+  async refreshPrices(a, { log, stateDir, env, region }) {
+    const r = region ?? a?.location;
+    if (!r) throw new UsageError('no Azure location', 'Pass --region R or set TETHER_AZURE_LOCATION (CLI) or tether.azure.location (VS Code).');
+    const baseUrl = env.TETHER_AZURE_PRICES_API_URL;
+    const { catalogue, file, prices } = await (await import('./azurePricing')).refreshUserCatalogue(stateDir, r, { log, ...(baseUrl ? { baseUrl } : {}) });
+    return {
+      catalogue,
+      lines: Object.entries(prices)
+        .sort((x, y) => x[1] - y[1])
+        .map(([t, p]) => `${t.padEnd(28)} $${p.toFixed(4)}/h`),
+      summary: `${Object.keys(prices).length} Azure pay-as-you-go Linux GPU prices for ${r} as of ${catalogue.asOf}, saved to ${file}`,
+    };
+  },
+  async load(a, { log, stateDir }) {
+    const [{ AZURE_SHIPPED_CATALOGUE, AzureVmProvider }, { loadUserCatalogue, newestCatalogue }] = await Promise.all([import('./azure'), import('./azurePricing')]);
+    const user = stateDir ? loadUserCatalogue(stateDir, log) : undefined;
+    return new AzureVmProvider({ ...a, log: (l: string) => log.debug(l), ...(user ? { catalogue: newestCatalogue(AZURE_SHIPPED_CATALOGUE, user) } : {}) });
+  },
 };

@@ -211,6 +211,22 @@ describe('Azure VMs: the HTTPS ARM fake and the client, beyond the contract suit
     assert.ok(!fake.requests.some((r) => r.method === 'DELETE' && /\/(disks|networkInterfaces|publicIPAddresses)\//.test(r.path)));
   });
 
+  it('a mistyped resource group is an error, never "the VM is gone" (so no record is ended by it)', async () => {
+    const p = provider();
+    const inst = await p.launch(req());
+    const wrong = provider({ resourceGroup: 'tether-rg-typo' });
+    const err = await wrong.describe(inst.id).then(
+      (d) => assert.fail(`describe should fail, got ${JSON.stringify(d)}`),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof CloudApiError);
+    assert.equal(err.code, 'ResourceGroupNotFound');
+    assert.match(err.remedy, /resource group tether-rg-typo.*az group create/);
+    await assert.rejects(wrong.terminate(inst.id), (e: unknown) => e instanceof CloudApiError && e.code === 'ResourceGroupNotFound');
+    await assert.rejects(wrong.stop(inst.id), (e: unknown) => e instanceof CloudApiError && e.code === 'ResourceGroupNotFound' && !/no longer exists/.test(e.message));
+    assert.equal((await p.describe(inst.id))?.id, inst.id, 'the VM is still there');
+  });
+
   it('VM names: the marker, with the user name made legal for Azure', async () => {
     const p = provider();
     const r = { ...req('my job/№1.'), ledgerId: randomUUID() };

@@ -155,6 +155,11 @@ interface ArmSku {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** ARM's "this resource does not exist" (and nothing wider: not a missing resource group or subscription). */
+function isResourceNotFound(err: unknown): err is CloudApiError {
+  return err instanceof CloudApiError && err.status === 404 && (err.code === 'ResourceNotFound' || err.code === 'NotFound');
+}
+
 /** ARM's error body: `{"error":{"code","message","details"}}`. */
 function armError(body: unknown): { message?: string; code?: string } {
   const e = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
@@ -294,6 +299,14 @@ export class AzureVmProvider implements CloudProvider {
     try {
       return await c.request<T>(method, path, o);
     } catch (err) {
+      if (err instanceof CloudApiError && (err.code === 'ResourceGroupNotFound' || err.code === 'SubscriptionNotFound')) {
+        const what = err.code === 'ResourceGroupNotFound' ? `resource group ${this.opts.resourceGroup}` : `subscription ${this.opts.subscriptionId}`;
+        throw new CloudApiError(AZURE_TITLE, err.message.replace(/^Azure VMs: /, ''), {
+          remedy: `check the ${what} (--resource-group / --subscription, TETHER_AZURE_RESOURCE_GROUP / AZURE_SUBSCRIPTION_ID, or the tether.azure settings)${err.code === 'ResourceGroupNotFound' ? `; create it with \`az group create -n ${this.opts.resourceGroup} -l LOCATION\`` : ''}`,
+          status: 404,
+          code: err.code,
+        });
+      }
       if (err instanceof CloudApiError && (err.status === 401 || err.status === 403)) {
         const e = new CloudApiError(AZURE_TITLE, err.message.replace(/^Azure VMs: /, ''), { remedy: AZURE_CREDENTIALS_REMEDY, status: err.status, ...(err.code ? { code: err.code } : {}) });
         throw isAmbiguous(err) ? markAmbiguous(e) : e;
@@ -306,12 +319,16 @@ export class AzureVmProvider implements CloudProvider {
     return this.call<T>('GET', path, { query });
   }
 
-  /** A GET that answers undefined on 404. */
+  /**
+   * A GET that answers undefined when ARM says the resource does not exist (404 ResourceNotFound).
+   * Any other 404 — ResourceGroupNotFound, SubscriptionNotFound, a proxy's page — is an error: a
+   * mistyped resource group must not make Tether believe its VMs are gone.
+   */
   private async getOrUndefined<T>(path: string, query: Record<string, string>): Promise<T | undefined> {
     try {
       return (await this.get<T>(path, query)).body;
     } catch (err) {
-      if (err instanceof CloudApiError && err.status === 404) return undefined;
+      if (isResourceNotFound(err)) return undefined;
       throw err;
     }
   }
@@ -645,7 +662,7 @@ export class AzureVmProvider implements CloudProvider {
     try {
       await this.call('POST', `${this.vmPath(id)}/deallocate`, { query: { 'api-version': AZURE_COMPUTE_API_VERSION }, retrySafe: true });
     } catch (err) {
-      if (err instanceof CloudApiError && err.status === 404) throw this.goneError(id, err);
+      if (isResourceNotFound(err)) throw this.goneError(id, err);
       throw err;
     }
   }

@@ -110,6 +110,14 @@ describe('tether CLI with Azure VMs (HTTPS ARM fake)', function () {
     const bad = await runCli(['provision', '--provider', 'azure', '--subscription', 'not-a-guid', '--resource-group', 'g', '--region', 'eastus', '--type', 'Standard_NC4as_T4_v3', '--ssh-key', 'laptop', '--yes', '--workspace', ws], env);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--subscription "not-a-guid" is not a subscription id/);
+    // No SSH key (no --ssh-key, no TETHER_AZURE_SSH_PUBLIC_KEY): refused before the intent.
+    const before = fake.instanceCount();
+    const nokey = await runCli(['provision', '--provider', 'azure', ...acct(fake), '--type', 'Standard_NC4as_T4_v3', '--name', 'nokey', '--yes', '--workspace', ws], env);
+    assert.notEqual(nokey.code, 0);
+    assert.match(nokey.stderr, /no SSH key for the VM — .*--ssh-key/);
+    assert.equal(fake.instanceCount(), before);
+    const st = JSON.parse((await runCli(['status', '--json', ...acct(fake), '--workspace', ws], env)).stdout) as StatusReport;
+    assert.ok(!st.cloud.instances.some((i) => i.name === 'nokey'), 'no ledger record for it');
     const wrong = await runCli(['cloud', 'types', 'azure', ...acct(fake), '--workspace', ws], { ...env, TETHER_AZURE_ACCESS_TOKEN: 'wrong-secret-token-123' });
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /Azure VMs: .*InvalidAuthenticationToken|access token is invalid/);

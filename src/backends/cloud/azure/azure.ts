@@ -266,7 +266,9 @@ export class AzureVmProvider implements CloudProvider {
       return t.token;
     } catch (err) {
       if (err instanceof CloudApiError) throw err;
-      throw new CloudApiError(AZURE_TITLE, `no Azure credentials: ${this.scrub(String((err as Error)?.message ?? err)).split('\n')[0]}`, { remedy: AZURE_CREDENTIALS_REMEDY, status: 401, code: 'CredentialUnavailable' });
+      // ChainedTokenCredential's AggregateAuthenticationError: what each credential said, one line each.
+      const parts = ((err as { errors?: unknown[] }).errors ?? [err]).map((e) => `${(e as Error)?.name ?? 'Error'}: ${String((e as Error)?.message ?? e).split('\n')[0]}`);
+      throw new CloudApiError(AZURE_TITLE, `no Azure credentials (${this.scrub(parts.join('; '))})`, { remedy: AZURE_CREDENTIALS_REMEDY, status: 401, code: 'CredentialUnavailable' });
     }
   }
 

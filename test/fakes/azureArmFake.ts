@@ -56,6 +56,8 @@ let tls: TestTls | undefined;
 export function testTls(): TestTls {
   if (tls) return tls;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-azure-ca-'));
+  // The CA's key must not outlive the test run.
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   const f = (n: string) => path.join(dir, n);
   const ossl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   ossl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=Tether test CA (throwaway)', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);

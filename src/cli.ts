@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { ExitCode, TetherError, UsageError, describeError } from './core/errors';
 import type { Logger } from './core/logger';
 import { accountKindOf, accountsFromEnv, createProviders } from './fleet/cloudAccounts';
+import { azureFlagEnv } from './backends/cloud/azure/descriptor';
 import { CLOUD_PROVIDERS, providerDescriptor } from './backends/cloud/registry';
 import { checkLambdaSshKey, type LambdaCloudProvider } from './backends/cloud/lambda/lambda';
 import { costCsv, costReport } from './fleet/costReport';
@@ -43,6 +44,7 @@ Commands:
   cost [--since DATE] [--json|--csv]
                          What every cloud resource cost, by its provider's billing rule
   provision --provider ${CLOUD_PROVIDERS.map((d) => [d.kind, ...d.aliases].reduce((a, b) => (b.length < a.length ? b : a))).join('|')} --type T [--region R] [--name N] [--ssh-key K] [--image I] [--cluster C] [--time-limit HOURS] [--deadman MINUTES] --yes
+                         Azure: --subscription S --resource-group G (else AZURE_SUBSCRIPTION_ID, TETHER_AZURE_RESOURCE_GROUP)
                          (ecs: --type fargate-1vcpu-2gb, ec2-4vcpu-16gb-1gpu…, --image needed; --cluster or TETHER_ECS_CLUSTER)
   terminate ID|NAME [--unmanaged]
                          Names are unique among this ledger's instances (no --name: the type, then
@@ -108,6 +110,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         disarm: { type: 'boolean' },
         unmanaged: { type: 'boolean', default: false },
         provider: { type: 'string' },
+        subscription: { type: 'string' },
+        'resource-group': { type: 'string' },
         type: { type: 'string' },
         yes: { type: 'boolean', default: false },
         since: { type: 'string' },
@@ -136,7 +140,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
     const graceMs = parseGrace(o.grace);
     const log = stderrLogger(io, o.verbose);
     // --cluster: the ECS cluster of this run (TETHER_ECS_CLUSTER, which also enables ECS).
-    const cloudAccounts = accountsFromEnv(o.cluster ? { ...process.env, TETHER_ECS_CLUSTER: o.cluster } : process.env);
+    const cloudAccounts = accountsFromEnv({ ...process.env, ...azureFlagEnv(o, positionals), ...(o.cluster ? { TETHER_ECS_CLUSTER: o.cluster } : {}) });
     engine = new Engine({
       workspace: o.workspace ?? process.cwd(),
       ownerKind: 'cli',

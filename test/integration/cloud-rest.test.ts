@@ -25,6 +25,7 @@ import { FakeLambdaServer } from '../fakes/lambdaServer';
 import { FakeRunPodServer } from '../fakes/runpodServer';
 import { FakeVastServer } from '../fakes/vastaiServer';
 import { tmpDir, waitFor } from '../helpers/tmp';
+import { azureTarget } from './cloud-targets/azure';
 import { skipBecause } from '../helpers/skip';
 
 interface ClientOpts {
@@ -183,6 +184,7 @@ const TARGETS: Target[] = [
     canStop: true,
     stopCall: { method: 'POST', path: /^\/StopInstances$/ },
   },
+  azureTarget,
   ECS_TARGET,
 ];
 

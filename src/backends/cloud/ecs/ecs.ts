@@ -459,7 +459,11 @@ export class EcsProvider implements CloudProvider {
         })),
         gpuRequests: gpus,
         logs: taskLogs(facts, taskId, region),
-        logsNote: taskLogs(facts, taskId, region).length ? 'CloudWatch Logs (awslogs): Tether says where they are but does not read them' : 'no awslogs log configuration: the task definition sends its output nowhere Tether can name',
+        logsNote: !facts
+          ? 'the task definition could not be read (ecs:DescribeTaskDefinition), so where its logs go is unknown'
+          : taskLogs(facts, taskId, region).length
+            ? 'CloudWatch Logs (awslogs): Tether says where they are but does not read them'
+            : 'no awslogs log configuration: the task definition sends its output nowhere Tether can name',
         managed: tagOf(t, ECS_TAG_MANAGED) === 'true',
         ...(t.capacityProviderName ? { capacityProvider: t.capacityProviderName } : {}),
         ...(t.capacityProviderName === 'FARGATE_SPOT'

@@ -43,6 +43,12 @@ export const ecsDescriptor: CloudProviderDescriptor<EcsAccount> = {
   settingsSections: ['tether.ecs', 'tether.aws'],
   secretEnv: ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'],
   unitEnv: ['TETHER_ECS_CLUSTER', 'TETHER_ECS_REGION', 'TETHER_AWS_REGION', 'AWS_REGION', 'AWS_PROFILE', 'TETHER_ECS_SUBNETS', 'TETHER_ECS_SECURITY_GROUPS', 'TETHER_ECS_LOG_GROUP', 'TETHER_ECS_EXECUTION_ROLE'],
+  // A task has no SSH: Tether cannot arm a switch inside it. What ends a task's bill is its essential container exiting (or StopTask).
+  selfShutdown: {
+    endsBilling: true,
+    text: "AWS ECS: a task has no SSH, so Tether cannot arm a dead man's switch inside it; a task stops (and stops billing) when its essential container exits — use a time limit (--time-limit) to bound it",
+    docs: ['https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle-explanation.html', 'https://aws.amazon.com/fargate/pricing/'],
+  },
   prompts: [
     { store: { setting: 'tether.ecs.cluster' }, title: 'AWS ECS: cluster tasks run in', value: 'default', validate: (v) => (/^[A-Za-z0-9_-]{1,255}$/.test(v.trim()) ? undefined : 'A cluster name: letters, digits, "-" and "_".') },
     { store: { setting: 'tether.ecs.region' }, title: 'AWS ECS: region (empty: the EC2 region setting)', optional: true, validate: (v) => (!v.trim() || /^[a-z]{2}(-[a-z]+)+-\d$/.test(v.trim()) ? undefined : 'A region looks like us-east-1.') },

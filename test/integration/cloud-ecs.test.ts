@@ -184,7 +184,7 @@ describe('AWS ECS against moto (Fargate and EC2 tasks, lifecycle from the strict
   });
 
   it('lists every cluster, all pages, running and stopped; tags and startedBy carry the marker; unmanaged tasks have none', async () => {
-    await sdk().send(new CreateClusterCommand({ clusterName: 'research' }));
+    // Pages of at most 2 (ECS may return fewer than maxResults): the provider must follow nextToken.
     const paged = new EcsMotoFake({ provisionMs: 0, pendingMs: 0, pageSize: 2 });
     await fake.stop();
     fake = paged;

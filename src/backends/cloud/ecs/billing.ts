@@ -19,5 +19,5 @@ export const ECS_BILLING: BillingRule = {
   incrementSeconds: 1,
   minimumSeconds: 60,
   citation: 'https://aws.amazon.com/fargate/pricing/',
-  summary: 'Fargate: vCPU + GB per second from launch until the task stops, 1-minute minimum; EC2-launched tasks bill through their EC2 instance ($0 per task)',
+  summary: 'Fargate: vCPU + GB per second until the task stops, 1-minute minimum; EC2-launched tasks: $0 (their instance bills)',
 };

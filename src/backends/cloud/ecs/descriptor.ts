@@ -46,8 +46,8 @@ export const ecsDescriptor: CloudProviderDescriptor<EcsAccount> = {
   // A task has no SSH: Tether cannot arm a switch inside it. What ends a task's bill is its essential container exiting (or StopTask).
   selfShutdown: {
     endsBilling: true,
-    text: "AWS ECS: a task has no SSH, so Tether cannot arm a dead man's switch inside it; a task stops (and stops billing) when its essential container exits — use a time limit (--time-limit) to bound it",
-    docs: ['https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle-explanation.html', 'https://aws.amazon.com/fargate/pricing/'],
+    text: "AWS ECS: a task has no SSH, so no switch can be armed in it; a task stops billing when its essential container exits (bound it with --time-limit)",
+    docs: ['https://aws.amazon.com/fargate/pricing/'],
   },
   prompts: [
     { store: { setting: 'tether.ecs.cluster' }, title: 'AWS ECS: cluster tasks run in', value: 'default', validate: (v) => (/^[A-Za-z0-9_-]{1,255}$/.test(v.trim()) ? undefined : 'A cluster name: letters, digits, "-" and "_".') },

@@ -1,6 +1,6 @@
 /**
  * What an ECS task costs, without the SDK: the billing rule and the Fargate price catalogue
- * (shipped, dated: fargate-prices.json).
+ * (shipped, dated: fargate-prices.json; refreshed per region by fargatePricing.ts).
  *
  * Fargate ("AWS Fargate Pricing", https://aws.amazon.com/fargate/pricing/): a task is billed
  * for its requested vCPU and memory (GB), per second with a one-minute minimum, "from the time

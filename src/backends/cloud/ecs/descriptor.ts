@@ -11,7 +11,6 @@
  * tether.ecs.subnets, tether.ecs.securityGroups, tether.ecs.logGroup, tether.ecs.executionRoleArn;
  * keys as for EC2 (SecretStorage, else the chain).
  */
-import { ExitCode, TetherError } from '../../../core/errors';
 import type { CloudProviderDescriptor } from '../registry';
 import { ECS_BILLING } from './billing';
 
@@ -78,21 +77,6 @@ export const ecsDescriptor: CloudProviderDescriptor<EcsAccount> = {
     };
   },
   // `tether cloud prices ecs [--region R]`: the region's Fargate rates from the AWS Price List API into <state>/fargate-prices.json.
-  async refreshPrices(a, { log, stateDir, env, region }) {
-    const r = region ?? a?.region ?? env.TETHER_ECS_REGION ?? env.TETHER_AWS_REGION ?? env.AWS_REGION;
-    if (!r) throw new TetherError('no AWS region for the Fargate prices', { remedy: 'Pass --region R or set TETHER_ECS_REGION / TETHER_AWS_REGION.', exitCode: ExitCode.USAGE });
-    const endpoint = env.TETHER_AWS_PRICING_API_URL;
-    const { catalogue, file } = await (await import('./fargatePricing')).refreshFargateCatalogue(stateDir, { region: r, ...(endpoint ? { endpoint } : {}), ...(a?.credentials ? { credentials: a.credentials } : {}), log });
-    const rates = catalogue.regions[r] ?? {};
-    return {
-      catalogue,
-      lines: Object.entries(rates).map(([arch, x]) => `${arch.padEnd(7)} $${x!.vcpuHour} per vCPU-hour, $${x!.gbHour} per GB-hour`),
-      summary: `Fargate on-demand Linux rates for ${r} as of ${catalogue.asOf}, saved to ${file}`,
-    };
-  },
-  async load(a, { log, stateDir }) {
-    const [{ EcsProvider }, { FARGATE_SHIPPED_CATALOGUE }, { loadUserFargateCatalogue, newestFargateCatalogue }] = await Promise.all([import('./ecs'), import('./pricing'), import('./fargatePricing')]);
-    const user = stateDir ? loadUserFargateCatalogue(stateDir, log) : undefined;
-    return new EcsProvider({ ...a, log, ...(user ? { catalogue: newestFargateCatalogue(FARGATE_SHIPPED_CATALOGUE, user) } : {}) });
-  },
+  refreshPrices: async (a, ctx) => (await import('./lazy')).refreshEcsPrices(a, ctx),
+  load: async (a, ctx) => (await import('./lazy')).loadEcs(a, ctx),
 };

@@ -6,6 +6,7 @@
 import type Docker from 'dockerode';
 import type { PluginSpec } from '../../core/config';
 import type { LedgerResource } from '../../core/ledger';
+import { beforeThisBoot } from '../../core/procfs';
 import type { StopReport } from '../../core/treeKiller';
 import { applySpec, baseStatus, commonActions, type ActionId, type Backend, type BackendContext, type BackendFactory, type DeclaredPlugin, type PluginStatus, type ShellCommand, type StatusInput, type UnrecordedResource } from '../backend';
 import { DockerPlugin, containerLogs, dockerClient, dockerSpecFromPlugin, findOrphanContainers, removeTetherContainer, type ContainerStopReport } from './docker';
@@ -96,6 +97,12 @@ class DockerBackend implements Backend {
     if (!record.container) return undefined;
     const r = await removeTetherContainer(this.docker, record.container.id, { ledger: this.ctx.ledger, graceSeconds: opts.graceMs / 1000, log: this.ctx.log, ...(opts.reason ? { reason: opts.reason } : {}) });
     return containerStopAsReport(r, record);
+  }
+
+  /** The container's host process tree (its record names the host process), as `tether pids` printed it before. */
+  async pids(record: LedgerResource): Promise<number[]> {
+    const snap = await this.ctx.tracker.snapshot([{ id: record.id, known: beforeThisBoot(record.createdAt) ? [] : record.processes }]);
+    return (snap.get(record.id) ?? []).map((p) => p.pid);
   }
 
   async logs(record: LedgerResource, opts: { tail: number }): Promise<string> {

@@ -1,6 +1,8 @@
 // Review of 1263aa1 (the engine on the Backend interface) against a REAL private dockerd
 // (test/helpers/dockerd.ts; needs root, like docker.test.ts).
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Engine } from '../../src/workspace/engine';
 import { startDockerd, type TestDockerd } from '../helpers/dockerd';
 import { tmpDir, waitFor, workspaceWith } from '../helpers/tmp';
@@ -40,5 +42,40 @@ describe('review: container plugins through the engine (real dockerd)', function
     assert.ok(pids.includes(host.pid), `tether pids box: [${pids.join(', ')}] lacks the container's host pid ${host.pid}`);
     assert.deepEqual([...pids].sort(), st.processes.map((p) => p.pid).sort());
     await engine.stop('box', 1000);
+  });
+
+  it('a container record no longer declared whose container is gone: Kill Orphans closes it instead of leaving an orphan for ever', async () => {
+    const ws = workspaceWith({ plugins: [{ name: 'box', command: 'sleep', args: ['300'], docker: { image: d.image } }] });
+    const engine = new Engine({ workspace: ws, stateDir: tmpDir('tether-review-docker-'), ownerKind: 'cli' });
+    const record = await engine.start('box');
+    // The plugin is renamed in tether.json, and its container removed behind Tether's back.
+    fs.writeFileSync(path.join(ws, '.vscode', 'tether.json'), JSON.stringify({ plugins: [{ name: 'box2', command: 'sleep', args: ['300'], docker: { image: d.image } }] }));
+    await d.docker.getContainer(record.container!.id).remove({ force: true });
+    const before = await engine.status();
+    assert.ok(before.orphans.some((o) => o.ledgerId === record.id), 'listed as an orphan (no longer declared)');
+    const r = await engine.killOrphans(1000);
+    assert.deepEqual(r.errors, []);
+    assert.ok(r.killed.includes('box'), 'reported as stopped');
+    const after = await engine.status();
+    assert.ok(!after.orphans.some((o) => o.ledgerId === record.id), `still an orphan after Kill Orphans said it stopped it: ${JSON.stringify(after.orphans.map((o) => [o.name, o.orphanReason]))}`);
+    assert.ok(!engine.ledger.read().resources.some((x) => x.id === record.id), 'its record is closed');
+  });
+
+  it('an orphan whose record names its container only by name (a start that crashed before recording the id): Kill Orphans stops that container', async () => {
+    const ws = workspaceWith({ plugins: [{ name: 'box', command: 'sleep', args: ['300'], docker: { image: d.image } }] });
+    const engine = new Engine({ workspace: ws, stateDir: tmpDir('tether-review-docker-'), ownerKind: 'cli' });
+    const record = await engine.start('box');
+    // As a crash between "create" and "record its id" leaves it: the intent's name, no id, no owner.
+    await engine.ledger.update((b) => {
+      const r = b.resources.find((x) => x.id === record.id)!;
+      r.container = { ...r.container!, id: '' };
+      delete r.owner;
+    }, 'test: a start that crashed after create');
+    const before = await engine.status();
+    assert.ok(before.orphans.some((o) => o.ledgerId === record.id), 'an orphan (no owner)');
+    const r = await engine.killOrphans(1000);
+    assert.deepEqual(r.errors, []);
+    const left = await d.docker.listContainers({ all: true, filters: { label: [`dev.tether.ledger-id=${record.id}`] } });
+    assert.deepEqual(left.map((c) => c.Names), [], 'Kill Orphans said it stopped it, but its container is still there');
   });
 });

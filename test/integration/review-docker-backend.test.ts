@@ -78,4 +78,21 @@ describe('review: container plugins through the engine (real dockerd)', function
     const left = await d.docker.listContainers({ all: true, filters: { label: [`dev.tether.ledger-id=${record.id}`] } });
     assert.deepEqual(left.map((c) => c.Names), [], 'Kill Orphans said it stopped it, but its container is still there');
   });
+
+  it('Kill on one orphan container whose record was closed (the view: stopById) stops that container', async () => {
+    const ws = workspaceWith({ plugins: [{ name: 'box', command: 'sleep', args: ['300'], docker: { image: d.image } }, { name: 'keep', command: 'sleep', args: ['300'], docker: { image: d.image } }] });
+    const engine = new Engine({ workspace: ws, stateDir: tmpDir('tether-review-docker-'), ownerKind: 'cli' });
+    await engine.start('keep'); // (orphan containers are looked for while the ledger has a container record)
+    const record = await engine.start('box');
+    // Its record closed while the container lives on (e.g. a stop that failed half-way).
+    await engine.ledger.end(record.id, 'stopped', 'test: closed, container left');
+    const st = await engine.status();
+    const o = st.orphans.find((x) => x.container?.id === record.container!.id);
+    assert.ok(o, 'the container is listed as an orphan');
+    assert.ok(o.actions.includes('kill'), 'with a Kill action');
+    // What the view's Kill on that row does (TetherModel.stopRecord: not declared → stopById).
+    await engine.stopById(o.ledgerId!, 1000, 'stopped from the Tether view');
+    const left = await d.docker.listContainers({ all: true, filters: { label: [`dev.tether.ledger-id=${record.id}`] } });
+    assert.deepEqual(left.map((c) => c.Names), [], 'the Kill did nothing: the orphan container is still there');
+  });
 });

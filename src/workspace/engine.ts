@@ -670,7 +670,12 @@ export class Engine {
   async stopById(ledgerId: string, graceMs = 2000, reason?: string): Promise<StopReport | undefined> {
     const record = this.ledger.read().resources.find((r) => r.id === ledgerId);
     const f = record && backendOfRecord(record);
-    if (!record || !f) return undefined;
+    if (!record || !f) {
+      // A resource the last status found by its marker with no active record (a container whose record was closed): its own identity-safe stop.
+      const found = record ? undefined : this.unrecordedFound.get(ledgerId);
+      if (found) await found.stop({ graceMs, reason: reason ?? 'stop requested' });
+      return undefined;
+    }
     return this.backend(f).stop(record, { graceMs, ...(reason ? { reason } : {}) });
   }
 

@@ -95,4 +95,21 @@ describe('review: container plugins through the engine (real dockerd)', function
     const left = await d.docker.listContainers({ all: true, filters: { label: [`dev.tether.ledger-id=${record.id}`] } });
     assert.deepEqual(left.map((c) => c.Names), [], 'the Kill did nothing: the orphan container is still there');
   });
+
+  it('another workspace\'s container whose window is gone: the orphan row keeps its container (state, image) and its Shell action, as before', async () => {
+    const ws = workspaceWith({ plugins: [{ name: 'box', command: 'sleep', args: ['300'], docker: { image: d.image } }] });
+    const stateDir = tmpDir('tether-review-docker-');
+    const a = new Engine({ workspace: ws, stateDir, ownerKind: 'cli' });
+    const record = await a.start('box');
+    // Started by a VS Code window of this machine that is gone (no such pid + start time).
+    await a.ledger.patch(record.id, { owner: { ...a.owner, kind: 'vscode', pid: 4_194_000, startTime: 1 } }, 'test: its window is gone');
+    // Seen from another folder (where "box" is not declared).
+    const b = new Engine({ workspace: workspaceWith({ plugins: [] }), stateDir, ownerKind: 'cli' });
+    const o = (await b.status()).orphans.find((x) => x.ledgerId === record.id);
+    assert.ok(o, 'an orphan');
+    assert.equal(o.container?.id, record.container!.id, `the orphan row has no container: ${JSON.stringify(o)}`);
+    assert.equal(o.container?.state, 'running');
+    assert.ok(o.actions.includes('shell') && o.actions.includes('kill'), `actions: ${o.actions.join(',')}`);
+    await b.killOrphans(1000);
+  });
 });

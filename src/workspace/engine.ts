@@ -604,7 +604,15 @@ export class Engine {
       if (!b.unrecorded) continue;
       try {
         for (const u of await b.unrecorded()) {
-          if (orphans.some((x) => x.ledgerId !== null && x.ledgerId === u.status.ledgerId)) continue;
+          const listed = orphans.find((x) => x.ledgerId !== null && x.ledgerId === u.status.ledgerId);
+          if (listed) {
+            // Its record listed it already (with no look at Docker): what the backend found completes the row.
+            if (!listed.container && u.status.container) {
+              listed.container = u.status.container;
+              listed.actions = b.actions(listed);
+            }
+            continue;
+          }
           orphans.push(u.status);
           this.unrecordedFound.set(u.status.ledgerId ?? u.status.container?.id ?? u.status.name, u);
           if (u.record?.workspace === this.workspace) plugins.push(u.status);

@@ -617,7 +617,8 @@ export class GcpComputeProvider implements CloudProvider {
   // ---------------------------------------------------------------- launch / stop / start / terminate
 
   async launch(req: LaunchRequest): Promise<CloudInstance> {
-    const zone = this.zone;
+    // A request may name a zone ("us-central1-b"); a region or nothing means the configured zone.
+    const zone = req.region && /-[a-z]$/.test(req.region) && GCE_NAME_RE.test(req.region) ? req.region : this.zone;
     const parsed = parseInstanceType(req.instanceType);
     if (!parsed) {
       throw new CloudApiError(GCP_TITLE, `"${req.instanceType}" is not a Compute Engine machine type`, {

@@ -94,6 +94,8 @@ export interface GcpFakeOptions extends FakeOptions {
   zones?: string[];
   /** insert/stop/start/delete operations are DONE after this long, ms (default 120). */
   opMs?: number;
+  /** A page holds at most this many items whatever maxResults asks (the API may return fewer; clients must follow nextPageToken). Default 500. */
+  pageCap?: number;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace('Z', '-00:00');
@@ -140,6 +142,7 @@ export class FakeGcpComputeServer extends FakeProviderServer {
   readonly project: string;
   readonly zones: string[];
   readonly opMs: number;
+  readonly pageCap: number;
   readonly instances = new Map<string, FakeInst>();
   readonly operations = new Map<string, FakeOp>();
   private readonly byRequestId = new Map<string, FakeOp>();
@@ -155,6 +158,7 @@ export class FakeGcpComputeServer extends FakeProviderServer {
     this.project = o.project ?? 'tether-test';
     this.zones = o.zones ?? ['us-central1-a', 'us-central1-b', 'europe-west4-a'];
     this.opMs = o.opMs ?? 120;
+    this.pageCap = o.pageCap ?? 500;
   }
 
   override async start(): Promise<string> {
@@ -412,7 +416,7 @@ export class FakeGcpComputeServer extends FakeProviderServer {
     const mr = url.searchParams.get('maxResults');
     const max = mr === null ? 500 : Number(mr);
     if (!Number.isInteger(max) || max < 0 || max > 500) return invalid(`Invalid value for field 'maxResults': '${mr}'. Must be less than or equal to 500`);
-    const size = max === 0 ? 500 : max;
+    const size = Math.min(max === 0 ? 500 : max, this.pageCap);
     let start = 0;
     const tok = url.searchParams.get('pageToken');
     if (tok) {

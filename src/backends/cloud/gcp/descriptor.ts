@@ -12,7 +12,6 @@
  * zone anywhere goes to {@link GCP_FALLBACK_ZONE} and says so in the log.
  */
 import { TetherError } from '../../../core/errors';
-import { gcloudConfigValue, GCP_TOKEN_ENV, googleProject, PROJECT_ID_RE } from '../googleAuth';
 import type { CloudProviderDescriptor } from '../registry';
 import { GCP_BILLING, GCP_TITLE } from './billing';
 
@@ -26,6 +25,11 @@ export interface GcpAccount {
   /** The environment the account came from (gcloud config, credentials). */
   env: NodeJS.ProcessEnv;
 }
+
+// Not imported from googleAuth.ts: that module (and google-auth-library behind it) loads with the client, not at activation.
+const GCP_TOKEN_ENV = 'TETHER_GCP_ACCESS_TOKEN';
+/** A project id (googleAuth.ts PROJECT_ID_RE, repeated here for the prompt). */
+const PROJECT_ID_RE = /^(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
 
 export const GCP_PROJECT_ENV = 'TETHER_GCP_PROJECT';
 export const GCP_ZONE_ENV = 'TETHER_GCP_ZONE';
@@ -76,7 +80,7 @@ export const gcpDescriptor: CloudProviderDescriptor<GcpAccount> = {
     return { ...(project ? { project } : {}), ...(zone ? { zone } : {}), ...(src.apiUrl ? { endpoint: src.apiUrl } : {}), ...(token ? { accessToken: token } : {}), ...(image ? { image } : {}), env };
   },
   async load(a, { log }) {
-    const [{ GcpComputeProvider }, { googleAccessToken }] = await Promise.all([import('./gcp'), import('../googleAuth')]);
+    const [{ GcpComputeProvider }, { gcloudConfigValue, googleAccessToken, googleProject }] = await Promise.all([import('./gcp'), import('../googleAuth')]);
     const project = await googleProject({ ...(a.project ? { project: a.project } : {}), env: a.env });
     let zone = a.zone ?? (await gcloudConfigValue('compute/zone', { env: a.env }));
     if (zone && !ZONE_RE.test(zone)) throw new TetherError(`"${zone}" is not a Compute Engine zone`, { remedy: 'Pass --zone like us-central1-a (or set tether.gcp.zone / TETHER_GCP_ZONE).' });

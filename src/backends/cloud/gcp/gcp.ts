@@ -41,7 +41,8 @@
  *   `compute.instances.preempted` operations and shown as preempted, with the time.
  * - Prices: Compute Engine reports none. They come from the shipped, dated catalogue
  *   gcp-prices.json (its `source` says where the numbers come from); an unpriced type gets
- *   `pricePerHour: NaN` and says so. Refreshing from the Cloud Billing Catalog API is not built.
+ *   `pricePerHour: NaN` and says so. `tether cloud prices gcp` refreshes them from the Cloud
+ *   Billing Catalog API (gcpPricing.ts) into the state folder.
  * - Billing rule: billing.ts (1-minute minimum, then per second until TERMINATED; disks and
  *   static IPs bill while stopped).
  */
@@ -375,7 +376,8 @@ export class GcpComputeProvider implements CloudProvider {
     return typeof v === 'number' && Number.isFinite(v) ? v : NaN;
   }
 
-  private async machineTypes(zone: string): Promise<GceMachineType[]> {
+  /** The machine types of a zone (paged), with their vCPUs, memory and GPUs. */
+  async machineTypes(zone = this.zone): Promise<GceMachineType[]> {
     const out: GceMachineType[] = [];
     let pageToken: string | undefined;
     do {

@@ -79,26 +79,10 @@ export const gcpDescriptor: CloudProviderDescriptor<GcpAccount> = {
     const image = fromSetting('tether.gcp.image') || env.TETHER_GCP_IMAGE || undefined;
     return { ...(project ? { project } : {}), ...(zone ? { zone } : {}), ...(src.apiUrl ? { endpoint: src.apiUrl } : {}), ...(token ? { accessToken: token } : {}), ...(image ? { image } : {}), env };
   },
-  async refreshPrices(a, { log, stateDir, env, region }) {
+  async refreshPrices(a, ctx) {
     if (!a) throw new TetherError('GCP Compute Engine is not configured', { remedy: 'Pass --project P --zone Z (or set GOOGLE_CLOUD_PROJECT), with Google credentials.' });
-    const [client, { googleAccessToken }, pricing, { regionOfZone }] = await Promise.all([gcpDescriptor.load(a, { log, stateDir }), import('../googleAuth'), import('./gcpPricing'), import('./gcp')]);
-    const gcp = client as import('./gcp').GcpComputeProvider;
-    const r = region ?? regionOfZone(gcp.zone);
-    if (regionOfZone(gcp.zone) !== r) throw new TetherError(`--region ${r} is not the region of the zone ${gcp.zone}`, { remedy: 'Pass --zone in that region (prices are composed from the zone\'s machine types).' });
-    const machineTypes = await gcp.machineTypes();
-    const token = a.accessToken ?? (await googleAccessToken({ env: a.env }));
-    const skus = await pricing.fetchSkus({ token, ...(env[pricing.GCP_BILLING_URL_ENV] ? { baseUrl: env[pricing.GCP_BILLING_URL_ENV] } : {}), log });
-    const catalogue = pricing.catalogueFromSkus(skus, machineTypes, r);
-    const prices = catalogue.regions[r] ?? {};
-    if (!Object.keys(prices).length) throw new TetherError(`No Compute Engine GPU prices found for ${r} among ${skus.length} SKUs`, { remedy: 'Check the region; the Cloud Billing Catalog API may have renamed its SKUs (the shipped catalogue stays in use).' });
-    const file = pricing.saveUserCatalogue(stateDir, catalogue);
-    return {
-      catalogue,
-      lines: Object.entries(prices)
-        .sort((x, y) => x[1].onDemand - y[1].onDemand)
-        .map(([t, p]) => `${t.padEnd(20)} $${p.onDemand.toFixed(4)}/h${p.spot !== undefined ? `  spot $${p.spot.toFixed(4)}/h` : ''}`),
-      summary: `${Object.keys(prices).length} Compute Engine GPU machine-type prices for ${r} as of ${catalogue.asOf} (from ${skus.length} SKUs), saved to ${file}`,
-    };
+    const client = await gcpDescriptor.load(a, ctx);
+    return (await import('./gcpPricing')).refreshGcpPrices(client as import('./gcp').GcpComputeProvider, { ...ctx, ...(a.accessToken ? { accessToken: a.accessToken } : {}), accountEnv: a.env });
   },
   async load(a, { log, stateDir }) {
     const [{ GcpComputeProvider, GCP_SHIPPED_CATALOGUE }, { gcloudConfigValue, googleAccessToken, googleProject }, { newestCatalogue, readUserCatalogue }] = await Promise.all([

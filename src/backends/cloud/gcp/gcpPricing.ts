@@ -23,8 +23,9 @@ import * as path from 'node:path';
 import { TetherError } from '../../../core/errors';
 import type { Logger } from '../../../core/logger';
 import { JsonHttpClient } from '../http';
-import type { GcpPriceCatalogue, GcpPrice } from './gcp';
-import { parseGoogleError } from './gcp';
+import type { PriceRefresh } from '../registry';
+import type { GcpComputeProvider, GcpPriceCatalogue, GcpPrice } from './gcp';
+import { parseGoogleError, regionOfZone } from './gcp';
 
 export const GCE_BILLING_SERVICE = '6F81-5844-456A';
 export const GCP_BILLING_URL = 'https://cloudbilling.googleapis.com/v1';
@@ -180,4 +181,28 @@ export function newestCatalogue(shipped: GcpPriceCatalogue, user?: GcpPriceCatal
   const regions: Record<string, Record<string, GcpPrice>> = {};
   for (const r of new Set([...Object.keys(older.regions), ...Object.keys(newer.regions)])) regions[r] = { ...(older.regions[r] ?? {}), ...(newer.regions[r] ?? {}) };
   return { ...newer, regions };
+}
+
+/** `tether cloud prices gcp`: the zone's machine types, the SKUs, the composed catalogue saved in the state folder. */
+export async function refreshGcpPrices(
+  gcp: GcpComputeProvider,
+  ctx: { log: Logger; stateDir: string; env: NodeJS.ProcessEnv; region?: string; accessToken?: string; accountEnv: NodeJS.ProcessEnv },
+): Promise<PriceRefresh> {
+  const r = ctx.region ?? regionOfZone(gcp.zone);
+  if (regionOfZone(gcp.zone) !== r) throw new TetherError(`--region ${r} is not the region of the zone ${gcp.zone}`, { remedy: "Pass --zone in that region (prices are composed from the zone's machine types)." });
+  const machineTypes = await gcp.machineTypes();
+  const token = ctx.accessToken ?? (await (await import('../googleAuth')).googleAccessToken({ env: ctx.accountEnv }));
+  const baseUrl = ctx.env[GCP_BILLING_URL_ENV];
+  const skus = await fetchSkus({ token, ...(baseUrl ? { baseUrl } : {}), log: ctx.log });
+  const catalogue = catalogueFromSkus(skus, machineTypes, r);
+  const prices = catalogue.regions[r] ?? {};
+  if (!Object.keys(prices).length) throw new TetherError(`No Compute Engine GPU prices found for ${r} among ${skus.length} SKUs`, { remedy: 'Check the region; the Cloud Billing Catalog API may have renamed its SKUs (the shipped catalogue stays in use).' });
+  const file = saveUserCatalogue(ctx.stateDir, catalogue);
+  return {
+    catalogue,
+    lines: Object.entries(prices)
+      .sort((x, y) => x[1].onDemand - y[1].onDemand)
+      .map(([t, p]) => `${t.padEnd(20)} $${p.onDemand.toFixed(4)}/h${p.spot !== undefined ? `  spot $${p.spot.toFixed(4)}/h` : ''}`),
+    summary: `${Object.keys(prices).length} Compute Engine GPU machine-type prices for ${r} as of ${catalogue.asOf} (from ${skus.length} SKUs), saved to ${file}`,
+  };
 }

@@ -120,7 +120,8 @@ const notFound = (resource: string) => googleError(404, 'notFound', `The resourc
 /** One comparison of a Compute Engine list filter. */
 interface Cond {
   field: string;
-  op: '=' | '!=';
+  /** `=` / `!=` compare literally; `eq` / `ne` match an RE2 regular expression (compute/v1 `filter` docs). */
+  op: '=' | '!=' | 'eq' | 'ne';
   value: string;
 }
 
@@ -133,7 +134,7 @@ export function parseFilter(filter: string): Cond[] | undefined {
   for (const p of parts) {
     const m = /^\s*([a-zA-Z][\w.-]*)\s*(=|!=|\beq\b|\bne\b)\s*(?:"([^"]*)"|'([^']*)'|(\S+))\s*$/.exec(p);
     if (!m) return undefined;
-    out.push({ field: m[1]!, op: m[2] === '!=' || m[2] === 'ne' ? '!=' : '=', value: m[3] ?? m[4] ?? m[5] ?? '' });
+    out.push({ field: m[1]!, op: m[2] as Cond['op'], value: m[3] ?? m[4] ?? m[5] ?? '' });
   }
   return out;
 }
@@ -446,14 +447,15 @@ export class FakeGcpComputeServer extends FakeProviderServer {
     return list.filter((o) =>
       conds.every((c) => {
         const v = value(o, c.field);
-        // Compute Engine matches `=` on strings as a full RE2 regular expression.
         let hit: boolean;
-        try {
-          hit = v !== undefined && new RegExp(`^(?:${c.value})$`).test(v);
-        } catch {
-          hit = v === c.value;
-        }
-        return c.op === '=' ? hit : !hit;
+        if (c.op === 'eq' || c.op === 'ne') {
+          try {
+            hit = v !== undefined && new RegExp(`^(?:${c.value})$`).test(v);
+          } catch {
+            hit = false;
+          }
+        } else hit = v === c.value;
+        return c.op === '=' || c.op === 'eq' ? hit : !hit;
       }),
     );
   }

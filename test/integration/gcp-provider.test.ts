@@ -114,6 +114,17 @@ describe('GCP Compute Engine provider specifics (strict compute/v1 fake)', funct
     }
   });
 
+  it('an instance in a zone it was never seen in (after a restart) is found in every zone, not taken for deleted', async () => {
+    fake.addForeign('far-box', 'europe-west4-a');
+    const d = await p.describe('far-box');
+    assert.equal(d?.region, 'europe-west4-a');
+    assert.equal(d?.status, 'running');
+    const fresh = new GcpComputeProvider({ project: 'tether-test', zone: 'us-central1-a', baseUrl: fake.url, token: async () => fake.apiKey, backoffMs: 20 });
+    await fresh.terminate('far-box');
+    assert.ok(fake.requests.some((r) => r.method === 'DELETE' && r.path.endsWith('/zones/europe-west4-a/instances/far-box')), 'deleted where it lives');
+    assert.equal(await fresh.describe('never-was'), undefined);
+  });
+
   it('a launch retried with the same ledger id finds the first (label filter), and sends the same requestId', async () => {
     const id = randomUUID();
     const a = await p.launch({ ledgerId: id, name: 'once', instanceType: 'g2-standard-4' });

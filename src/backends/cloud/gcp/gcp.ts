@@ -573,7 +573,12 @@ export class GcpComputeProvider implements CloudProvider {
         throw err;
       }
     }
-    return undefined;
+    // Not in the zones known for it: look in every zone before calling it gone (an instance of
+    // another zone, after a restart, must not be taken for deleted while it bills).
+    const found = (await this.aggregatedList(`name = "${name}"`)).filter((i) => i.name === name);
+    if (found.length > 1) this.log(`${found.length} instances are named ${name} (zones ${found.map((i) => lastSegment(i.zone)).join(', ')}); using the first`);
+    if (found[0]) this.zoneOfName.set(name, lastSegment(found[0].zone) ?? this.zone);
+    return found[0];
   }
 
   async describe(id: string): Promise<CloudInstance | undefined> {
@@ -695,6 +700,8 @@ export class GcpComputeProvider implements CloudProvider {
   /** Runs an instance action (stop/start/delete) in the zone that knows the name; undefined when none does. */
   private async act(id: string, action: 'stop' | 'start' | 'delete'): Promise<{ zone: string; op: GceOperation } | undefined> {
     if (!GCE_NAME_RE.test(id)) return undefined;
+    // Where is it? (its zone from the last list, else the configured zones, else every zone)
+    if (!this.zoneOfName.has(id)) await this.getRaw(id);
     for (const zone of this.zonesFor(id)) {
       try {
         // One id per call: http.ts retries of this call repeat it (idempotent); a later call is a new request.

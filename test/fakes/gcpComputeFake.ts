@@ -151,6 +151,8 @@ export class FakeGcpComputeServer extends FakeProviderServer {
   private idSeq = 4_000_000_000_000_000_000n;
   /** The next insert's operation ends DONE with this error (and no instance). */
   failNextInsert: { code: string; message: string; httpStatus?: number } | undefined;
+  /** Zones the aggregated list cannot reach (listed in `unreachables`, their instances left out). */
+  unreachableZones: string[] = [];
   /** Why requests were refused as invalid (for the spec tests). */
   readonly refusals: string[] = [];
 
@@ -462,7 +464,7 @@ export class FakeGcpComputeServer extends FakeProviderServer {
 
   private aggregated(url: URL): Answer {
     const all: { zone: string; inst: Record<string, unknown> }[] = [];
-    for (const z of this.zones) for (const i of this.instances.values()) if (i.zone === z) {
+    for (const z of this.zones.filter((x) => !this.unreachableZones.includes(x))) for (const i of this.instances.values()) if (i.zone === z) {
       const j = this.instJson(i);
       if (j) all.push({ zone: z, inst: j });
     }
@@ -480,7 +482,9 @@ export class FakeGcpComputeServer extends FakeProviderServer {
         ? { instances: here }
         : { warning: { code: 'NO_RESULTS_ON_PAGE', message: 'There are no results for scope \'zones/' + z + '\' on this page.', data: [{ key: 'scope', value: `zones/${z}` }] } };
     }
-    return { status: 200, body: { kind: 'compute#instanceAggregatedList', id: `projects/${this.project}/aggregated/instances`, items, ...(pb.nextPageToken ? { nextPageToken: pb.nextPageToken } : {}), selfLink: this.link(`projects/${this.project}/aggregated/instances`) } };
+    for (const z of this.unreachableZones) delete items[`zones/${z}`];
+    const unreachables = this.unreachableZones.map((z) => `zones/${z}`);
+    return { status: 200, body: { kind: 'compute#instanceAggregatedList', id: `projects/${this.project}/aggregated/instances`, items, ...(pb.nextPageToken ? { nextPageToken: pb.nextPageToken } : {}), ...(unreachables.length ? { unreachables } : {}), selfLink: this.link(`projects/${this.project}/aggregated/instances`) } };
   }
 
   private zonal(method: string, zone: string, rest: string, url: URL, body: unknown): Answer {

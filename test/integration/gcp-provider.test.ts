@@ -125,6 +125,15 @@ describe('GCP Compute Engine provider specifics (strict compute/v1 fake)', funct
     assert.equal(await fresh.describe('never-was'), undefined);
   });
 
+  it('a list with unreachable zones is an error, not a list without their instances (reconcile must not close their records)', async () => {
+    fake.addForeign('near', 'us-central1-a');
+    fake.addForeign('far', 'europe-west4-a');
+    fake.unreachableZones = ['europe-west4-a'];
+    await assert.rejects(p.listInstances(), (e: unknown) => e instanceof CloudApiError && /incomplete: unreachable zones\/europe-west4-a/.test(e.message));
+    fake.unreachableZones = [];
+    assert.deepEqual((await p.listInstances()).map((i) => i.id).sort(), ['far', 'near']);
+  });
+
   it('a launch retried with the same ledger id finds the first (label filter), and sends the same requestId', async () => {
     const id = randomUUID();
     const a = await p.launch({ ledgerId: id, name: 'once', instanceType: 'g2-standard-4' });

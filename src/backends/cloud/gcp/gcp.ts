@@ -29,8 +29,8 @@
  *   marker too (`markedName`, lowercased and cut to 63 characters to fit Compute Engine's name
  *   rule `[a-z]([-a-z0-9]{0,61}[a-z0-9])?`), so an instance whose labels were removed is still
  *   recognised. Lists by marker use `filter=labels.tether-record="<id>"`.
- * - Lists: `aggregated/instances` (every zone, `returnPartialSuccess`) and the zonal list, paged
- *   with `maxResults` / `nextPageToken`.
+ * - Lists: `aggregated/instances` (every zone; a list with `unreachables` is an error, never taken
+ *   for complete) and the zonal list, paged with `maxResults` / `nextPageToken`.
  * - GPUs: the accelerator-optimized families (a2, a3, g2) carry their GPUs in the machine type
  *   (`machineTypes.accelerators`); an N1 type takes `guestAccelerators`, written
  *   `n1-standard-8+nvidia-tesla-t4` or `n1-standard-8+2xnvidia-tesla-t4`. Every GPU instance gets
@@ -509,10 +509,17 @@ export class GcpComputeProvider implements CloudProvider {
     let pageToken: string | undefined;
     do {
       const page = await this.call<{ items?: Record<string, { instances?: GceInstance[] }>; nextPageToken?: string; unreachables?: string[] }>('GET', '/aggregated/instances', {
-        query: { maxResults: 500, pageToken, filter, returnPartialSuccess: true },
+        query: { maxResults: 500, pageToken, filter },
       });
+      // An incomplete list must not pass for a complete one: reconciling would take the missing
+      // zones' instances for deleted (and stop counting what they cost).
+      if (page.unreachables?.length) {
+        throw new CloudApiError(GCP_TITLE, `the instance list is incomplete: unreachable ${page.unreachables.join(', ')}`, {
+          remedy: 'Compute Engine could not answer for some zones; Tether changes nothing and asks again at the next poll.',
+          code: 'unreachable',
+        });
+      }
       for (const scoped of Object.values(page.items ?? {})) out.push(...(scoped.instances ?? []));
-      if (page.unreachables?.length) this.log(`aggregated list: unreachable ${page.unreachables.join(', ')}`);
       pageToken = page.nextPageToken;
     } while (pageToken);
     return out;

@@ -24,7 +24,7 @@ export const GCP_BILLING: BillingRule = {
   incrementSeconds: 1,
   minimumSeconds: 60,
   citation: 'https://cloud.google.com/compute/vm-instance-pricing',
-  summary: '1-minute minimum, then per second until the instance is TERMINATED (stopped); disks and static IPs bill while stopped (cloud.google.com/compute/docs/instances/stop-start-instance)',
+  summary: '1-minute minimum, then per second until TERMINATED (stopped); disks and static IPs bill while stopped',
 };
 
 export const GCP_TITLE = 'GCP Compute Engine';

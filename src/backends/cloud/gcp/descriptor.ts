@@ -44,16 +44,14 @@ export const gcpDescriptor: CloudProviderDescriptor<GcpAccount> = {
   billing: GCP_BILLING,
   canStop: true,
   extraCalls: ['start'],
-  configHelp: 'GOOGLE_CLOUD_PROJECT (or --project / gcloud config) + Google credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud auth application-default login, the metadata server, or TETHER_GCP_ACCESS_TOKEN); zone: --zone, TETHER_GCP_ZONE or gcloud config compute/zone',
+  configHelp: 'GOOGLE_CLOUD_PROJECT or --project (else gcloud config) + Google application-default credentials or TETHER_GCP_ACCESS_TOKEN; --zone or TETHER_GCP_ZONE',
   settingsSections: ['tether.gcp'],
   secretEnv: [GCP_TOKEN_ENV],
   unitEnv: [GCP_PROJECT_ENV, GCP_ZONE_ENV, 'GOOGLE_CLOUD_PROJECT', 'CLOUDSDK_CORE_PROJECT', 'CLOUDSDK_COMPUTE_ZONE', 'GOOGLE_APPLICATION_CREDENTIALS', 'CLOUDSDK_CONFIG'],
   // A shutdown from inside a VM stops it (TERMINATED): vCPUs, GPUs and memory stop billing, the disk does not.
   selfShutdown: {
     endsBilling: false,
-    text:
-      'GCP Compute Engine: a shutdown from inside the VM stops it (status TERMINATED): its vCPUs, GPUs and memory stop billing, but its persistent disks ' +
-      'and any static IP keep billing until the instance is deleted (Tether, gcloud or the console).',
+    text: 'GCP Compute Engine: a shutdown inside the VM stops it (TERMINATED): vCPUs, GPUs and memory stop billing; disks and static IPs bill until it is deleted.',
     docs: ['https://cloud.google.com/compute/docs/instances/stop-start-instance', 'https://cloud.google.com/compute/vm-instance-pricing'],
   },
   prompts: [
@@ -61,7 +59,7 @@ export const gcpDescriptor: CloudProviderDescriptor<GcpAccount> = {
     { store: { setting: 'tether.gcp.zone' }, title: 'GCP Compute Engine: zone', value: GCP_FALLBACK_ZONE, validate: (v) => (ZONE_RE.test(v.trim()) ? undefined : 'A zone looks like us-central1-a.') },
     {
       store: { secret: 'accessToken' },
-      title: 'Google access token (empty: use gcloud application-default login, GOOGLE_APPLICATION_CREDENTIALS or the metadata server)',
+      title: 'Google access token (empty: application-default credentials)',
       password: true,
       optional: true,
     },
@@ -84,28 +82,7 @@ export const gcpDescriptor: CloudProviderDescriptor<GcpAccount> = {
     const client = await gcpDescriptor.load(a, ctx);
     return (await import('./gcpPricing')).refreshGcpPrices(client as import('./gcp').GcpComputeProvider, { ...ctx, ...(a.accessToken ? { accessToken: a.accessToken } : {}), accountEnv: a.env });
   },
-  async load(a, { log, stateDir }) {
-    const [{ GcpComputeProvider, GCP_SHIPPED_CATALOGUE }, { gcloudConfigValue, googleAccessToken, googleProject }, { newestCatalogue, readUserCatalogue }] = await Promise.all([
-      import('./gcp'),
-      import('../googleAuth'),
-      import('./gcpPricing'),
-    ]);
-    const project = await googleProject({ ...(a.project ? { project: a.project } : {}), env: a.env });
-    let zone = a.zone ?? (await gcloudConfigValue('compute/zone', { env: a.env }));
-    if (zone && !ZONE_RE.test(zone)) throw new TetherError(`"${zone}" is not a Compute Engine zone`, { remedy: 'Pass --zone like us-central1-a (or set tether.gcp.zone / TETHER_GCP_ZONE).' });
-    if (!zone) {
-      zone = GCP_FALLBACK_ZONE;
-      log.info(`gcp: no zone configured (--zone, TETHER_GCP_ZONE, tether.gcp.zone, gcloud config compute/zone): launches go to ${zone}`);
-    }
-    const token = a.accessToken;
-    return new GcpComputeProvider({
-      project,
-      zone,
-      ...(a.endpoint ? { baseUrl: a.endpoint } : {}),
-      token: token ? async () => token : () => googleAccessToken({ env: a.env }),
-      ...(a.image ? { image: a.image } : {}),
-      catalogue: newestCatalogue(GCP_SHIPPED_CATALOGUE, stateDir ? readUserCatalogue(stateDir) : undefined),
-      log: (line) => log.info(line),
-    });
+  async load(a, ctx) {
+    return (await import('./gcp')).createGcpProvider(a, ctx);
   },
 };

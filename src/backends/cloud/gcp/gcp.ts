@@ -49,7 +49,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { CloudProviderType } from '../../../core/protocols';
 import { GCP_BILLING, GCP_TITLE } from './billing';
-import { googleAccessToken } from '../googleAuth';
+import { TetherError } from '../../../core/errors';
+import type { Logger } from '../../../core/logger';
+import { gcloudConfigValue, googleAccessToken, googleProject } from '../googleAuth';
+import { GCP_FALLBACK_ZONE, type GcpAccount } from './descriptor';
 import { JsonHttpClient, REAL_CLOCK, type Clock, type ParsedError } from '../http';
 import { parseMarker, tetherIdOf } from '../marker';
 import { CloudApiError, isAmbiguous, markAmbiguous, markedName, type CloudInstance, type CloudProvider, type InstanceState, type InstanceType, type LaunchRequest } from '../provider';
@@ -758,4 +761,33 @@ export class GcpComputeProvider implements CloudProvider {
     const zone = instance.region ?? this.zoneOfName.get(instance.id) ?? this.zone;
     return `https://console.cloud.google.com/compute/instancesDetail/zones/${zone}/instances/${encodeURIComponent(instance.id)}?project=${encodeURIComponent(this.project)}`;
   }
+}
+
+const ZONE_RE = /^[a-z]+-[a-z]+\d+-[a-z]$/;
+
+/**
+ * The client for an account (descriptor.ts `load`): project from the account else
+ * GOOGLE_CLOUD_PROJECT / gcloud config (googleAuth.ts), zone from the account else
+ * `gcloud config get-value compute/zone` else {@link GCP_FALLBACK_ZONE}; prices from the shipped
+ * catalogue and the one `tether cloud prices gcp` saved in the state folder.
+ */
+export async function createGcpProvider(a: GcpAccount, { log, stateDir }: { log: Logger; stateDir?: string }): Promise<GcpComputeProvider> {
+  const { newestCatalogue, readUserCatalogue } = await import('./gcpPricing');
+  const project = await googleProject({ ...(a.project ? { project: a.project } : {}), env: a.env });
+  let zone = a.zone ?? (await gcloudConfigValue('compute/zone', { env: a.env }));
+  if (zone && !ZONE_RE.test(zone)) throw new TetherError(`"${zone}" is not a Compute Engine zone`, { remedy: 'Pass --zone like us-central1-a (or set tether.gcp.zone / TETHER_GCP_ZONE).' });
+  if (!zone) {
+    zone = GCP_FALLBACK_ZONE;
+    log.info(`gcp: no zone configured (--zone, TETHER_GCP_ZONE, tether.gcp.zone, gcloud config compute/zone): launches go to ${zone}`);
+  }
+  const token = a.accessToken;
+  return new GcpComputeProvider({
+    project,
+    zone,
+    ...(a.endpoint ? { baseUrl: a.endpoint } : {}),
+    token: token ? async () => token : () => googleAccessToken({ env: a.env }),
+    ...(a.image ? { image: a.image } : {}),
+    catalogue: newestCatalogue(GCP_SHIPPED_CATALOGUE, stateDir ? readUserCatalogue(stateDir) : undefined),
+    log: (line) => log.info(line),
+  });
 }

@@ -43,6 +43,8 @@ Commands:
                          What every cloud resource cost, by its provider's billing rule
   provision --provider ${CLOUD_PROVIDERS.map((d) => [d.kind, ...d.aliases].reduce((a, b) => (b.length < a.length ? b : a))).join('|')} --type T [--region R] [--name N] [--ssh-key K] [--time-limit HOURS] [--deadman MINUTES] --yes
                          Azure: --subscription S --resource-group G (else AZURE_SUBSCRIPTION_ID, TETHER_AZURE_RESOURCE_GROUP)
+                         GCP: --project P --zone Z (else GOOGLE_CLOUD_PROJECT / gcloud config); a type
+                         ending in :spot launches a Spot VM (g2-standard-4:spot)
   terminate ID|NAME [--unmanaged]
                          Names are unique among this ledger's instances (no --name: the type, then
                          TYPE-2, TYPE-3…); a name several instances carry is refused: pass the id
@@ -108,6 +110,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         provider: { type: 'string' },
         subscription: { type: 'string' },
         'resource-group': { type: 'string' },
+        project: { type: 'string' },
+        zone: { type: 'string' },
         type: { type: 'string' },
         yes: { type: 'boolean', default: false },
         since: { type: 'string' },
@@ -135,7 +139,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
   try {
     const graceMs = parseGrace(o.grace);
     const log = stderrLogger(io, o.verbose);
-    const cloudAccounts = accountsFromEnv({ ...process.env, ...azureFlagEnv(o, positionals) });
+    // GCP's --project / --zone reach its account as TETHER_GCP_PROJECT / TETHER_GCP_ZONE (gcp/descriptor.ts); Azure's flags as its variables.
+    const cloudAccounts = accountsFromEnv({ ...process.env, ...azureFlagEnv(o, positionals), ...(o.project ? { TETHER_GCP_PROJECT: o.project } : {}), ...(o.zone ? { TETHER_GCP_ZONE: o.zone } : {}) });
     engine = new Engine({
       workspace: o.workspace ?? process.cwd(),
       ownerKind: 'cli',
@@ -163,7 +168,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         ...(o.name === undefined ? {} : { name: o.name }),
         instanceType,
         ...(known === undefined ? {} : { pricePerHour: known.pricePerHour, gpuCount: known.gpuCount, ...(known.gpuType ? { gpuType: known.gpuType } : {}) }),
-        ...(o.region ? { region: o.region } : {}),
+        ...(o.region || o.zone ? { region: o.region ?? o.zone } : {}),
         ...(o['ssh-key'] ? { sshKeyName: o['ssh-key'] } : {}),
         ...(o.image ? { image: o.image } : {}),
         ...(timeLimitHours ? { timeLimitHours } : {}),

@@ -25,6 +25,7 @@ import { FakeRunPodServer } from '../fakes/runpodServer';
 import { FakeVastServer } from '../fakes/vastaiServer';
 import { tmpDir, waitFor } from '../helpers/tmp';
 import { azureTarget } from './cloud-targets/azure';
+import { gcpTarget } from './cloud-targets/gcp';
 import { skipBecause } from '../helpers/skip';
 
 interface ClientOpts {
@@ -176,6 +177,7 @@ const TARGETS: Target[] = [
     stopCall: { method: 'POST', path: /^\/StopInstances$/ },
   },
   azureTarget,
+  gcpTarget,
 ];
 
 /** Releases a provider's sockets when it has any to release (the AWS SDK client). */

@@ -16,6 +16,7 @@ import { runpodDescriptor } from './runpod/descriptor';
 import { vastDescriptor } from './vastai/descriptor';
 import { awsDescriptor } from './aws/descriptor';
 import { azureDescriptor } from './azure/descriptor';
+import { gcpDescriptor } from './gcp/descriptor';
 
 /** Where an account's settings come from: the environment (CLI, `tether watch`) and, in VS Code, the user's settings and secrets. */
 export interface AccountSource {
@@ -106,6 +107,7 @@ export const CLOUD_PROVIDERS: readonly CloudProviderDescriptor<any>[] = [
   vastDescriptor,
   awsDescriptor,
   azureDescriptor,
+  gcpDescriptor,
 ];
 
 /** The descriptor of a provider type, or undefined. */

@@ -8,6 +8,7 @@ import type { Logger } from './core/logger';
 import { accountKindOf, accountsFromEnv, createProviders } from './fleet/cloudAccounts';
 import { CLOUD_PROVIDERS, providerDescriptor } from './backends/cloud/registry';
 import { checkLambdaSshKey, type LambdaCloudProvider } from './backends/cloud/lambda/lambda';
+import { cloudRunTypeFromFlags } from './backends/cloud/cloudrun/pricing';
 import { costCsv, costReport } from './fleet/costReport';
 import { notOursMessage, pickCloudRecord, pickCloudView, shutdownEffectOf, type CloudView } from './fleet/cloud';
 import { Engine, asTetherError, type HostStatus, type PluginStatus, type StatusReport } from './workspace/engine';
@@ -33,6 +34,8 @@ Commands:
   cloud types PROVIDER   Instance types with $/h and regions with capacity
   cloud launch PROVIDER TYPE [--region R] [--name N] [--ssh-key K] [--image I]
                          (Lambda Cloud needs --ssh-key: exactly one of your account's SSH keys)
+                         Cloud Run jobs: --image, --project P, TYPE like 4vcpu-16gib / l4-4vcpu-16gib,
+                         or provision with --cpu N --memory GiB [--gpu l4] instead of --type
   cloud terminate NAME|ID [--unmanaged]
   cloud stop NAME|ID [--unmanaged]   Power off, keep the disk (RunPod, Vast.ai, EC2; the disk keeps billing)
   cloud prices PROVIDER [--region R]
@@ -98,6 +101,10 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         name: { type: 'string' },
         'ssh-key': { type: 'string' },
         image: { type: 'string' },
+        project: { type: 'string' },
+        cpu: { type: 'string' },
+        memory: { type: 'string' },
+        gpu: { type: 'string' },
         'time-limit': { type: 'string' },
         deadman: { type: 'string' },
         minutes: { type: 'string' },
@@ -131,7 +138,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
   try {
     const graceMs = parseGrace(o.grace);
     const log = stderrLogger(io, o.verbose);
-    const cloudAccounts = accountsFromEnv();
+    // --project names the Google Cloud project (Cloud Run, GCE) the way the Google tools' own variable does.
+    const cloudAccounts = accountsFromEnv(o.project ? { ...process.env, GOOGLE_CLOUD_PROJECT: o.project, TETHER_GCP_PROJECT: o.project } : process.env);
     engine = new Engine({
       workspace: o.workspace ?? process.cwd(),
       ownerKind: 'cli',
@@ -258,6 +266,13 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       }
       case 'provision': {
         const kind = o.provider ? accountKindOf(o.provider) : undefined;
+        if (kind === 'cloud_run' && !o.type) {
+          try {
+            o.type = cloudRunTypeFromFlags(o);
+          } catch (err) {
+            throw new UsageError((err as Error).message);
+          }
+        }
         if (!kind || !o.type) throw new UsageError('`tether provision --provider lambda|runpod|vast|aws --type T [--region R] [--name N] [--ssh-key K] [--time-limit HOURS] --yes`');
         const type = (await engine.cloud.catalogue(kind)).find((t) => t.name === o.type);
         if (!type) throw new UsageError(`${kind} has no instance type "${o.type}"`, `See \`tether cloud types ${kind}\`.`);

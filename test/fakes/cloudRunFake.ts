@@ -133,7 +133,7 @@ export class FakeCloudRunServer extends FakeProviderServer {
   addForeign(name: string, location = 'us-central1'): string {
     let jobId = name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/-+$/, '').slice(0, 63);
     if (!/^[a-z]/.test(jobId)) jobId = `j-${jobId}`.slice(0, 63);
-    const job = this.jobs.get(this.jobName(location, jobId)) ?? this.makeJob(location, jobId, {}, { template: { containers: [{ image: 'us-docker.pkg.dev/cloudrun/container/job:latest', resources: { limits: { cpu: '1', memory: '512Mi' } } }] } });
+    const job = this.jobs.get(this.jobName(location, jobId)) ?? this.makeJob(location, jobId, {}, { containers: [{ image: 'us-docker.pkg.dev/cloudrun/container/job:latest', resources: { limits: { cpu: '1', memory: '512Mi' } } }] });
     const e = this.makeExecution(job, {});
     e.createdAt -= 60_000;
     e.startAt = e.createdAt + 1000;

@@ -184,6 +184,12 @@ export function cloudRunRemedy(status: number | undefined, code: string | undefi
   return undefined;
 }
 
+/** Bad input, refused before any call: the CLI's usage exit code (2). */
+function asUsage(e: CloudApiError): CloudApiError {
+  (e as unknown as { exitCode: ExitCode }).exitCode = ExitCode.USAGE;
+  return e;
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** `tether-<record><ledger>-<name>` made a valid Cloud Run job id (deterministic: a retry names the same job). */
@@ -293,7 +299,7 @@ export class CloudRunProvider implements CloudProvider {
   /** The shape and price of a type in a region, checked without any call. */
   private typeInfo(instanceType: string, region: string): { shape: CloudRunShape; price: number } {
     const shape = parseCloudRunType(instanceType);
-    const usage = (msg: string, remedy: string) => new CloudApiError(this.title, msg, { remedy, code: 'tether/bad-launch' });
+    const usage = (msg: string, remedy: string) => asUsage(new CloudApiError(this.title, msg, { remedy, code: 'tether/bad-launch' }));
     if (!shape) throw usage(`"${instanceType}" is not a Cloud Run shape`, 'name one like 4vcpu-16gib or l4-4vcpu-16gib (GPU), or pass --cpu N --memory NGi [--gpu l4]; `tether cloud types cloudrun` lists some');
     const problem = shapeProblem(shape);
     if (problem) throw usage(`${instanceType}: ${problem}`, 'pick another CPU / memory combination');
@@ -308,7 +314,7 @@ export class CloudRunProvider implements CloudProvider {
     const region = req.region ?? this.opts.region;
     this.typeInfo(req.instanceType, region);
     if (!(req.image ?? this.opts.defaultImage)) {
-      throw new CloudApiError(this.title, 'a Cloud Run job needs a container image, and none was given', { remedy: 'pass --image (e.g. us-docker.pkg.dev/PROJECT/REPO/IMAGE:TAG)', code: 'tether/image-required' });
+      throw asUsage(new CloudApiError(this.title, 'a Cloud Run job needs a container image, and none was given', { remedy: 'pass --image (e.g. us-docker.pkg.dev/PROJECT/REPO/IMAGE:TAG), or set TETHER_GCP_RUN_IMAGE / tether.cloudRun.image', code: 'tether/image-required' }));
     }
   }
 
@@ -507,7 +513,7 @@ export class CloudRunProvider implements CloudProvider {
       this.throwIfFailed(op, `deleting job ${job}`);
     } catch (err) {
       if (err instanceof CloudApiError && (err.status === 404 || err.code === 'FAILED_PRECONDITION' || err.code === 'ABORTED')) {
-        this.opts.log?.(`${this.title}: job ${job} kept (${err.message})${exec ? '' : ''}`);
+        this.opts.log?.(`${this.title}: job ${job} kept (${err.message})${exec ? ` after execution ${exec.name}` : ''}`);
         return;
       }
       throw err;
@@ -530,7 +536,8 @@ export class CloudRunProvider implements CloudProvider {
     const tetherId = fromLabel ?? parseMarker(job);
     const typeShape: CloudRunShape | undefined =
       shape.cpu !== undefined && shape.memoryGiB !== undefined && Number.isInteger(shape.memoryGiB) ? { cpu: shape.cpu, memoryGiB: shape.memoryGiB, ...(shape.gpuType === 'nvidia-l4' ? { gpu: 'nvidia-l4' as const } : {}) } : undefined;
-    const perTask = typeShape ? shapePricePerHour(typeShape, location) : undefined;
+    // Priced from what it asks for, named only when it is one of the type names (whole GiB).
+    const perTask = shape.cpu !== undefined && shape.memoryGiB !== undefined ? shapePricePerHour({ cpu: shape.cpu, memoryGiB: shape.memoryGiB, ...(shape.gpuType === 'nvidia-l4' ? { gpu: 'nvidia-l4' as const } : {}) }, location) : undefined;
     const atOnce = Math.max(1, Math.min(e.parallelism || e.taskCount || 1, e.taskCount || 1));
     return {
       id,

@@ -82,15 +82,28 @@ export function shapeProblem(s: CloudRunShape): string | undefined {
   return undefined;
 }
 
-/** The shapes the catalogue lists (any valid `NvcpuMgib` / `l4-NvcpuMgib` name is accepted too). */
+/**
+ * The shapes the catalogue lists: each CPU count with memory in powers of two within its range,
+ * and the L4 GPU shapes (`cloud launch` also takes any other valid `NvcpuMgib` name).
+ */
 export const CLOUD_RUN_SHAPES: CloudRunShape[] = [
-  { cpu: 1, memoryGiB: 2 },
-  { cpu: 2, memoryGiB: 8 },
-  { cpu: 4, memoryGiB: 16 },
-  { cpu: 8, memoryGiB: 32 },
+  ...[1, 2, 4, 8].flatMap((cpu) => [1, 2, 4, 8, 16, 32].filter((m) => m >= MEMORY_RANGE[cpu]![0] && m <= MEMORY_RANGE[cpu]![1]).map((memoryGiB) => ({ cpu, memoryGiB }))),
   { cpu: 4, memoryGiB: 16, gpu: 'nvidia-l4' },
+  { cpu: 8, memoryGiB: 16, gpu: 'nvidia-l4' },
   { cpu: 8, memoryGiB: 32, gpu: 'nvidia-l4' },
 ];
+
+/** The type name `--cpu N --memory M[Gi] [--gpu l4]` stand for, or undefined when neither is given (a bad value: a usage error). */
+export function cloudRunTypeFromFlags(f: { cpu?: string; memory?: string; gpu?: string }): string | undefined {
+  if (f.cpu === undefined && f.memory === undefined && f.gpu === undefined) return undefined;
+  const gpu = f.gpu === undefined ? undefined : f.gpu.trim().toLowerCase();
+  if (gpu !== undefined && !['l4', 'nvidia-l4', '1'].includes(gpu)) throw new RangeError(`--gpu takes l4 (Cloud Run jobs offer one NVIDIA L4 per task), not "${f.gpu}"`);
+  const cpu = f.cpu === undefined ? (gpu ? 4 : 1) : Number(f.cpu);
+  const mem = f.memory === undefined ? (gpu ? 16 : 2) : parseMemoryGiB(/^\d+(\.\d+)?$/.test(f.memory.trim()) ? `${f.memory.trim()}Gi` : f.memory.trim());
+  if (!Number.isInteger(cpu) || cpu <= 0) throw new RangeError(`--cpu must be a whole number of vCPU (1, 2, 4 or 8), not "${f.cpu}"`);
+  if (mem === undefined || !Number.isInteger(mem) || mem <= 0) throw new RangeError(`--memory must be whole GiB (e.g. 16 or 16Gi), not "${f.memory}"`);
+  return cloudRunTypeName({ cpu, memoryGiB: mem, ...(gpu ? { gpu: 'nvidia-l4' as const } : {}) });
+}
 
 /** USD per hour of one task instance of this shape in a region, or undefined when no price is shipped for the region. */
 export function shapePricePerHour(s: CloudRunShape, region: string | undefined): number | undefined {

@@ -165,7 +165,7 @@ export class FakeCloudRunServer extends FakeProviderServer {
     return gerr(400, 'Invalid JSON payload received. Unexpected token.');
   }
   protected isCreate(method: string, path: string): boolean {
-    return method === 'POST' && /\/jobs\/[^/]+:run$/.test(path);
+    return method === 'POST' && /\/jobs\/[^/]+:run$/.test(path); // v2 and v1 (gcloud)
   }
 
   private jobName(location: string, jobId: string): string {
@@ -379,6 +379,7 @@ export class FakeCloudRunServer extends FakeProviderServer {
   }
 
   private dispatch(method: string, path: string, url: URL, body: unknown): [string | undefined, Answer] {
+    if (path.startsWith('/apis/run.googleapis.com/v1/')) return [undefined, this.dispatchV1(method, path, url, body)];
     const m = /^\/v2\/projects\/([^/]+)\/locations\/([^/]+)(\/.*)?$/.exec(path);
     if (!m) return [undefined, gerr(404, `The requested URL ${path} was not found on this server.`)];
     const [, project, location, rest = ''] = m as unknown as [string, string, string, string | undefined];
@@ -474,6 +475,171 @@ export class FakeCloudRunServer extends FakeProviderServer {
       }
     }
     return [undefined, gerr(404, `The requested URL ${path} was not found on this server.`)];
+  }
+
+  // ---- the v1 (Knative-style) view of the same jobs and executions: what `gcloud run jobs` speaks ----
+
+  /**
+   * `gcloud run jobs …` (Cloud SDK 528) calls the v1 API at the *regional* endpoint
+   * (`https://{region}-run.googleapis.com/apis/run.googleapis.com/v1/namespaces/{project}/…`): the
+   * location comes from the host name. Shapes from the Cloud SDK's generated v1 client
+   * (googlecloudsdk/generated_clients/apis/run/v1/run_v1_messages.py: Job, Execution, ObjectMeta,
+   * ExecutionStatus, GoogleCloudRunV1Condition, ListJobsResponse, ListMeta). The same objects as
+   * the v2 view: a job Tether created through v2 is listed by gcloud, an execution gcloud starts is
+   * listed by Tether, a cancel through either is seen by both.
+   */
+  private dispatchV1(method: string, path: string, url: URL, body: unknown): Answer {
+    const m = /^\/apis\/run\.googleapis\.com\/v1\/namespaces\/([^/]+)\/(jobs|executions)(?:\/([^/:]+)(:run|:cancel)?)?$/.exec(path);
+    if (!m) return gerr(404, `The requested URL ${path} was not found on this server.`);
+    const [, ns, kind, name, verb] = m as unknown as [string, string, 'jobs' | 'executions', string | undefined, string | undefined];
+    if (ns !== this.project) return gerr(403, `Permission denied on resource project ${ns}.`);
+    const location = /^([a-z]+-[a-z]+\d+)-/.exec(url.hostname)?.[1];
+    if (!location || !FAKE_LOCATIONS.includes(location)) return gerr(404, `No regional endpoint for host ${url.hostname}: the v1 API is served at {region}-run.googleapis.com.`);
+    // Kubernetes label selectors as gcloud writes them ("run.googleapis.com/job = NAME"): equality terms only.
+    const selector = (url.searchParams.get('labelSelector') ?? '')
+      .split(',')
+      .filter((t) => t.trim())
+      .map((t) => t.split(/==?/).map((x) => x.trim()) as [string, string]);
+    if (selector.some((t) => t.length !== 2 || !t[0])) return gerr(400, `Unsupported labelSelector "${url.searchParams.get('labelSelector')}": only key=value terms.`);
+    const matches = (labels: Record<string, string>) => selector.every(([k, v]) => labels[k] === v);
+    if (kind === 'jobs') {
+      if (!name && method === 'GET') {
+        const items = [...this.jobs.values()].filter((j) => j.location === location).map((j) => this.jobV1(j)).filter((j) => matches(j.metadata.labels));
+        return this.pageV1('JobsList', path, url, items);
+      }
+      const job = name ? this.jobs.get(this.jobName(location, name)) : undefined;
+      if (!job) return gerr(404, `Resource '${name}' of kind 'JOB' in region '${location}' in project '${ns}' does not exist.`);
+      if (!verb && method === 'GET') return { status: 200, body: this.jobV1(job) };
+      if (verb === ':run' && method === 'POST') {
+        const b = (body ?? {}) as Record<string, unknown>;
+        const unknown = Object.keys(b).filter((k) => k !== 'overrides');
+        if (unknown.length) return gerr(400, `Invalid JSON payload received. Unknown name "${unknown[0]}": Cannot find field.`);
+        const o = (b.overrides ?? {}) as { taskCount?: number };
+        return { status: 200, body: this.executionV1(this.makeExecution(job, o.taskCount ? { taskCount: o.taskCount } : {})) };
+      }
+    } else {
+      if (!name && method === 'GET') {
+        const items = [...this.executions.values()]
+          .filter((e) => this.visibleExec(e.name) && e.job.location === location)
+          .sort((a, b) => b.createdAt - a.createdAt)
+          .map((e) => this.executionV1(e))
+          .filter((e) => matches(e.metadata.labels));
+        return this.pageV1('ExecutionsList', path, url, items);
+      }
+      const e = [...this.executions.values()].find((x) => x.id === name && x.job.location === location && this.visibleExec(x.name));
+      if (!e) return gerr(404, `Resource '${name}' of kind 'EXECUTION' in region '${location}' in project '${ns}' does not exist.`);
+      if (!verb && method === 'GET') return { status: 200, body: this.executionV1(e) };
+      if (verb === ':cancel' && method === 'POST') {
+        if (body !== undefined && Object.keys(body as object).length) return gerr(400, 'Invalid JSON payload received. CancelExecutionRequest has no fields.');
+        if (this.completion(e)) return gerr(400, `Execution ${e.id} has already completed and cannot be cancelled.`, 'FAILED_PRECONDITION');
+        if (e.cancelAt === undefined) {
+          e.cancelAt = Date.now();
+          e.generation++;
+        }
+        return { status: 200, body: this.executionV1(e) };
+      }
+    }
+    return gerr(404, `The requested URL ${path} was not found on this server.`);
+  }
+
+  private pageV1(kind: string, path: string, url: URL, all: Array<Record<string, unknown>>): Answer {
+    const limit = Math.min(Number(url.searchParams.get('limit') ?? 0) || this.maxPageSize, this.maxPageSize);
+    let offset = 0;
+    const token = url.searchParams.get('continue');
+    if (token) {
+      const [p, o] = Buffer.from(token, 'base64url').toString('utf8').split('\n');
+      if (p !== path || !/^\d+$/.test(o ?? '')) return gerr(400, 'Invalid continue token.');
+      offset = Number(o);
+    }
+    const next = offset + limit < all.length ? Buffer.from(`${path}\n${offset + limit}`).toString('base64url') : undefined;
+    return { status: 200, body: { apiVersion: 'run.googleapis.com/v1', kind, metadata: next ? { continue: next } : {}, items: all.slice(offset, offset + limit) } };
+  }
+
+  private taskSpecV1(tt: Record<string, unknown>): Record<string, unknown> {
+    const timeout = typeof tt.timeout === 'string' ? Number(tt.timeout.replace(/s$/, '')) : 600;
+    const accel = (tt.nodeSelector as { accelerator?: string } | undefined)?.accelerator;
+    return {
+      containers: tt.containers ?? [],
+      maxRetries: (tt.maxRetries as number | undefined) ?? 3,
+      timeoutSeconds: String(timeout),
+      ...(tt.serviceAccount ? { serviceAccountName: tt.serviceAccount } : {}),
+      ...(accel ? { nodeSelector: { 'run.googleapis.com/accelerator': accel } } : {}),
+    };
+  }
+
+  private jobV1(j: FJob): { metadata: { labels: Record<string, string> } & Record<string, unknown> } & Record<string, unknown> {
+    const v2 = this.jobView(j) as { etag: string; latestCreatedExecution?: { name: string; createTime: string } };
+    const t = j.template as { labels?: Record<string, string>; taskCount?: number; parallelism?: number; template: Record<string, unknown> };
+    const latest = j.latest ? this.executions.get(j.latest) : undefined;
+    const done = latest ? this.completion(latest) : undefined;
+    return {
+      apiVersion: 'run.googleapis.com/v1',
+      kind: 'Job',
+      metadata: {
+        name: j.jobId,
+        namespace: this.project,
+        selfLink: `/apis/run.googleapis.com/v1/namespaces/${this.project}/jobs/${j.jobId}`,
+        uid: j.uid,
+        resourceVersion: v2.etag.replace(/"/g, ''),
+        generation: j.generation,
+        creationTimestamp: j.createTime,
+        labels: { ...j.labels, 'cloud.googleapis.com/location': j.location },
+        annotations: { 'run.googleapis.com/creator': 'someone@example.com', 'run.googleapis.com/lastModifier': 'someone@example.com', 'run.googleapis.com/launch-stage': 'GA' },
+      },
+      spec: {
+        template: {
+          metadata: { ...(t.labels ? { labels: t.labels } : {}) },
+          spec: { taskCount: t.taskCount ?? 1, ...(t.parallelism ? { parallelism: t.parallelism } : {}), template: { spec: this.taskSpecV1(t.template) } },
+        },
+      },
+      status: {
+        observedGeneration: j.generation,
+        conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: j.updateTime }],
+        executionCount: j.executionCount,
+        ...(latest && !latest.deleted
+          ? { latestCreatedExecution: { name: latest.id, creationTimestamp: iso(latest.createdAt), ...(done ? { completionTimestamp: iso(done.at), completionStatus: done.how === 'succeeded' ? 'EXECUTION_SUCCEEDED' : done.how === 'failed' ? 'EXECUTION_FAILED' : 'EXECUTION_CANCELLED' } : { completionStatus: 'EXECUTION_RUNNING' }) } }
+          : {}),
+      },
+    };
+  }
+
+  private executionV1(e: FExec): { metadata: { labels: Record<string, string> } & Record<string, unknown> } & Record<string, unknown> {
+    const v2 = this.execView(e) as Record<string, any>;
+    const v1cond = (c: { type: string; state: string; message?: string; executionReason?: string; lastTransitionTime: string }) => ({
+      type: c.type,
+      status: c.state === 'CONDITION_SUCCEEDED' ? 'True' : c.state === 'CONDITION_FAILED' ? 'False' : 'Unknown',
+      ...(c.executionReason === 'CANCELLED' ? { reason: 'Cancelled' } : c.executionReason === 'CANCELLING' ? { reason: 'Cancelling' } : c.executionReason === 'NON_ZERO_EXIT_CODE' ? { reason: 'NonZeroExitCode' } : {}),
+      ...(c.message ? { message: c.message } : {}),
+      lastTransitionTime: c.lastTransitionTime,
+    });
+    return {
+      apiVersion: 'run.googleapis.com/v1',
+      kind: 'Execution',
+      metadata: {
+        name: e.id,
+        namespace: this.project,
+        selfLink: `/apis/run.googleapis.com/v1/namespaces/${this.project}/executions/${e.id}`,
+        uid: e.uid,
+        resourceVersion: String(v2.etag).replace(/"/g, ''),
+        generation: e.generation,
+        creationTimestamp: v2.createTime,
+        labels: { ...e.labels, 'run.googleapis.com/job': e.job.jobId, 'cloud.googleapis.com/location': e.job.location },
+        annotations: {},
+        ownerReferences: [{ kind: 'Job', name: e.job.jobId, uid: e.job.uid, apiVersion: 'run.googleapis.com/v1', controller: true, blockOwnerDeletion: true }],
+      },
+      spec: { parallelism: e.parallelism, taskCount: e.taskCount, template: { spec: this.taskSpecV1(e.taskTemplate) } },
+      status: {
+        observedGeneration: e.generation,
+        conditions: (v2.conditions as Parameters<typeof v1cond>[0][]).map(v1cond),
+        ...(v2.startTime ? { startTime: v2.startTime } : {}),
+        ...(v2.completionTime ? { completionTime: v2.completionTime } : {}),
+        ...(v2.runningCount ? { runningCount: v2.runningCount } : {}),
+        ...(v2.succeededCount ? { succeededCount: v2.succeededCount } : {}),
+        ...(v2.failedCount ? { failedCount: v2.failedCount } : {}),
+        ...(v2.cancelledCount ? { cancelledCount: v2.cancelledCount } : {}),
+        logUri: v2.logUri,
+      },
+    };
   }
 
   /** One page of a list: `pageSize` (≤ maxPageSize), `pageToken` from an earlier page of the same list. */

@@ -11,7 +11,7 @@
  * `TETHER_GCP_RUN_IMAGE` / `tether.cloudRun.image`.
  */
 import type { CloudProviderDescriptor } from '../registry';
-import { CLOUD_RUN_BILLING, CLOUD_RUN_TITLE } from './pricing';
+import { CLOUD_RUN_BILLING, CLOUD_RUN_TITLE } from './billing';
 
 export interface CloudRunAccount {
   region: string;

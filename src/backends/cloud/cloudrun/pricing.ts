@@ -16,7 +16,6 @@
  * 8 GiB, 4: 2–16 GiB, 8: 4–32 GiB; an L4 GPU needs at least 4 vCPU and 16 GiB,
  * https://cloud.google.com/run/docs/configuring/jobs/gpu).
  */
-import type { BillingRule } from '../../../core/cost';
 
 /** The shipped price table: Tier 1 prices for jobs, in USD. */
 export const CLOUD_RUN_PRICES = {
@@ -33,22 +32,7 @@ export const CLOUD_RUN_PRICES = {
   gpuRegions: { 'nvidia-l4': ['us-central1', 'us-east4', 'europe-west1', 'europe-west4'] } as Record<string, string[]>,
 };
 
-/**
- * Cloud Run jobs' billing rule: instance time, per 100 ms, while an execution's tasks run (a
- * cancelling execution still runs until its instances stop); nothing before a task starts or
- * after the execution ended; no storage.
- */
-export const CLOUD_RUN_BILLING: BillingRule = {
-  provider: 'cloud_run',
-  computeStates: ['running', 'terminating'],
-  storageStates: [],
-  incrementSeconds: 0.1,
-  minimumSeconds: 0,
-  citation: 'https://cloud.google.com/run/pricing',
-  summary: 'instance time per 100 ms (vCPU-s, GiB-s, GPU-s) while the execution runs; jobs always bill by instance; nothing once it has ended',
-};
-
-export const CLOUD_RUN_TITLE = 'Google Cloud Run jobs';
+export { CLOUD_RUN_BILLING, CLOUD_RUN_TITLE } from './billing';
 
 /** One task instance: vCPUs, memory and an optional GPU. */
 export interface CloudRunShape {

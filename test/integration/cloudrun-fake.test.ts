@@ -125,6 +125,24 @@ describe('Cloud Run run/v2 fake and client', function () {
     assert.deepEqual(fake.specViolations, []);
   });
 
+  it('a job create that fails after creating (or hangs) is retried safely: the second create answers 409, the job is checked for the marker and run once; a same-named job without the marker is refused', async () => {
+    fake.inject({ method: 'POST', path: /\/jobs$/, kind: 'create-then-fail' });
+    const id = randomUUID();
+    const inst = await p.launch({ ledgerId: id, name: 'retry', instanceType: '1vcpu-2gib' });
+    const creates = fake.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/jobs'));
+    assert.equal(creates.length, 2, 'the create was sent again');
+    assert.equal(fake.jobs.size, 1);
+    assert.equal(fake.instanceCount(), 1, 'run once');
+    assert.equal(inst.id.split('/')[1], jobIdFor({ ledgerId: id, name: 'retry' }));
+    // Someone else's job under the very id a launch would use: never run as Tether's.
+    const other = randomUUID();
+    const taken = jobIdFor({ ledgerId: other, name: 'taken' });
+    assert.equal((await raw('POST', `/jobs?jobId=${taken}`, { template: { template: { containers: [{ image: IMAGE }] } } })).status, 200);
+    await assert.rejects(p.launch({ ledgerId: other, name: 'taken', instanceType: '1vcpu-2gib' }), (e: unknown) => e instanceof CloudApiError && /exists without this launch's marker/.test(e.message));
+    assert.equal(fake.instanceCount(), 1);
+    assert.deepEqual(fake.specViolations, []);
+  });
+
   it(':run answers an Operation that stays open while the execution runs and is done when it ends (exit 3: Failed, with the exit code of its task)', async () => {
     const inst = await p.launch({ ledgerId: randomUUID(), name: 'fails', instanceType: '1vcpu-2gib' });
     const runCall = fake.requests.find((r) => r.method === 'POST' && r.path.endsWith(':run'))!;

@@ -195,6 +195,23 @@ describe('Cloud Run run/v2 fake and client', function () {
     assert.deepEqual(fake.specViolations, []);
   });
 
+  it('terminate returns once the cancel is under way when its Operation outlasts the wait (terminating, then terminated); the job is kept', async () => {
+    const slow = new FakeCloudRunServer({ bootMs: 50, terminateMs: 3000 });
+    await slow.start();
+    try {
+      const q = new CloudRunProvider({ project: 'tether-test', region: 'us-central1', token: async () => slow.apiKey, baseUrl: slow.url, defaultImage: IMAGE, operationPollMs: 20, operationTimeoutMs: 300 });
+      const inst = await q.launch({ ledgerId: randomUUID(), name: 'slow', instanceType: '1vcpu-2gib' });
+      await waitFor(async () => (await q.describe(inst.id))?.status === 'running', WAIT, 'running');
+      await q.terminate(inst.id);
+      assert.equal((await q.describe(inst.id))?.status, 'terminating');
+      assert.equal(slow.jobs.size, 1, 'kept while it is being cancelled');
+      await waitFor(async () => (await q.describe(inst.id))?.status === 'terminated', WAIT, 'terminated');
+      assert.deepEqual(slow.specViolations, []);
+    } finally {
+      await slow.stop();
+    }
+  });
+
   it('etag: a stale etag is 409 ABORTED (delete, run); the current one works', async () => {
     await raw('POST', '/jobs?jobId=e-job', job());
     const j1 = (await raw('GET', '/jobs/e-job')).body;

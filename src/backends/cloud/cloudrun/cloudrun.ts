@@ -404,7 +404,7 @@ export class CloudRunProvider implements CloudProvider {
     let cur = op;
     for (let delay = Math.min(this.pollMs, 250); !cur.done; delay = Math.min(delay * 2, this.pollMs)) {
       if (Date.now() >= deadline) {
-        throw new CloudApiError(this.title, `${what}: the operation ${cur.name} was not done after ${Math.round(timeoutMs / 1000)} s`, { remedy: 'it may still finish: refresh in a moment', code: 'tether/operation-timeout' });
+        throw new CloudApiError(this.title, `${what}: the operation ${cur.name} was not done after ${timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`}`, { remedy: 'it may still finish: refresh in a moment', code: 'tether/operation-timeout' });
       }
       await sleep(delay);
       ({ body: cur } = await this.call(({ http }) => http.get<Operation>(`/${cur.name}`)));
@@ -485,26 +485,26 @@ export class CloudRunProvider implements CloudProvider {
     const p = splitId(id);
     const path = this.executionPath(id);
     if (!p || !path) return; // not an execution id: nothing Tether could have launched
-    let exec: Execution | undefined;
     try {
       const { body: op } = await this.call(({ http }) => http.post<Operation>(`${path}:cancel`, { body: {}, retrySafe: true }));
       await this.waitOperation(op, `cancelling ${id}`);
     } catch (err) {
       if (err instanceof CloudApiError && err.status === 404) return; // already gone
+      if (err instanceof CloudApiError && err.code === 'tether/operation-timeout') {
+        // The cancel was accepted and is under way (the execution shows as terminating): its job is left for now.
+        this.opts.log?.(`${this.title}: ${err.message}; the execution is being cancelled, its job is kept`);
+        return;
+      }
       // Cancelling an execution that has ended is refused: it is as terminated as it gets.
       if (!(err instanceof CloudApiError && err.code === 'FAILED_PRECONDITION')) throw err;
-      exec = (await this.call(({ http }) => http.get<Execution>(path))).body;
+      const { body: exec } = await this.call(({ http }) => http.get<Execution>(path));
       if (executionState(exec).status !== 'terminated') throw err;
     }
-    exec ??= await this.call(({ http }) => http.get<Execution>(path)).then(
-      (r) => r.body,
-      () => undefined,
-    );
-    await this.deleteJobIfOurs(p.location, p.job, exec);
+    await this.deleteJobIfOurs(p.location, p.job);
   }
 
   /** Deletes the job Tether created for a launch once none of its executions runs (never a job without Tether's marker). */
-  private async deleteJobIfOurs(location: string, job: string, exec: Execution | undefined): Promise<void> {
+  private async deleteJobIfOurs(location: string, job: string): Promise<void> {
     const jobPath = `${this.parent(location)}/jobs/${job}`;
     try {
       const { body: j } = await this.call(({ http }) => http.get<Job>(jobPath));
@@ -512,8 +512,9 @@ export class CloudRunProvider implements CloudProvider {
       const { body: op } = await this.call(({ http }) => http.delete<Operation>(jobPath, { query: { ...(j.etag ? { etag: j.etag } : {}) } }));
       this.throwIfFailed(op, `deleting job ${job}`);
     } catch (err) {
+      // Gone already, another execution still runs, or it changed meanwhile: it is kept (an idle job costs nothing).
       if (err instanceof CloudApiError && (err.status === 404 || err.code === 'FAILED_PRECONDITION' || err.code === 'ABORTED')) {
-        this.opts.log?.(`${this.title}: job ${job} kept (${err.message})${exec ? ` after execution ${exec.name}` : ''}`);
+        this.opts.log?.(`${this.title}: job ${job} kept (${err.message})`);
         return;
       }
       throw err;

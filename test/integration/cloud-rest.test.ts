@@ -32,7 +32,7 @@ interface ClientOpts {
   timeoutMs?: number;
 }
 
-export interface Target {
+interface Target {
   label: string;
   /** What the fake is ("its fake server"). */
   fakeLabel: string;

@@ -44,6 +44,8 @@ Commands:
   cost [--since DATE] [--json|--csv]
                          What every cloud resource cost, by its provider's billing rule
   provision --provider ${CLOUD_PROVIDERS.map((d) => [d.kind, ...d.aliases].reduce((a, b) => (b.length < a.length ? b : a))).join('|')} --type T [--region R] [--name N] [--ssh-key K] [--time-limit HOURS] [--deadman MINUTES] --yes
+                         GCP: --project P --zone Z (else GOOGLE_CLOUD_PROJECT / gcloud config); a type
+                         ending in :spot launches a Spot VM (g2-standard-4:spot)
   terminate ID|NAME [--unmanaged]
                          Names are unique among this ledger's instances (no --name: the type, then
                          TYPE-2, TYPE-3…); a name several instances carry is refused: pass the id
@@ -101,7 +103,6 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         name: { type: 'string' },
         'ssh-key': { type: 'string' },
         image: { type: 'string' },
-        project: { type: 'string' },
         cpu: { type: 'string' },
         memory: { type: 'string' },
         gpu: { type: 'string' },
@@ -111,6 +112,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         disarm: { type: 'boolean' },
         unmanaged: { type: 'boolean', default: false },
         provider: { type: 'string' },
+        project: { type: 'string' },
+        zone: { type: 'string' },
         type: { type: 'string' },
         yes: { type: 'boolean', default: false },
         since: { type: 'string' },
@@ -138,8 +141,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
   try {
     const graceMs = parseGrace(o.grace);
     const log = stderrLogger(io, o.verbose);
-    // --project names the Google Cloud project (Cloud Run, GCE) the way the Google tools' own variable does.
-    const cloudAccounts = accountsFromEnv(o.project ? { ...process.env, GOOGLE_CLOUD_PROJECT: o.project, TETHER_GCP_PROJECT: o.project } : process.env);
+    // GCP's --project / --zone reach its account as TETHER_GCP_PROJECT / TETHER_GCP_ZONE (gcp/descriptor.ts); Cloud Run reads the same project (cloudrun/descriptor.ts).
+    const cloudAccounts = accountsFromEnv(o.project || o.zone ? { ...process.env, ...(o.project ? { TETHER_GCP_PROJECT: o.project } : {}), ...(o.zone ? { TETHER_GCP_ZONE: o.zone } : {}) } : process.env);
     engine = new Engine({
       workspace: o.workspace ?? process.cwd(),
       ownerKind: 'cli',
@@ -167,7 +170,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         ...(o.name === undefined ? {} : { name: o.name }),
         instanceType,
         ...(known === undefined ? {} : { pricePerHour: known.pricePerHour, gpuCount: known.gpuCount, ...(known.gpuType ? { gpuType: known.gpuType } : {}) }),
-        ...(o.region ? { region: o.region } : {}),
+        ...(o.region || o.zone ? { region: o.region ?? o.zone } : {}),
         ...(o['ssh-key'] ? { sshKeyName: o['ssh-key'] } : {}),
         ...(o.image ? { image: o.image } : {}),
         ...(timeLimitHours ? { timeLimitHours } : {}),

@@ -25,6 +25,7 @@ import { FakeRunPodServer } from '../fakes/runpodServer';
 import { FakeVastServer } from '../fakes/vastaiServer';
 import { cloudRunTarget } from './cloud-targets/cloudrun';
 import { tmpDir, waitFor } from '../helpers/tmp';
+import { gcpTarget } from './cloud-targets/gcp';
 import { skipBecause } from '../helpers/skip';
 
 interface ClientOpts {
@@ -179,6 +180,7 @@ const TARGETS: Target[] = [
     canStop: true,
     stopCall: { method: 'POST', path: /^\/StopInstances$/ },
   },
+  gcpTarget,
   cloudRunTarget,
 ];
 

@@ -15,6 +15,7 @@ import { lambdaDescriptor } from './lambda/descriptor';
 import { runpodDescriptor } from './runpod/descriptor';
 import { vastDescriptor } from './vastai/descriptor';
 import { awsDescriptor } from './aws/descriptor';
+import { gcpDescriptor } from './gcp/descriptor';
 import { cloudRunDescriptor } from './cloudrun/descriptor';
 
 /** Where an account's settings come from: the environment (CLI, `tether watch`) and, in VS Code, the user's settings and secrets. */
@@ -105,6 +106,7 @@ export const CLOUD_PROVIDERS: readonly CloudProviderDescriptor<any>[] = [
   runpodDescriptor,
   vastDescriptor,
   awsDescriptor,
+  gcpDescriptor,
   cloudRunDescriptor,
 ];
 

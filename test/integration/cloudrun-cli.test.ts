@@ -137,6 +137,9 @@ describe('tether CLI with Google Cloud Run jobs (strict run/v2 fake)', function 
     const region = await runCli([...base, '--type', '2vcpu-8gib', '--image', IMAGE, '--region', 'southamerica-east1'], env);
     assert.equal(region.code, 2, region.stderr);
     assert.match(region.stderr, /no shipped Cloud Run price for region southamerica-east1/);
+    const unwatched = await runCli([...base, '--type', '2vcpu-8gib', '--image', IMAGE, '--region', 'europe-west1'], env);
+    assert.equal(unwatched.code, 2, unwatched.stderr);
+    assert.match(unwatched.stderr, /does not watch Cloud Run region europe-west1 \(it lists us-central1\) — launch in us-central1, or add europe-west1 to TETHER_GCP_RUN_REGIONS/);
     assert.equal(fake.requests.filter((r) => r.method === 'POST').length, before, 'nothing was created');
     assert.equal(new Ledger(env.TETHER_STATE_DIR!).read().resources.filter((r) => r.plugin === 'bad').length, 0, 'no intent left behind');
     const other = await runCli(['cloud', 'types', 'cloudrun', '--project', 'someone-else', '--workspace', ws], env);

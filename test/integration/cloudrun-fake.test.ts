@@ -212,6 +212,16 @@ describe('Cloud Run run/v2 fake and client', function () {
     }
   });
 
+  it('lists every watched region; a launch goes only to a watched one', async () => {
+    const q = provider({ regions: ['europe-west1'] });
+    const here = await q.launch({ ledgerId: randomUUID(), name: 'here', instanceType: '1vcpu-2gib' });
+    const there = await q.launch({ ledgerId: randomUUID(), name: 'there', instanceType: 'l4-4vcpu-16gib', region: 'europe-west1' });
+    assert.equal(there.region, 'europe-west1');
+    assert.deepEqual((await q.listInstances()).map((i) => i.id).sort(), [here.id, there.id].sort());
+    await assert.rejects(p.launch({ ledgerId: randomUUID(), name: 'x', instanceType: '1vcpu-2gib', region: 'europe-west1' }), (e: unknown) => e instanceof CloudApiError && e.code === 'tether/region-not-listed');
+    assert.equal(fake.instanceCount(), 2);
+  });
+
   it('etag: a stale etag is 409 ABORTED (delete, run); the current one works', async () => {
     await raw('POST', '/jobs?jobId=e-job', job());
     const j1 = (await raw('GET', '/jobs/e-job')).body;

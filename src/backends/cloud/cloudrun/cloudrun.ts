@@ -313,6 +313,10 @@ export class CloudRunProvider implements CloudProvider {
   checkLaunch(req: Pick<LaunchRequest, 'region' | 'image' | 'instanceType'>): void {
     const region = req.region ?? this.opts.region;
     this.typeInfo(req.instanceType, region);
+    // Only where Tether lists: an execution in a location it does not list would be invisible to every poll (never reconciled).
+    if (!this.regions().includes(region)) {
+      throw asUsage(new CloudApiError(this.title, `Tether does not watch Cloud Run region ${region} (it lists ${this.regions().join(', ')})`, { remedy: `launch in ${this.regions().join(' or ')}, or add ${region} to TETHER_GCP_RUN_REGIONS (comma-separated) / set it as the region`, code: 'tether/region-not-listed' }));
+    }
     if (!(req.image ?? this.opts.defaultImage)) {
       throw asUsage(new CloudApiError(this.title, 'a Cloud Run job needs a container image, and none was given', { remedy: 'pass --image (e.g. us-docker.pkg.dev/PROJECT/REPO/IMAGE:TAG), or set TETHER_GCP_RUN_IMAGE / tether.cloudRun.image', code: 'tether/image-required' }));
     }

@@ -8,7 +8,8 @@
  * `TETHER_GCP_PROJECT`, `GOOGLE_CLOUD_PROJECT`, `GCLOUD_PROJECT`, `CLOUDSDK_CORE_PROJECT`, else
  * `gcloud config get-value project` when the client loads. The token: `TETHER_GCP_ACCESS_TOKEN`,
  * else Application Default Credentials (googleAuth.ts). The image of launches without `--image`:
- * `TETHER_GCP_RUN_IMAGE` / `tether.cloudRun.image`.
+ * `TETHER_GCP_RUN_IMAGE` / `tether.cloudRun.image`. More locations to list (and launch into):
+ * `TETHER_GCP_RUN_REGIONS` (comma-separated) / `tether.cloudRun.regions`.
  */
 import type { CloudProviderDescriptor } from '../registry';
 import { CLOUD_RUN_BILLING, CLOUD_RUN_TITLE } from './billing';
@@ -49,7 +50,8 @@ export const cloudRunDescriptor: CloudProviderDescriptor<CloudRunAccount> = {
     if (!region) return undefined;
     const project = ui ? str(src.setting!('tether.gcp.project')) : str(src.env.TETHER_GCP_PROJECT ?? src.env.GOOGLE_CLOUD_PROJECT ?? src.env.GCLOUD_PROJECT ?? src.env.CLOUDSDK_CORE_PROJECT);
     const image = ui ? str(src.setting!('tether.cloudRun.image')) : str(src.env.TETHER_GCP_RUN_IMAGE);
-    const regions = ui ? [] : str(src.env.TETHER_GCP_RUN_REGIONS).split(',').map((r) => r.trim()).filter(Boolean);
+    const listed = ui ? src.setting!('tether.cloudRun.regions') : str(src.env.TETHER_GCP_RUN_REGIONS).split(',');
+    const regions = (Array.isArray(listed) ? listed : []).map(str).filter((r) => REGION.test(r));
     return {
       region,
       ...(regions.length ? { regions } : {}),

@@ -22,6 +22,8 @@ function envFor(fake: FakeCloudRunServer, state: string): Record<string, string>
     GOOGLE_CLOUD_PROJECT: fake.project,
     // Never the machine's own gcloud configuration or credentials.
     CLOUDSDK_CONFIG: tmpDir('tether-gcloud-'),
+    // The same project and token switch GCP Compute Engine on too: it must not reach out either (it gets 404s from this fake).
+    TETHER_GCP_API_URL: `${fake.url}/compute-is-not-served-here`,
   };
 }
 
@@ -113,6 +115,7 @@ describe('tether CLI with Google Cloud Run jobs (strict run/v2 fake)', function 
     assert.ok(after.cloud.instances.some((i) => i.id === foreign && i.status === 'running'), 'the foreign execution was never touched');
     assert.deepEqual(fake.requests.filter((r) => r.method !== 'GET' && r.path.includes('someone-elses-job')), []);
     assert.deepEqual(fake.specViolations, []);
+    assert.ok(fake.requests.some((r) => r.path.startsWith('/compute-is-not-served-here/')), 'GCP Compute Engine (switched on by the same project and token) was kept on 127.0.0.1 too');
 
     // Instance time per 100 ms, no minimum: a run of a few seconds costs a few seconds (Lambda's rule would charge a minute).
     const cost = JSON.parse((await runCli(['cost', '--json', '--workspace', ws], env)).stdout) as { lines: Array<{ name: string; provider: string; cost: number; endedAt: string | null }> };

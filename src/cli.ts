@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { ExitCode, TetherError, UsageError, describeError } from './core/errors';
 import type { Logger } from './core/logger';
 import { accountKindOf, accountsFromEnv, createProviders } from './fleet/cloudAccounts';
+import { azureFlagEnv } from './backends/cloud/azure/descriptor';
 import { CLOUD_PROVIDERS, providerDescriptor } from './backends/cloud/registry';
 import { checkLambdaSshKey, type LambdaCloudProvider } from './backends/cloud/lambda/lambda';
 import { cloudRunTypeFromFlags } from './backends/cloud/cloudrun/pricing';
@@ -46,6 +47,7 @@ Commands:
   provision --provider ${CLOUD_PROVIDERS.map((d) => [d.kind, ...d.aliases].reduce((a, b) => (b.length < a.length ? b : a))).join('|')} --type T [--region R] [--name N] [--ssh-key K] [--time-limit HOURS] [--deadman MINUTES] --yes
                          GCP: --project P --zone Z (else GOOGLE_CLOUD_PROJECT / gcloud config); a type
                          ending in :spot launches a Spot VM (g2-standard-4:spot)
+                         Azure: --subscription S --resource-group G (else AZURE_SUBSCRIPTION_ID, TETHER_AZURE_RESOURCE_GROUP)
   terminate ID|NAME [--unmanaged]
                          Names are unique among this ledger's instances (no --name: the type, then
                          TYPE-2, TYPE-3…); a name several instances carry is refused: pass the id
@@ -114,6 +116,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         provider: { type: 'string' },
         project: { type: 'string' },
         zone: { type: 'string' },
+        subscription: { type: 'string' },
+        'resource-group': { type: 'string' },
         type: { type: 'string' },
         yes: { type: 'boolean', default: false },
         since: { type: 'string' },
@@ -142,7 +146,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
     const graceMs = parseGrace(o.grace);
     const log = stderrLogger(io, o.verbose);
     // GCP's --project / --zone reach its account as TETHER_GCP_PROJECT / TETHER_GCP_ZONE (gcp/descriptor.ts); Cloud Run reads the same project (cloudrun/descriptor.ts).
-    const cloudAccounts = accountsFromEnv(o.project || o.zone ? { ...process.env, ...(o.project ? { TETHER_GCP_PROJECT: o.project } : {}), ...(o.zone ? { TETHER_GCP_ZONE: o.zone } : {}) } : process.env);
+    const cloudAccounts = accountsFromEnv({ ...process.env, ...azureFlagEnv(o, positionals), ...(o.project ? { TETHER_GCP_PROJECT: o.project } : {}), ...(o.zone ? { TETHER_GCP_ZONE: o.zone } : {}) });
     engine = new Engine({
       workspace: o.workspace ?? process.cwd(),
       ownerKind: 'cli',

@@ -26,6 +26,7 @@ import { FakeVastServer } from '../fakes/vastaiServer';
 import { cloudRunTarget } from './cloud-targets/cloudrun';
 import { tmpDir, waitFor } from '../helpers/tmp';
 import { gcpTarget } from './cloud-targets/gcp';
+import { azureTarget } from './cloud-targets/azure';
 import { skipBecause } from '../helpers/skip';
 
 interface ClientOpts {
@@ -182,6 +183,7 @@ const TARGETS: Target[] = [
   },
   gcpTarget,
   cloudRunTarget,
+  azureTarget,
 ];
 
 /** Releases a provider's sockets when it has any to release (the AWS SDK client). */

@@ -17,6 +17,7 @@ import { vastDescriptor } from './vastai/descriptor';
 import { awsDescriptor } from './aws/descriptor';
 import { gcpDescriptor } from './gcp/descriptor';
 import { cloudRunDescriptor } from './cloudrun/descriptor';
+import { azureDescriptor } from './azure/descriptor';
 
 /** Where an account's settings come from: the environment (CLI, `tether watch`) and, in VS Code, the user's settings and secrets. */
 export interface AccountSource {
@@ -108,6 +109,7 @@ export const CLOUD_PROVIDERS: readonly CloudProviderDescriptor<any>[] = [
   awsDescriptor,
   gcpDescriptor,
   cloudRunDescriptor,
+  azureDescriptor,
 ];
 
 /** The descriptor of a provider type, or undefined. */

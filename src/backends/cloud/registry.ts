@@ -15,8 +15,9 @@ import { lambdaDescriptor } from './lambda/descriptor';
 import { runpodDescriptor } from './runpod/descriptor';
 import { vastDescriptor } from './vastai/descriptor';
 import { awsDescriptor } from './aws/descriptor';
-import { azureDescriptor } from './azure/descriptor';
 import { gcpDescriptor } from './gcp/descriptor';
+import { cloudRunDescriptor } from './cloudrun/descriptor';
+import { azureDescriptor } from './azure/descriptor';
 
 /** Where an account's settings come from: the environment (CLI, `tether watch`) and, in VS Code, the user's settings and secrets. */
 export interface AccountSource {
@@ -106,8 +107,9 @@ export const CLOUD_PROVIDERS: readonly CloudProviderDescriptor<any>[] = [
   runpodDescriptor,
   vastDescriptor,
   awsDescriptor,
-  azureDescriptor,
   gcpDescriptor,
+  cloudRunDescriptor,
+  azureDescriptor,
 ];
 
 /** The descriptor of a provider type, or undefined. */

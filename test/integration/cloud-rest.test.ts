@@ -24,7 +24,9 @@ import type { FaultKind, LoggedRequest, ProviderFake } from '../fakes/fakeBase';
 import { FakeLambdaServer } from '../fakes/lambdaServer';
 import { FakeRunPodServer } from '../fakes/runpodServer';
 import { FakeVastServer } from '../fakes/vastaiServer';
+import { cloudRunTarget } from './cloud-targets/cloudrun';
 import { tmpDir, waitFor } from '../helpers/tmp';
+import { gcpTarget } from './cloud-targets/gcp';
 import { azureTarget } from './cloud-targets/azure';
 import { skipBecause } from '../helpers/skip';
 
@@ -69,12 +71,12 @@ export interface Target {
   stopCall?: { method: string; path: RegExp };
   /** The image a launch names, where the provider needs one (ECS). */
   image?: string;
-  /** Instances have no SSH endpoint (ECS tasks). */
-  noSsh?: boolean;
   /** The test type has no GPU (Fargate has none). */
   noGpu?: boolean;
-  /** A bad instance type is refused before any ledger intent (ECS knows Fargate's sizes offline). */
-  refusesBadTypeBeforeIntent?: boolean;
+  /** The provider's instances have no SSH endpoint (a container execution). */
+  noSsh?: boolean;
+  /** The provider refuses an unknown type in `checkLaunch`, before any ledger intent is written. */
+  checksTypeBeforeIntent?: boolean;
 }
 
 /** REST: any non-GET whose path names the instance. */
@@ -184,6 +186,8 @@ const TARGETS: Target[] = [
     canStop: true,
     stopCall: { method: 'POST', path: /^\/StopInstances$/ },
   },
+  gcpTarget,
+  cloudRunTarget,
   azureTarget,
   ECS_TARGET,
 ];
@@ -254,7 +258,7 @@ for (const t of TARGETS) {
         return d?.status === 'running' ? d : undefined;
       }, STATE_WAIT_MS, 'running');
       assert.equal(up.pricePerHour, t.price);
-      assert.ok(t.noSsh ? !up.sshHost : up.sshHost && up.sshPort, 'an SSH endpoint once running (none for tasks)');
+      assert.ok(t.noSsh || (up.sshHost && up.sshPort), 'an SSH endpoint once running');
       const listed = (await p.listInstances()).find((x) => x.id === inst.id);
       assert.ok(listed && matchesLedgerId(listed, id), `listed with the tether id (${listed?.tetherId})`);
       assert.equal(listed?.name, markedName(id, 'job'));
@@ -484,7 +488,7 @@ for (const t of TARGETS) {
       await assert.rejects(plugin.provisionRemoteResource({ instanceType: 'no-such-type', pricePerHour: 1, ...(t.region ? { region: t.region } : {}), ...(t.sshKeyName ? { sshKeyName: t.sshKeyName } : {}), ...(t.image ? { image: t.image } : {}) }), CloudApiError);
       const b = ledger.read();
       assert.equal(b.resources.length, 0);
-      if (t.refusesBadTypeBeforeIntent) assert.deepEqual(b.ended, [], 'refused before any intent');
+      if (t.checksTypeBeforeIntent) assert.deepEqual(b.ended, [], 'refused before any intent');
       else assert.equal(b.ended[0]?.state, 'failed');
     });
   });

@@ -47,5 +47,5 @@ export const ECS_TARGET: Target = {
   canStop: false,
   noSsh: true,
   noGpu: true,
-  refusesBadTypeBeforeIntent: true,
+  checksTypeBeforeIntent: true,
 };

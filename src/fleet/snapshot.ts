@@ -190,6 +190,7 @@ export function sshTick(
   return {
     follows: !!reading,
     end: async () => {
+      monitor.endTick();
       if (!polls) return;
       const r = monitor.reading(startedAt);
       if (!Object.keys(r.hosts).length) return;

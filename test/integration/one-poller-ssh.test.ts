@@ -54,8 +54,8 @@ describe('one poller per user for SSH hosts: the leader polls each host once a t
     for (const d of [stateDir, ws, ...extra.splice(0)]) fs.rmSync(d, { recursive: true, force: true });
   });
 
-  const windowOn = (folders: string[] = [ws]) => {
-    const m = new TetherModel(silentLogger, () => stateDir, sshOpts(), () => [], () => [], () => ({ budgets: [], pollMs: POLL_MS }));
+  const windowOn = (folders: string[] = [ws], extraHosts: string[] = []) => {
+    const m = new TetherModel(silentLogger, () => stateDir, sshOpts(), () => extraHosts, () => [], () => ({ budgets: [], pollMs: POLL_MS }));
     m.setFolders(folders);
     models.push(m);
     return m;
@@ -145,6 +145,33 @@ describe('one poller per user for SSH hosts: the leader polls each host once a t
     assert.ok(after.polls >= TICKS - 1 && after.polls <= TICKS + 1, `still one poll a tick: ${after.polls} in ${TICKS} (by window: ${byWindow.join(', ')})`);
     assert.equal(byWindow.filter((n) => n > 1).length, 1, `one of the two left polls: ${byWindow.join(', ')}`);
     for (const round of after.snaps.slice(1)) for (const s of round) assert.ok(remoteShown(s)!.processes.length > 0);
+  });
+
+  it('windows out of step with the leader (their ticks start while its poll runs) still follow it after polling on their own (a Refresh); a watched host with nothing on it', async () => {
+    // Nothing runs on the host: the windows watch it (the `tether.sshHosts` setting) for its state and GPUs.
+    await starter.stop('remote');
+    const empty = workspaceWith({ plugins: [] });
+    extra.push(empty);
+    const windowOnEmpty = () => windowOn([empty], ['tether-test']);
+    const wins = [windowOnEmpty(), windowOnEmpty(), windowOnEmpty()];
+    await Promise.all(wins.map((m) => m.refresh('startup')));
+    const c0 = wins.map(pollsOf);
+    await rounds(wins, 1);
+    const leader = wins.find((m, i) => pollsOf(m) > c0[i]!)!;
+    assert.ok(leader, 'someone polls');
+    const followers = wins.filter((m) => m !== leader);
+    // A user's Refresh in each follower: each polls the host itself (and publishes), after the leader's last tick.
+    await Promise.all(followers.map((m) => m.refresh('manual')));
+    const c1 = followers.map(pollsOf);
+    for (let t = 0; t < TICKS; t++) {
+      // The leader's tick begins; the followers' ticks begin while it polls (before it publishes).
+      const lp = leader.refresh('interval');
+      const snaps = await Promise.all(followers.map((m) => m.refresh('interval')));
+      await lp;
+      for (const s of snaps) assert.equal(s.folders[0]!.report!.hosts.find((h) => h.host === 'tether-test')?.state, 'connected', 'a follower shows the host');
+    }
+    const byFollower = followers.map((m, i) => pollsOf(m) - c1[i]!);
+    assert.deepEqual(byFollower, [0, 0], `the followers made no poll of their own in ${TICKS} ticks: ${byFollower.join(', ')}`);
   });
 
   it('a follower closes no record from the reading, a user’s Refresh polls the host itself, and `tether watch` leading publishes too', async () => {

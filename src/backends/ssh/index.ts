@@ -111,11 +111,10 @@ export class SshBackend implements Backend {
     return this.monitor.following(this.ctx.ledger.stateDir);
   }
 
-  /** A host's status as the leader's reading has it, unless this process polled the host itself since. */
+  /** A host's status as the leader's reading has it, unless this process polled the host itself in this tick. */
   private sharedHost(host: string): SshHostStatus | undefined {
-    const shared = this.shared();
-    const h = shared?.hosts[host];
-    return h && !((this.monitor.polledAt(host) ?? 0) > shared.at) ? h : undefined;
+    const h = this.shared()?.hosts[host];
+    return h && !this.monitor.polledThisTick(host) ? h : undefined;
   }
 
   /** True when the last {@link observe} of this record got no answer from its host. */

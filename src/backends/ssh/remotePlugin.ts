@@ -117,6 +117,8 @@ export class SshHostMonitor {
   /** Bumped by every action on a host (start, stop): a poll begun before it is not reused. */
   private readonly hostGen = new Map<string, number>();
   private tick: { startedAt: number; reuseMs: number } | undefined;
+  /** When the last tick began (kept after it ended). */
+  private tickAt = 0;
   /** What this process itself learnt, per host and record, with when the poll began. */
   private readonly hostSeenAt = new Map<string, number>();
   private readonly recordSeen = new Map<string, { at: number; list: RemoteProcessInfo[] | null }>();
@@ -133,8 +135,19 @@ export class SshHostMonitor {
    */
   beginTick(t: { intervalMs: number; follow?: { stateDir: string; reading: SshReading } }): void {
     this.tick = { startedAt: Date.now(), reuseMs: t.intervalMs };
+    this.tickAt = this.tick.startedAt;
     this.hostPolls.clear();
     this.follow = t.follow;
+  }
+
+  /** The tick is over: a finished poll is no longer reused (a status() between ticks polls again). */
+  endTick(): void {
+    this.tick = undefined;
+    for (const [h, l] of this.hostPolls) {
+      const open = l.filter((p) => !p.settled);
+      if (open.length) this.hostPolls.set(h, open);
+      else this.hostPolls.delete(h);
+    }
   }
 
   /** The leader's reading to show instead of polling, when this window follows it for this state folder. */
@@ -142,9 +155,9 @@ export class SshHostMonitor {
     return this.follow && this.follow.stateDir === stateDir ? this.follow.reading : undefined;
   }
 
-  /** When this process last began a poll that reached (or tried) a host. */
-  polledAt(host: string): number | undefined {
-    return this.hostSeenAt.get(host);
+  /** True when this process itself polled the host (or tried to) since the current tick began. */
+  polledThisTick(host: string): boolean {
+    return (this.hostSeenAt.get(host) ?? -1) >= this.tickAt;
   }
 
   /** What this process's own polls begun at or after `sinceMs` found (to publish for the other windows). */

@@ -129,6 +129,33 @@ describe('one poller per user for SSH hosts: the leader polls each host once a t
     }
   });
 
+  it('within a tick a poll is shared, but an action on the host (a stop) makes the next poll ask again; an action’s refresh polls', async () => {
+    const m = windowOn();
+    await m.refresh('startup');
+    const mon = (m as unknown as { sshMonitor: SshHostMonitor }).sshMonitor;
+    const rec = () => starter.ledger.read().resources.find((r) => r.plugin === 'remote')!;
+    // A tick of its own: two polls of the same host and record, the second shares the first.
+    mon.beginTick({ intervalMs: 60_000 });
+    const r0 = rec();
+    const n0 = mon.hostPollCount;
+    const a = await mon.poll([r0]);
+    const b = await mon.poll([r0]);
+    assert.equal(mon.hostPollCount - n0, 1, 'the second poll in the tick shared the first');
+    assert.ok(a.get(r0.id)!.length > 0 && b.get(r0.id)!.length > 0);
+    // A stop on the host, in the same tick: the next poll asks the host and sees nothing left.
+    await mon.stopTree(r0, 1000);
+    const c = await mon.poll([r0]);
+    assert.equal(mon.hostPollCount - n0, 2, 'after the stop the host was asked again');
+    assert.deepEqual(c.get(r0.id), [], 'nothing left on the host');
+    mon.endTick();
+    // The window's refresh after the action polls (a new tick) and the record is closed by it.
+    const from = sessions();
+    const s = await m.refresh('action');
+    assert.ok(sessions() - from >= 1, 'the refresh after the action polled the host');
+    assert.equal(remoteShown(s)!.processes.length, 0);
+    assert.equal(starter.ledger.read().resources.some((r) => r.id === r0.id), false, 'its record is closed by the poller that asked the host');
+  });
+
   it('the leader gone: another window polls at its next tick, and the others still show the processes', async () => {
     const wins = [windowOn(), windowOn(), windowOn()];
     await Promise.all(wins.map((m) => m.refresh('startup')));

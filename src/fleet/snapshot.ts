@@ -185,7 +185,7 @@ export function sshTick(
 ): { follows: boolean; end: () => Promise<void> } {
   const polls = o.leader || !!o.fresh;
   const reading = polls ? undefined : readSshReading(o.stateDir);
-  monitor.beginTick({ intervalMs: o.intervalMs, ...(reading ? { follow: { stateDir: o.stateDir, reading } } : {}) });
+  monitor.beginTick({ intervalMs: o.intervalMs, ...(reading ? { follow: { stateDir: o.stateDir, reading, freshUntil: reading.at + staleAfterMs(reading.intervalMs) } } : {}) });
   const startedAt = Date.now();
   return {
     follows: !!reading,

@@ -122,7 +122,7 @@ export class SshHostMonitor {
   /** What this process itself learnt, per host and record, with when the poll began. */
   private readonly hostSeenAt = new Map<string, number>();
   private readonly recordSeen = new Map<string, { at: number; list: RemoteProcessInfo[] | null }>();
-  private follow: { stateDir: string; reading: SshReading } | undefined;
+  private follow: { stateDir: string; reading: SshReading; freshUntil: number } | undefined;
   /** Round trips that polled a host (for tests and the benchmark). */
   hostPollCount = 0;
 
@@ -133,7 +133,7 @@ export class SshHostMonitor {
    * {@link SshBackend} shows instead of polling; undefined when this process polls itself.
    * Without a tick (the CLI) only polls in flight are joined.
    */
-  beginTick(t: { intervalMs: number; follow?: { stateDir: string; reading: SshReading } }): void {
+  beginTick(t: { intervalMs: number; follow?: { stateDir: string; reading: SshReading; freshUntil: number } }): void {
     this.tick = { startedAt: Date.now(), reuseMs: t.intervalMs };
     this.tickAt = this.tick.startedAt;
     this.hostPolls.clear();
@@ -150,9 +150,10 @@ export class SshHostMonitor {
     }
   }
 
-  /** The leader's reading to show instead of polling, when this window follows it for this state folder. */
+  /** The leader's reading to show instead of polling, when this window follows it for this state folder (and it is still fresh). */
   following(stateDir: string): SshReading | undefined {
-    return this.follow && this.follow.stateDir === stateDir ? this.follow.reading : undefined;
+    const f = this.follow;
+    return f && f.stateDir === stateDir && Date.now() <= f.freshUntil ? f.reading : undefined;
   }
 
   /** True when this process itself polled the host (or tried to) since the current tick began. */

@@ -1044,6 +1044,12 @@ export class FakeKubeApiServer {
   }
 
   private jobController(): void {
+    // Pods whose Job is gone (orphaned, or owner deleted) keep the tracking finalizer only until the controller sees them.
+    const jobUids = new Set([...this.store.values()].filter((o) => o.spec?.template).map((o) => o.metadata.uid));
+    for (const p of [...this.store.values()].filter((o) => o.spec?.containers && o.metadata.finalizers?.includes('batch.kubernetes.io/job-tracking'))) {
+      const owner = p.metadata.ownerReferences?.find((r: Obj) => r.controller && r.kind === 'Job');
+      if (!owner || !jobUids.has(owner.uid)) this.dropFinalizer('pods', p.metadata.namespace, p.metadata.name, 'batch.kubernetes.io/job-tracking');
+    }
     for (const job of [...this.store.values()].filter((o) => o.spec?.template && o.status !== undefined && o.metadata.namespace !== undefined)) {
       const pods = this.podsOf(job);
       // The job-tracking finalizer comes off every finished or terminating Pod once counted.
@@ -1051,10 +1057,6 @@ export class FakeKubeApiServer {
         if ((['Succeeded', 'Failed'].includes(p.status?.phase) || p.metadata.deletionTimestamp) && p.metadata.finalizers?.includes('batch.kubernetes.io/job-tracking') && (['Succeeded', 'Failed'].includes(p.status?.phase) || !this.runs.get(this.key('pods', p.metadata.namespace, p.metadata.name))?.size || [...(this.runs.get(this.key('pods', p.metadata.namespace, p.metadata.name))?.values() ?? [])].every((r) => r.state !== 'running'))) {
           this.dropFinalizer('pods', p.metadata.namespace, p.metadata.name, 'batch.kubernetes.io/job-tracking');
         }
-      }
-      // Orphaned pods keep the finalizer only until the controller sees them (it removes it too).
-      for (const p of [...this.store.values()].filter((o) => o.spec?.containers && !o.metadata.ownerReferences && o.metadata.finalizers?.includes('batch.kubernetes.io/job-tracking'))) {
-        this.dropFinalizer('pods', p.metadata.namespace, p.metadata.name, 'batch.kubernetes.io/job-tracking');
       }
       if (job.metadata.deletionTimestamp) continue;
       const conds: Obj[] = job.status.conditions ?? [];

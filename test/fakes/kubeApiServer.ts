@@ -275,6 +275,8 @@ export class FakeKubeApiServer {
   private readonly runs = new Map<string, Map<string, ContainerRun>>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly faults: KubeFault[] = [];
+  /** Called with each request before it is carried out (tests check what the ledger holds at that moment). */
+  onRequest: ((r: LoggedRequest) => void) | undefined;
   private rv = 1000;
   /** Events with a resourceVersion at or below this were compacted away. */
   private compactedRv = 1000;
@@ -402,6 +404,7 @@ export class FakeKubeApiServer {
       ...(contentType ? { contentType } : {}),
       ...(req.headers.accept ? { accept: req.headers.accept } : {}),
     });
+    this.onRequest?.(this.requests[this.requests.length - 1]!);
     const fault = this.faults.find((f) => (!f.method || f.method === req.method) && (!f.path || f.path.test(url.pathname)) && (f.times ?? 1) > 0);
     if (fault) {
       fault.times = (fault.times ?? 1) - 1;

@@ -197,6 +197,8 @@ export class KubernetesJobs {
     const self = ledgerIdentity(this.ledger.stateDir);
     const id = randomUUID();
     const name = jobNameFor(id, self, plugin);
+    // One read before the intent: credentials the cluster refuses (401/403) are said with nothing recorded.
+    await api.readJob(target.namespace, name);
     const meta: KubeRecordMeta = { context: target.context, namespace: target.namespace, jobName: name, server: target.server, ledger: self, gpuResource: spec.gpuResource ?? DEFAULT_GPU_RESOURCE, requests, prices, parallelism: 1 };
     const rec = await this.ledger.addIntent({
       id,

@@ -5,8 +5,8 @@
 import { parseArgs } from 'node:util';
 import { ExitCode, TetherError, UsageError, describeError } from './core/errors';
 import type { Logger } from './core/logger';
-import { AWS_PRICING_URL_ENV, accountKindOf, accountsFromEnv, createProviders } from './fleet/cloudAccounts';
-import { refreshUserCatalogue } from './backends/cloud/aws/awsPricing';
+import { accountKindOf, accountsFromEnv, createProviders } from './fleet/cloudAccounts';
+import { CLOUD_PROVIDERS, providerDescriptor } from './backends/cloud/registry';
 import { checkLambdaSshKey, type LambdaCloudProvider } from './backends/cloud/lambda/lambda';
 import { costCsv, costReport } from './fleet/costReport';
 import { notOursMessage, pickCloudRecord, pickCloudView, shutdownEffectOf, type CloudView } from './fleet/cloud';
@@ -35,19 +35,19 @@ Commands:
                          (Lambda Cloud needs --ssh-key: exactly one of your account's SSH keys)
   cloud terminate NAME|ID [--unmanaged]
   cloud stop NAME|ID [--unmanaged]   Power off, keep the disk (RunPod, Vast.ai, EC2; the disk keeps billing)
-  cloud prices aws [--region R]
-                         Refresh EC2 on-demand prices from the AWS Price List API (saved in the state folder)
+  cloud prices PROVIDER [--region R]
+                         Refresh a provider's dated price catalogue (EC2: the AWS Price List API),
+                         saved in the state folder
   cost [--since DATE] [--json|--csv]
                          What every cloud resource cost, by its provider's billing rule
-  provision --provider lambda|runpod|vast|aws --type T [--region R] [--name N] [--ssh-key K] [--time-limit HOURS] [--deadman MINUTES] --yes
+  provision --provider ${CLOUD_PROVIDERS.map((d) => [d.kind, ...d.aliases].reduce((a, b) => (b.length < a.length ? b : a))).join('|')} --type T [--region R] [--name N] [--ssh-key K] [--time-limit HOURS] [--deadman MINUTES] --yes
   terminate ID|NAME [--unmanaged]
                          Names are unique among this ledger's instances (no --name: the type, then
                          TYPE-2, TYPE-3…); a name several instances carry is refused: pass the id
   deadman NAME|ID --minutes N | --disarm
                          A dead man's switch on an instance: it shuts itself down after N minutes
                          without Tether (any \`tether status\` or VS Code window pushes it forward)
-                         Providers: lambda_labs (LAMBDA_API_KEY), runpod (RUNPOD_API_KEY),
-                         vast_ai (VAST_API_KEY), aws (TETHER_AWS_REGION + the AWS chain)
+                         Providers: ${CLOUD_PROVIDERS.map((d) => `${d.kind} (${d.configHelp})`).join(',\n                           ')}
   budget set|list|rm, autostop set|show|off, limit default HOURS
                          Budgets, idle autostop, the default time limit (\`tether budget --help\`)
   watch [--interval S] [--once] [--install|--uninstall]
@@ -299,21 +299,14 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
           return ExitCode.OK;
         }
         if (sub === 'prices') {
-          if (args.length !== 1 || accountKindOf(args[0]!) !== 'aws') throw new UsageError('`tether cloud prices aws [--region R]`: only EC2 needs a price catalogue (the other providers quote their prices)');
-          const region = o.region ?? cloudAccounts.aws?.region;
-          if (!region) throw new UsageError('no AWS region', 'Pass --region R or set TETHER_AWS_REGION.');
-          const endpoint = process.env[AWS_PRICING_URL_ENV];
-          const { catalogue, file } = await refreshUserCatalogue(engine.ledger.stateDir, {
-            regions: [region],
-            ...(endpoint ? { endpoint } : {}),
-            ...(cloudAccounts.aws?.credentials ? { credentials: cloudAccounts.aws.credentials } : {}),
-            log,
-          });
-          const prices = catalogue.regions[region] ?? {};
-          if (o.json) io.out(JSON.stringify(catalogue, null, 2));
+          const d = args.length === 1 ? providerDescriptor(accountKindOf(args[0]!) ?? args[0]!) : undefined;
+          if (!d) throw new UsageError('`tether cloud prices PROVIDER [--region R]` needs one provider');
+          if (!d.refreshPrices) throw new UsageError(`${d.title} quotes its own prices: it has no price catalogue to refresh`);
+          const r = await d.refreshPrices(cloudAccounts[d.kind], { log, stateDir: engine.ledger.stateDir, env: process.env, ...(o.region ? { region: o.region } : {}) });
+          if (o.json) io.out(JSON.stringify(r.catalogue, null, 2));
           else {
-            for (const [t, p] of Object.entries(prices).sort((a, b) => a[1] - b[1])) io.out(`${t.padEnd(20)} $${p.toFixed(4)}/h`);
-            io.out(`${Object.keys(prices).length} on-demand Linux prices for ${region} as of ${catalogue.asOf}, saved to ${file}`);
+            for (const line of r.lines) io.out(line);
+            io.out(r.summary);
           }
           return ExitCode.OK;
         }

@@ -15,7 +15,7 @@ import { TetherTreeProvider } from './ui/treeProvider';
 import { SshPrompts } from './ui/sshPrompts';
 import { CloudKeys } from './ui/cloudKeys';
 import { createProviders } from './fleet/cloudAccounts';
-import { registerAwsPricesCommand } from './ui/awsPrices';
+import { registerCloudPricesCommand } from './ui/cloudPrices';
 import type { CloudProvider } from './backends/cloud/provider';
 import { PolicySource, registerPolicyCommands } from './ui/policyUi';
 import { CloseGuard } from './ui/closeGuardUi';
@@ -162,7 +162,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Tether
   context.subscriptions.push(...registerPolicyCommands(stateDir, () => refresh.request('action')));
   context.subscriptions.push(vscode.commands.registerCommand('tether.showCostReport', async () => (await import('./ui/costReportView')).showCostReport(context, model)));
   context.subscriptions.push(
-    registerAwsPricesCommand({
+    registerCloudPricesCommand({
       cloudKeys,
       stateDir,
       log,

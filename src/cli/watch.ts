@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { ExitCode, TetherError, UsageError, describeError } from '../core/errors';
 import { defaultStateDir } from '../core/ledger';
 import type { Logger } from '../core/logger';
-import { accountsFromEnv, createProviders, API_URL_ENV, AWS_PRICING_URL_ENV } from '../fleet/cloudAccounts';
+import { accountsFromEnv, createProviders, CLOUD_PROVIDERS } from '../fleet/cloudAccounts';
 import { Engine } from '../workspace/engine';
 import { describeLeader } from '../fleet/leader';
 import { PolicyWatcher } from '../fleet/watcher';
@@ -41,9 +41,9 @@ const OPTIONS = {
 } as const;
 
 /** Environment variables copied into the unit: endpoints and regions, never a secret. */
-const UNIT_ENV = [...Object.values(API_URL_ENV), AWS_PRICING_URL_ENV, 'TETHER_AWS_REGION', 'AWS_REGION', 'AWS_PROFILE', 'TETHER_AWS_AMI'];
+const UNIT_ENV = [...new Set(CLOUD_PROVIDERS.flatMap((d) => [d.apiUrlEnv, ...(d.unitEnv ?? [])]))];
 /** Secrets the CLI reads from its environment: never written into the unit. */
-const SECRET_ENV = ['LAMBDA_API_KEY', 'RUNPOD_API_KEY', 'VAST_API_KEY', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'];
+const SECRET_ENV = CLOUD_PROVIDERS.flatMap((d) => d.secretEnv ?? []);
 
 const stamp = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 

@@ -14,7 +14,7 @@ import type { BillingRule, BillingState } from '../core/cost';
 import { TetherError, ExitCode } from '../core/errors';
 import { applyPatch, endIn, type Ledger, type LedgerResource, type ResourceOwner } from '../core/ledger';
 import type { PluginExecutionMode, RemoteResourceInfo } from '../core/protocols';
-import { BILLING_RULES } from '../backends/cloud/rules';
+import { BILLING_RULES } from '../backends/cloud/registry';
 import { KUBERNETES_BILLING } from '../backends/kubernetes/prices';
 
 /** A provider Tether has no billing rule for: the plugin's own estimate, per second while running. */

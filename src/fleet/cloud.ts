@@ -15,7 +15,7 @@ import { CloudInstancePlugin, ledgerStateOf, remoteOf } from '../backends/cloud/
 import type { CloudInstance, CloudProvider, InstanceType, LaunchRequest } from '../backends/cloud/provider';
 import { readLedgerIdentity } from '../backends/cloud/marker';
 import { originOf, reconcileCloud } from '../backends/cloud/reconcile';
-import { BILLING_RULES, providerTitle } from '../backends/cloud/rules';
+import { BILLING_RULES, providerDescriptor, providerTitle } from '../backends/cloud/registry';
 import { apiRatePerHour, billingRuleOf, isApiRemoteRecord } from './apiCost';
 import { selfShutdownEffect, type SelfShutdownEffect, type ShutdownProvider } from '../backends/ssh/deadman';
 import { evaluateAutostop, snooze, type AutostopAction, type AutostopState, type IdleObservation, type IdlePolicy } from '../core/autostop';
@@ -142,7 +142,11 @@ export function deadmanOf(r: LedgerResource): DeadmanState | undefined {
 /** What a self-shutdown does to this record's bill (see selfShutdownEffect). */
 export function shutdownEffectOf(provider: string, shutdownBehavior?: unknown): SelfShutdownEffect | undefined {
   const p = SHUTDOWN_PROVIDER[provider];
-  if (!p) return undefined;
+  if (!p) {
+    // A provider whose facts live in its descriptor (src/backends/cloud/<provider>/descriptor.ts).
+    const facts = providerDescriptor(provider)?.selfShutdown;
+    return facts ? { provider: provider as ShutdownProvider, ...facts, docs: [...facts.docs] } : undefined;
+  }
   return selfShutdownEffect(p, shutdownBehavior === 'terminate' || shutdownBehavior === 'stop' ? { awsShutdownBehavior: shutdownBehavior } : {});
 }
 
@@ -523,7 +527,8 @@ export class CloudManager {
       throw new UsageError(`the instance name ${JSON.stringify(asked)} holds a control character (newline, tab, escape…)`, 'Use letters, digits, ".", "_" and "-".');
     }
     // With a dead man's switch, an EC2 instance is launched so that its self-shutdown terminates it (and its bill).
-    if (deadmanMinutes && p.type === 'aws' && !launch.shutdownBehavior) launch.shutdownBehavior = 'terminate';
+    const behaviour = providerDescriptor(p.type)?.deadmanShutdownBehavior;
+    if (deadmanMinutes && behaviour && !launch.shutdownBehavior) launch.shutdownBehavior = behaviour;
     if (asked !== undefined) this.refuseTakenName(asked);
     let plugin: CloudInstancePlugin | undefined;
     for (let round = 0; !plugin; round++) {

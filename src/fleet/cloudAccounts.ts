@@ -1,103 +1,65 @@
 /**
- * Which cloud accounts Tether may use, and the provider clients for them. API keys come from
- * VS Code's SecretStorage (the UI) or from environment variables (the CLI) — never from settings,
- * the ledger or logs.
+ * Which cloud accounts Tether may use, and the provider clients for them, from the provider
+ * registry (src/backends/cloud/registry.ts). API keys come from VS Code's SecretStorage (the UI)
+ * or from environment variables (the CLI) — never from settings, the ledger or logs.
  */
 import type { BillingRule } from '../core/cost';
 import type { Logger } from '../core/logger';
 import type { CloudProviderType } from '../core/protocols';
-import type { AwsCredentials } from '../backends/cloud/aws/aws';
 import type { CloudInstance, CloudProvider, InstanceType, LaunchRequest } from '../backends/cloud/provider';
-import { BILLING_RULES, PROVIDER_TITLES } from '../backends/cloud/rules';
+import { CLOUD_PROVIDERS, PROVIDER_TITLES, providerDescriptor, providerKindOf, type AccountSource, type CloudProviderDescriptor } from '../backends/cloud/registry';
+export { AWS_PRICING_URL_ENV } from '../backends/cloud/aws/descriptor';
+export { CLOUD_PROVIDERS, providerDescriptor, providerTitle, type CloudProviderDescriptor } from '../backends/cloud/registry';
 
-export type CloudAccountKind = 'lambda_labs' | 'runpod' | 'vast_ai' | 'aws';
+/** A provider type in the registry ('lambda_labs', 'aws', ...). */
+export type CloudAccountKind = string;
 
-export interface CloudAccounts {
-  lambda_labs?: { apiKey: string; baseUrl?: string };
-  runpod?: { apiKey: string; baseUrl?: string };
-  vast_ai?: { apiKey: string; baseUrl?: string };
-  aws?: { region: string; endpoint?: string; credentials?: AwsCredentials; defaultImageId?: string };
-}
+/** Each configured provider's account (its shape is the provider's own, see its descriptor). */
+export type CloudAccounts = Record<CloudAccountKind, object | undefined>;
 
 /** Display names, in the order the wizard offers them. */
-export const CLOUD_ACCOUNT_TITLES: Record<CloudAccountKind, string> = PROVIDER_TITLES;
+export const CLOUD_ACCOUNT_TITLES: Readonly<Record<CloudAccountKind, string>> = PROVIDER_TITLES;
 
 /** Environment overrides of each provider's API base URL (proxies, compatible endpoints, tests). */
-export const API_URL_ENV: Record<CloudAccountKind, string> = {
-  lambda_labs: 'TETHER_LAMBDA_API_URL',
-  runpod: 'TETHER_RUNPOD_API_URL',
-  vast_ai: 'TETHER_VAST_API_URL',
-  aws: 'TETHER_AWS_API_URL',
-};
+export const API_URL_ENV: Readonly<Record<CloudAccountKind, string>> = Object.fromEntries(CLOUD_PROVIDERS.map((d) => [d.kind, d.apiUrlEnv]));
 
 /** Short names the CLI accepts for `--provider`. */
 export function accountKindOf(name: string): CloudAccountKind | undefined {
-  const n = name.toLowerCase();
-  if (n === 'lambda' || n === 'lambda_labs' || n === 'lambdalabs') return 'lambda_labs';
-  if (n === 'runpod') return 'runpod';
-  if (n === 'vast' || n === 'vast_ai' || n === 'vastai') return 'vast_ai';
-  if (n === 'aws' || n === 'ec2') return 'aws';
-  return undefined;
+  return providerKindOf(name);
 }
 
 /**
- * Accounts from the environment (the CLI), with each provider's conventional variable:
- * LAMBDA_API_KEY, RUNPOD_API_KEY, VAST_API_KEY, and AWS when TETHER_AWS_REGION (or AWS_REGION)
- * is set (credentials from the standard AWS chain). TETHER_<PROVIDER>_API_URL points a provider
- * at another endpoint.
+ * Accounts from the environment (the CLI, `tether watch`), each provider reading its
+ * conventional variables (its descriptor's `configHelp`); TETHER_<PROVIDER>_API_URL points a
+ * provider at another endpoint.
  */
 export function accountsFromEnv(env: NodeJS.ProcessEnv = process.env): CloudAccounts {
+  return accountsFrom((d) => ({ env, ...(env[d.apiUrlEnv] ? { apiUrl: env[d.apiUrlEnv]! } : {}) }));
+}
+
+/** Accounts from a source per provider (the UI builds one from SecretStorage and settings). */
+export function accountsFrom(source: (d: CloudProviderDescriptor) => AccountSource): CloudAccounts {
   const a: CloudAccounts = {};
-  const url = (kind: CloudAccountKind) => (env[API_URL_ENV[kind]] ? { baseUrl: env[API_URL_ENV[kind]]! } : {});
-  if (env.LAMBDA_API_KEY) a.lambda_labs = { apiKey: env.LAMBDA_API_KEY, ...url('lambda_labs') };
-  if (env.RUNPOD_API_KEY) a.runpod = { apiKey: env.RUNPOD_API_KEY, ...url('runpod') };
-  if (env.VAST_API_KEY) a.vast_ai = { apiKey: env.VAST_API_KEY, ...url('vast_ai') };
-  const region = env.TETHER_AWS_REGION ?? env.AWS_REGION;
-  if (region) {
-    a.aws = {
-      region,
-      ...(env[API_URL_ENV.aws] ? { endpoint: env[API_URL_ENV.aws]! } : {}),
-      ...(env.TETHER_AWS_AMI ? { defaultImageId: env.TETHER_AWS_AMI } : {}),
-    };
+  for (const d of CLOUD_PROVIDERS) {
+    const acc = d.account(source(d));
+    if (acc) a[d.kind] = acc;
   }
   return a;
 }
 
-/** Environment override of the AWS Price List Query API endpoint (`tether cloud prices aws`). */
-export const AWS_PRICING_URL_ENV = 'TETHER_AWS_PRICING_API_URL';
-
 /**
  * Provider clients for the configured accounts, each loaded on its first call (see
- * {@link LazyProvider}). With `stateDir`, EC2 prices come from the newer of the shipped catalogue
- * and the one refreshed into the state folder (`tether cloud prices aws`, "Tether: Refresh AWS
- * Prices"), read when the client loads.
+ * {@link LazyProvider}). `stateDir` lets a provider read what was refreshed into the state
+ * folder (EC2 prices: `tether cloud prices aws`).
  */
 export function createProviders(accounts: CloudAccounts, log: Logger, stateDir?: string): CloudProvider[] {
   const out: CloudProvider[] = [];
-  const line = (l: string) => log.debug(l);
-  const { lambda_labs, runpod, vast_ai, aws } = accounts;
-  if (lambda_labs) out.push(new LazyProvider('lambda_labs', async () => new (await import('../backends/cloud/lambda/lambda')).LambdaCloudProvider({ ...lambda_labs, log: line })));
-  if (runpod) out.push(new LazyProvider('runpod', async () => new (await import('../backends/cloud/runpod/runpod')).RunPodProvider({ ...runpod, log: line })));
-  if (vast_ai) out.push(new LazyProvider('vast_ai', async () => new (await import('../backends/cloud/vastai/vastai')).VastAiProvider({ ...vast_ai, log: line })));
-  if (aws) {
-    out.push(
-      new LazyProvider('aws', async () => {
-        const [{ AWS_SHIPPED_CATALOGUE, AwsEc2Provider }, { loadUserCatalogue, newestCatalogue }] = await Promise.all([import('../backends/cloud/aws/aws'), import('../backends/cloud/aws/awsPricing')]);
-        const user = stateDir ? loadUserCatalogue(stateDir, log) : undefined;
-        return new AwsEc2Provider({ ...aws, log, ...(user ? { catalogue: newestCatalogue(AWS_SHIPPED_CATALOGUE, user) } : {}) });
-      }),
-    );
+  for (const d of CLOUD_PROVIDERS) {
+    const acc = accounts[d.kind];
+    if (acc) out.push(new LazyProvider(d.kind, () => d.load(acc, { log, ...(stateDir ? { stateDir } : {}) })));
   }
   return out;
 }
-
-/** Which providers can stop an instance (keep its disk), and their other async calls Tether or its tests make. */
-const LAZY_SHAPE: Record<CloudAccountKind, { stop: boolean; extra: string[] }> = {
-  lambda_labs: { stop: false, extra: ['checkLaunch', 'listSshKeys', 'addSshKey'] },
-  runpod: { stop: true, extra: ['start'] },
-  vast_ai: { stop: true, extra: [] },
-  aws: { stop: true, extra: [] },
-};
 
 /**
  * A provider client whose module (and, for AWS, the SDK) loads on its first call, as a chunk of
@@ -119,12 +81,13 @@ export class LazyProvider implements CloudProvider {
     kind: CloudAccountKind,
     private readonly create: () => Promise<CloudProvider>,
   ) {
+    const d = providerDescriptor(kind);
+    if (!d) throw new Error(`no cloud provider "${kind}" in the registry`);
     this.type = kind as CloudProviderType;
-    this.title = PROVIDER_TITLES[kind];
-    this.billing = BILLING_RULES[kind]!;
-    const shape = LAZY_SHAPE[kind];
-    if (shape.stop) this.stop = (id) => this.call('stop', id);
-    for (const m of shape.extra) (this as unknown as Record<string, unknown>)[m] = (...args: unknown[]) => this.call(m, ...args);
+    this.title = d.title;
+    this.billing = d.billing;
+    if (d.canStop) this.stop = (id) => this.call('stop', id);
+    for (const m of d.extraCalls ?? []) (this as unknown as Record<string, unknown>)[m] = (...args: unknown[]) => this.call(m, ...args);
   }
 
   /** The provider client itself (loads it on the first call; a failed load is tried again next time). */

@@ -4,7 +4,7 @@
  */
 import type { BillingRule } from '../core/cost';
 import type { Ledger, LedgerBody, LedgerResource } from '../core/ledger';
-import { BILLING_RULES } from '../backends/cloud/rules';
+import { BILLING_RULES } from '../backends/cloud/registry';
 import { periodStart } from '../core/budget';
 import { accruedCost, billingEvents } from './cloud';
 import { billingRuleOf } from './apiCost';

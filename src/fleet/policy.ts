@@ -17,6 +17,7 @@ import { TetherError, UsageError } from '../core/errors';
 import type { Budget, BudgetPeriod } from '../core/budget';
 import { DEFAULT_IDLE_POLICY, type IdlePolicy } from '../core/autostop';
 import { writeFileAtomic as writeAtomic } from '../core/atomicFile';
+import { CLOUD_PROVIDERS } from '../backends/cloud/registry';
 
 export const POLICY_FILE = 'policy.json';
 export const POLICY_FORMAT = 'tether-policy/1';
@@ -45,7 +46,8 @@ export interface SkippedSetting {
 }
 
 export const PERIODS: readonly BudgetPeriod[] = ['day', 'month', 'lifetime'];
-export const PROVIDERS = ['lambda_labs', 'runpod', 'vast_ai', 'aws'] as const;
+/** Provider types a budget may be scoped to (the registry's). */
+export const PROVIDERS: readonly string[] = CLOUD_PROVIDERS.map((d) => d.kind);
 
 export function emptyPolicy(): Policy {
   return { format: POLICY_FORMAT, budgets: [], idleAutostop: { ...DEFAULT_IDLE_POLICY }, defaultTimeLimitHours: 0 };
@@ -73,7 +75,7 @@ export function budgetProblems(b: unknown, where = 'budget'): string[] {
   if (typeof b.name !== 'string' || !b.name.trim()) out.push(`${where}: "name" must be a non-empty string`);
   if (typeof b.limitUsd !== 'number' || !Number.isFinite(b.limitUsd) || b.limitUsd <= 0) out.push(`${where}: "limitUsd" must be a number of USD above 0, got ${JSON.stringify(b.limitUsd)}`);
   if (!PERIODS.includes(b.period as BudgetPeriod)) out.push(`${where}: "period" must be day, month or lifetime, got ${JSON.stringify(b.period)}`);
-  if (b.provider !== undefined && !PROVIDERS.includes(b.provider as (typeof PROVIDERS)[number])) out.push(`${where}: "provider" must be one of ${PROVIDERS.join(', ')}, got ${JSON.stringify(b.provider)}`);
+  if (b.provider !== undefined && !PROVIDERS.includes(b.provider as string)) out.push(`${where}: "provider" must be one of ${PROVIDERS.join(', ')}, got ${JSON.stringify(b.provider)}`);
   if (b.ledgerId !== undefined && (typeof b.ledgerId !== 'string' || !b.ledgerId)) out.push(`${where}: "ledgerId" must be a ledger id`);
   if (b.thresholds !== undefined) {
     if (!Array.isArray(b.thresholds) || !b.thresholds.length || !b.thresholds.every((t) => typeof t === 'number' && t > 0 && t <= 1)) {

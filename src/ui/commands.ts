@@ -14,7 +14,7 @@ import { DockerPlugin } from '../backends/docker/docker';
 import type { CloudKeys } from './cloudKeys';
 import { isLambdaKeyApi, pickLambdaSshKey } from './lambdaSshKey';
 import { formatUsd } from '../core/format';
-import { CLOUD_ACCOUNT_TITLES, type CloudAccountKind } from '../fleet/cloudAccounts';
+import { CLOUD_ACCOUNT_TITLES, providerDescriptor, type CloudAccountKind } from '../fleet/cloudAccounts';
 import { shutdownEffectOf, type CloudView } from '../fleet/cloud';
 import type { TetherModel } from './model';
 import type { RefreshManager } from './refreshManager';
@@ -511,8 +511,8 @@ export function commandTable(deps: CommandDeps): { table: Record<string, (...arg
       ? applicable.map((v) => `Budget "${v.budget.name}": ${formatUsd(Math.max(0, v.budget.limitUsd - v.spent))} left of ${formatUsd(v.budget.limitUsd)} per ${v.budget.period}.`).join('\n')
       : 'No budget is set (Tether: Set Budget…, or `tether budget set`).';
     const deadmanMinutes = vscode.workspace.getConfiguration('tether').get<number>('cloud.deadmanMinutes', 60);
-    // With the switch, an EC2 instance is launched to terminate on shutdown (see CloudManager.provision).
-    const effect = shutdownEffectOf(provider.account, provider.account === 'aws' ? 'terminate' : undefined);
+    // With the switch, a provider that lets the launch choose (EC2) terminates on shutdown (see CloudManager.provision).
+    const effect = shutdownEffectOf(provider.account, providerDescriptor(provider.account)?.deadmanShutdownBehavior);
     const withSwitch = `Launch with Dead Man's Switch (${deadmanMinutes} min)`;
     const ok = await vscode.window.showWarningMessage(
       `Launch ${type.t.name} on ${provider.label} for ${formatUsd(type.t.pricePerHour)}/h?`,

@@ -7,7 +7,7 @@
 import * as vscode from 'vscode';
 import { formatUsd } from '../core/format';
 import { spendAt } from '../fleet/costReport';
-import { providerTitle } from '../backends/cloud/rules';
+import { providerTitle } from '../fleet/cloudAccounts';
 import type { Snapshot, TetherModel } from './model';
 
 /** A money meter: four decimals under $10, so a cheap instance is seen to tick; cents above. */

@@ -9,7 +9,7 @@ import { createProviders, LazyProvider, type CloudAccountKind, type CloudAccount
 import { silentLogger } from '../../src/core/logger';
 import { Ledger } from '../../src/core/ledger';
 import { CloudInstancePlugin } from '../../src/backends/cloud/cloudPlugin';
-import { BILLING_RULES } from '../../src/backends/cloud/rules';
+import { BILLING_RULES } from '../../src/backends/cloud/registry';
 import type { CloudProvider } from '../../src/backends/cloud/provider';
 import { checkEngine, dockerClient, DockerEngineUnavailableError } from '../../src/backends/docker/docker';
 import { tmpDir } from '../helpers/tmp';

@@ -1,5 +1,5 @@
 /**
- * Each provider's billing rule and display name, by provider type (no client needed). They live
+ * Each provider's billing rule (no client needed), read by its descriptor (registry.ts). They live
  * here, not in the provider files, so that they load without a provider client or the AWS SDK
  * (those load on first use); each provider file re-exports its own.
  */
@@ -67,18 +67,3 @@ export const AWS_BILLING: BillingRule = {
   citation: 'https://aws.amazon.com/ec2/pricing/on-demand/',
   summary: 'per second while running, 60 s minimum per start; EBS bills while stopped',
 };
-
-export const BILLING_RULES: Record<string, BillingRule> = {
-  lambda_labs: LAMBDA_BILLING,
-  runpod: RUNPOD_BILLING,
-  vast_ai: VAST_BILLING,
-  aws: AWS_BILLING,
-};
-
-/** Display names, in the order the wizard offers the providers. */
-export const PROVIDER_TITLES: Record<'lambda_labs' | 'runpod' | 'vast_ai' | 'aws', string> = { lambda_labs: 'Lambda Cloud', runpod: 'RunPod', vast_ai: 'Vast.ai', aws: 'AWS EC2' };
-
-/** The display name of a provider type (the type itself when unknown). */
-export function providerTitle(type: string): string {
-  return (PROVIDER_TITLES as Record<string, string>)[type] ?? type;
-}

@@ -506,6 +506,22 @@ export async function findOrphanContainers(
   return out;
 }
 
+/** A container's output (stdout and stderr interleaved), the last `tail` lines. */
+export async function containerLogs(docker: Docker, cid: string, opts: { tail?: number; since?: number; what: string }): Promise<string> {
+  try {
+    const buf = await docker.getContainer(cid).logs({
+      stdout: true,
+      stderr: true,
+      follow: false,
+      tail: opts.tail ?? 200,
+      ...(opts.since ? { since: opts.since } : {}),
+    });
+    return demuxLogs(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf)));
+  } catch (err) {
+    throw toDockerError(err, `${opts.what}: logs`, { docker });
+  }
+}
+
 export interface ContainerStopReport {
   containerId: string;
   name: string;
@@ -837,19 +853,7 @@ export class DockerPlugin implements LifecycleAwarePlugin {
   /** The container's output (stdout and stderr interleaved), the last `tail` lines. */
   async logs(opts: { tail?: number; since?: number } = {}): Promise<string> {
     const cid = this.containerId;
-    if (!cid) return '';
-    try {
-      const buf = await this.docker.getContainer(cid).logs({
-        stdout: true,
-        stderr: true,
-        follow: false,
-        tail: opts.tail ?? 200,
-        ...(opts.since ? { since: opts.since } : {}),
-      });
-      return demuxLogs(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf)));
-    } catch (err) {
-      throw toDockerError(err, `${this.spec.name}: logs`, { docker: this.docker });
-    }
+    return cid ? containerLogs(this.docker, cid, { ...opts, what: this.spec.name }) : '';
   }
 
   /** A shell command line that opens a shell in the container (for a terminal). */

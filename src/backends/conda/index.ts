@@ -1,0 +1,19 @@
+/** The conda backend: a local process tree run inside a conda environment (see conda.ts). */
+import type { PluginSpec } from '../../core/config';
+import type { BackendFactory, DeclaredPlugin } from '../backend';
+import { LocalBackend } from '../local';
+import { CondaPlugin } from './conda';
+
+class CondaBackend extends LocalBackend {
+  override plugin(spec: PluginSpec): DeclaredPlugin {
+    return new CondaPlugin(spec, this.deps());
+  }
+}
+
+export const condaBackend: BackendFactory = {
+  kind: 'conda',
+  // Its runs are local process trees: their records are the local backend's.
+  recordKinds: [],
+  owns: (spec) => !!spec.conda,
+  create: (ctx) => new CondaBackend(ctx),
+};

@@ -8,10 +8,12 @@ import type { PluginSpec } from '../core/config';
 import type { BackendFactory } from './backend';
 import { condaBackend } from './conda';
 import { dockerBackend } from './docker';
+import { kubernetesBackend } from './kubernetes';
 import { localBackend } from './local';
 import { sshBackend } from './ssh';
 
 export const BACKENDS: readonly BackendFactory[] = [
+  kubernetesBackend,
   sshBackend,
   dockerBackend,
   condaBackend,

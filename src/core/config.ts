@@ -211,14 +211,6 @@ function schemaProblem(e: ErrorObject, tree: Node, text: string): ConfigProblem 
     message = `missing required property "${String((e.params as { missingProperty: string }).missingProperty)}"`;
   } else if (e.keyword === 'pattern' && at.endsWith('/name')) {
     message = 'must start with a letter or digit and hold only letters, digits, ".", "_" and "-" (at most 64)';
-  } else if (e.keyword === 'pattern' && /\/kubernetes\//.test(at)) {
-    message = /\/kubernetes\/namespace$/.test(at)
-      ? 'must be a namespace name: at most 63 lower case letters, digits and "-", starting and ending with a letter or digit'
-      : /\/kubernetes\/resources\//.test(at)
-        ? 'must be a Kubernetes quantity such as "4", "500m" or "16Gi"'
-        : /\/kubernetes\/gpuResource$/.test(at)
-          ? 'must be an extended resource name such as "nvidia.com/gpu"'
-          : 'must not be empty or hold whitespace';
   } else if (e.keyword === 'pattern' && (at.endsWith('/host') || /^\/hosts\/\d+$/.test(at))) {
     const segs = at.split('/').slice(1).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
     const value = findNodeAtLocation(tree, segs)?.value;

@@ -13,10 +13,6 @@ const pattern1 = new RegExp("^https?://", "u");
 const pattern2 = new RegExp("^(?:(?:\\[[0-9A-Fa-f:.]+\\]|[0-9.]+):)?(?:\\d{1,5}:)?\\d{1,5}(?:/(?:tcp|udp|sctp))?$", "u");
 const pattern3 = new RegExp("^[^:]+:/[^:]*(?::(?:ro|rw))?$", "u");
 const pattern4 = new RegExp("^(?!-)(?!.*@-)[^\\s\\u0000-\\u001f\\u007f'\"`$\\\\;|&<>(){}]+$", "u");
-const pattern5 = new RegExp("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "u");
-const pattern6 = new RegExp("^\\S+$", "u");
-const pattern7 = new RegExp("^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", "u");
-const pattern8 = new RegExp("^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="https://tether.dev/schemas/tether.json" */;
@@ -570,11 +566,9 @@ vErrors.push(err40);
 errors++;
 }
 }
-if(data23.context !== undefined){
-let data24 = data23.context;
-if(typeof data24 === "string"){
-if(func3(data24) < 1){
-const err41 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/context",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/context/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err41 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes",schemaPath:"#/properties/plugins/items/properties/kubernetes/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -584,8 +578,11 @@ vErrors.push(err41);
 errors++;
 }
 }
-else {
-const err42 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/context",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/context/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data2.stopGraceSeconds !== undefined){
+let data24 = data2.stopGraceSeconds;
+if((typeof data24 == "number") && (isFinite(data24))){
+if(data24 > 600 || isNaN(data24)){
+const err42 = {instancePath:instancePath+"/plugins/" + i0+"/stopGraceSeconds",schemaPath:"#/properties/plugins/items/properties/stopGraceSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600},message:"must be <= 600"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -594,12 +591,8 @@ vErrors.push(err42);
 }
 errors++;
 }
-}
-if(data23.namespace !== undefined){
-let data25 = data23.namespace;
-if(typeof data25 === "string"){
-if(func3(data25) > 63){
-const err43 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/namespace",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/namespace/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+if(data24 < 0 || isNaN(data24)){
+const err43 = {instancePath:instancePath+"/plugins/" + i0+"/stopGraceSeconds",schemaPath:"#/properties/plugins/items/properties/stopGraceSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -608,8 +601,9 @@ vErrors.push(err43);
 }
 errors++;
 }
-if(!pattern5.test(data25)){
-const err44 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/namespace",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/namespace/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\""};
+}
+else {
+const err44 = {instancePath:instancePath+"/plugins/" + i0+"/stopGraceSeconds",schemaPath:"#/properties/plugins/items/properties/stopGraceSeconds/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -619,8 +613,9 @@ vErrors.push(err44);
 errors++;
 }
 }
+}
 else {
-const err45 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/namespace",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/namespace/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err45 = {instancePath:instancePath+"/plugins/" + i0,schemaPath:"#/properties/plugins/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -630,11 +625,9 @@ vErrors.push(err45);
 errors++;
 }
 }
-if(data23.image !== undefined){
-let data26 = data23.image;
-if(typeof data26 === "string"){
-if(!pattern6.test(data26)){
-const err46 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/image",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/image/pattern",keyword:"pattern",params:{pattern: "^\\S+$"},message:"must match pattern \""+"^\\S+$"+"\""};
+}
+else {
+const err46 = {instancePath:instancePath+"/plugins",schemaPath:"#/properties/plugins/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -644,8 +637,15 @@ vErrors.push(err46);
 errors++;
 }
 }
-else {
-const err47 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/image",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/image/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.hosts !== undefined){
+let data25 = data.hosts;
+if(Array.isArray(data25)){
+const len4 = data25.length;
+for(let i4=0; i4<len4; i4++){
+let data26 = data25[i4];
+if(typeof data26 === "string"){
+if(!pattern4.test(data26)){
+const err47 = {instancePath:instancePath+"/hosts/" + i4,schemaPath:"#/properties/hosts/items/pattern",keyword:"pattern",params:{pattern: "^(?!-)(?!.*@-)[^\\s\\u0000-\\u001f\\u007f'\"`$\\\\;|&<>(){}]+$"},message:"must match pattern \""+"^(?!-)(?!.*@-)[^\\s\\u0000-\\u001f\\u007f'\"`$\\\\;|&<>(){}]+$"+"\""};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -655,13 +655,8 @@ vErrors.push(err47);
 errors++;
 }
 }
-if(data23.command !== undefined){
-let data27 = data23.command;
-if(Array.isArray(data27)){
-const len4 = data27.length;
-for(let i4=0; i4<len4; i4++){
-if(typeof data27[i4] !== "string"){
-const err48 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/command/" + i4,schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/command/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err48 = {instancePath:instancePath+"/hosts/" + i4,schemaPath:"#/properties/hosts/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -671,9 +666,18 @@ vErrors.push(err48);
 errors++;
 }
 }
+let i5 = data25.length;
+let j0;
+if(i5 > 1){
+const indices0 = {};
+for(;i5--;){
+let item0 = data25[i5];
+if(typeof item0 !== "string"){
+continue;
 }
-else {
-const err49 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/command",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/command/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err49 = {instancePath:instancePath+"/hosts",schemaPath:"#/properties/hosts/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i5+" are identical)"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -681,15 +685,14 @@ else {
 vErrors.push(err49);
 }
 errors++;
+break;
+}
+indices0[item0] = i5;
 }
 }
-if(data23.args !== undefined){
-let data29 = data23.args;
-if(Array.isArray(data29)){
-const len5 = data29.length;
-for(let i5=0; i5<len5; i5++){
-if(typeof data29[i5] !== "string"){
-const err50 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/args/" + i5,schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err50 = {instancePath:instancePath+"/hosts",schemaPath:"#/properties/hosts/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -701,458 +704,12 @@ errors++;
 }
 }
 else {
-const err51 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/args",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err51 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err51];
 }
 else {
 vErrors.push(err51);
-}
-errors++;
-}
-}
-if(data23.env !== undefined){
-let data31 = data23.env;
-if(data31 && typeof data31 == "object" && !Array.isArray(data31)){
-for(const key6 in data31){
-if(typeof data31[key6] !== "string"){
-const err52 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/env/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/env/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err52];
-}
-else {
-vErrors.push(err52);
-}
-errors++;
-}
-}
-}
-else {
-const err53 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/env",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/env/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err53];
-}
-else {
-vErrors.push(err53);
-}
-errors++;
-}
-}
-if(data23.gpus !== undefined){
-let data33 = data23.gpus;
-if(!(((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33))) && (isFinite(data33)))){
-const err54 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/gpus",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/gpus/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err54];
-}
-else {
-vErrors.push(err54);
-}
-errors++;
-}
-if((typeof data33 == "number") && (isFinite(data33))){
-if(data33 > 64 || isNaN(data33)){
-const err55 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/gpus",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/gpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"};
-if(vErrors === null){
-vErrors = [err55];
-}
-else {
-vErrors.push(err55);
-}
-errors++;
-}
-if(data33 < 0 || isNaN(data33)){
-const err56 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/gpus",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/gpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
-if(vErrors === null){
-vErrors = [err56];
-}
-else {
-vErrors.push(err56);
-}
-errors++;
-}
-}
-}
-if(data23.gpuResource !== undefined){
-let data34 = data23.gpuResource;
-if(typeof data34 === "string"){
-if(!pattern7.test(data34)){
-const err57 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/gpuResource",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/gpuResource/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"+"\""};
-if(vErrors === null){
-vErrors = [err57];
-}
-else {
-vErrors.push(err57);
-}
-errors++;
-}
-}
-else {
-const err58 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/gpuResource",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/gpuResource/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err58];
-}
-else {
-vErrors.push(err58);
-}
-errors++;
-}
-}
-if(data23.resources !== undefined){
-let data35 = data23.resources;
-if(data35 && typeof data35 == "object" && !Array.isArray(data35)){
-for(const key7 in data35){
-if(!((key7 === "requests") || (key7 === "limits"))){
-const err59 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/resources",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/resources/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err59];
-}
-else {
-vErrors.push(err59);
-}
-errors++;
-}
-}
-if(data35.requests !== undefined){
-let data36 = data35.requests;
-if(data36 && typeof data36 == "object" && !Array.isArray(data36)){
-for(const key8 in data36){
-let data37 = data36[key8];
-if(typeof data37 === "string"){
-if(!pattern8.test(data37)){
-const err60 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/resources/requests/" + key8.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/resources/properties/requests/additionalProperties/pattern",keyword:"pattern",params:{pattern: "^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$"},message:"must match pattern \""+"^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$"+"\""};
-if(vErrors === null){
-vErrors = [err60];
-}
-else {
-vErrors.push(err60);
-}
-errors++;
-}
-}
-else {
-const err61 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/resources/requests/" + key8.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/resources/properties/requests/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err61];
-}
-else {
-vErrors.push(err61);
-}
-errors++;
-}
-}
-}
-else {
-const err62 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/resources/requests",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/resources/properties/requests/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err62];
-}
-else {
-vErrors.push(err62);
-}
-errors++;
-}
-}
-if(data35.limits !== undefined){
-let data38 = data35.limits;
-if(data38 && typeof data38 == "object" && !Array.isArray(data38)){
-for(const key9 in data38){
-let data39 = data38[key9];
-if(typeof data39 === "string"){
-if(!pattern8.test(data39)){
-const err63 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/resources/limits/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/resources/properties/limits/additionalProperties/pattern",keyword:"pattern",params:{pattern: "^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$"},message:"must match pattern \""+"^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$"+"\""};
-if(vErrors === null){
-vErrors = [err63];
-}
-else {
-vErrors.push(err63);
-}
-errors++;
-}
-}
-else {
-const err64 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/resources/limits/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/resources/properties/limits/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err64];
-}
-else {
-vErrors.push(err64);
-}
-errors++;
-}
-}
-}
-else {
-const err65 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/resources/limits",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/resources/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err65];
-}
-else {
-vErrors.push(err65);
-}
-errors++;
-}
-}
-}
-else {
-const err66 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/resources",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/resources/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err66];
-}
-else {
-vErrors.push(err66);
-}
-errors++;
-}
-}
-if(data23.backoffLimit !== undefined){
-let data40 = data23.backoffLimit;
-if(!(((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40))) && (isFinite(data40)))){
-const err67 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/backoffLimit",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/backoffLimit/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err67];
-}
-else {
-vErrors.push(err67);
-}
-errors++;
-}
-if((typeof data40 == "number") && (isFinite(data40))){
-if(data40 < 0 || isNaN(data40)){
-const err68 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/backoffLimit",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/backoffLimit/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
-if(vErrors === null){
-vErrors = [err68];
-}
-else {
-vErrors.push(err68);
-}
-errors++;
-}
-}
-}
-if(data23.labels !== undefined){
-let data41 = data23.labels;
-if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
-for(const key10 in data41){
-if(typeof data41[key10] !== "string"){
-const err69 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/labels/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/labels/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err69];
-}
-else {
-vErrors.push(err69);
-}
-errors++;
-}
-}
-}
-else {
-const err70 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/labels",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/labels/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err70];
-}
-else {
-vErrors.push(err70);
-}
-errors++;
-}
-}
-if(data23.serviceAccountName !== undefined){
-let data43 = data23.serviceAccountName;
-if(typeof data43 === "string"){
-if(func3(data43) < 1){
-const err71 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/serviceAccountName",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/serviceAccountName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
-if(vErrors === null){
-vErrors = [err71];
-}
-else {
-vErrors.push(err71);
-}
-errors++;
-}
-}
-else {
-const err72 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/serviceAccountName",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/serviceAccountName/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err72];
-}
-else {
-vErrors.push(err72);
-}
-errors++;
-}
-}
-if(data23.nodeSelector !== undefined){
-let data44 = data23.nodeSelector;
-if(data44 && typeof data44 == "object" && !Array.isArray(data44)){
-for(const key11 in data44){
-if(typeof data44[key11] !== "string"){
-const err73 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/nodeSelector/" + key11.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/nodeSelector/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err73];
-}
-else {
-vErrors.push(err73);
-}
-errors++;
-}
-}
-}
-else {
-const err74 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes/nodeSelector",schemaPath:"#/properties/plugins/items/properties/kubernetes/properties/nodeSelector/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err74];
-}
-else {
-vErrors.push(err74);
-}
-errors++;
-}
-}
-}
-else {
-const err75 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes",schemaPath:"#/properties/plugins/items/properties/kubernetes/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err75];
-}
-else {
-vErrors.push(err75);
-}
-errors++;
-}
-}
-if(data2.stopGraceSeconds !== undefined){
-let data46 = data2.stopGraceSeconds;
-if((typeof data46 == "number") && (isFinite(data46))){
-if(data46 > 600 || isNaN(data46)){
-const err76 = {instancePath:instancePath+"/plugins/" + i0+"/stopGraceSeconds",schemaPath:"#/properties/plugins/items/properties/stopGraceSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600},message:"must be <= 600"};
-if(vErrors === null){
-vErrors = [err76];
-}
-else {
-vErrors.push(err76);
-}
-errors++;
-}
-if(data46 < 0 || isNaN(data46)){
-const err77 = {instancePath:instancePath+"/plugins/" + i0+"/stopGraceSeconds",schemaPath:"#/properties/plugins/items/properties/stopGraceSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
-if(vErrors === null){
-vErrors = [err77];
-}
-else {
-vErrors.push(err77);
-}
-errors++;
-}
-}
-else {
-const err78 = {instancePath:instancePath+"/plugins/" + i0+"/stopGraceSeconds",schemaPath:"#/properties/plugins/items/properties/stopGraceSeconds/type",keyword:"type",params:{type: "number"},message:"must be number"};
-if(vErrors === null){
-vErrors = [err78];
-}
-else {
-vErrors.push(err78);
-}
-errors++;
-}
-}
-}
-else {
-const err79 = {instancePath:instancePath+"/plugins/" + i0,schemaPath:"#/properties/plugins/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err79];
-}
-else {
-vErrors.push(err79);
-}
-errors++;
-}
-}
-}
-else {
-const err80 = {instancePath:instancePath+"/plugins",schemaPath:"#/properties/plugins/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err80];
-}
-else {
-vErrors.push(err80);
-}
-errors++;
-}
-}
-if(data.hosts !== undefined){
-let data47 = data.hosts;
-if(Array.isArray(data47)){
-const len6 = data47.length;
-for(let i6=0; i6<len6; i6++){
-let data48 = data47[i6];
-if(typeof data48 === "string"){
-if(!pattern4.test(data48)){
-const err81 = {instancePath:instancePath+"/hosts/" + i6,schemaPath:"#/properties/hosts/items/pattern",keyword:"pattern",params:{pattern: "^(?!-)(?!.*@-)[^\\s\\u0000-\\u001f\\u007f'\"`$\\\\;|&<>(){}]+$"},message:"must match pattern \""+"^(?!-)(?!.*@-)[^\\s\\u0000-\\u001f\\u007f'\"`$\\\\;|&<>(){}]+$"+"\""};
-if(vErrors === null){
-vErrors = [err81];
-}
-else {
-vErrors.push(err81);
-}
-errors++;
-}
-}
-else {
-const err82 = {instancePath:instancePath+"/hosts/" + i6,schemaPath:"#/properties/hosts/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err82];
-}
-else {
-vErrors.push(err82);
-}
-errors++;
-}
-}
-let i7 = data47.length;
-let j0;
-if(i7 > 1){
-const indices0 = {};
-for(;i7--;){
-let item0 = data47[i7];
-if(typeof item0 !== "string"){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err83 = {instancePath:instancePath+"/hosts",schemaPath:"#/properties/hosts/uniqueItems",keyword:"uniqueItems",params:{i: i7, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i7+" are identical)"};
-if(vErrors === null){
-vErrors = [err83];
-}
-else {
-vErrors.push(err83);
-}
-errors++;
-break;
-}
-indices0[item0] = i7;
-}
-}
-}
-else {
-const err84 = {instancePath:instancePath+"/hosts",schemaPath:"#/properties/hosts/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err84];
-}
-else {
-vErrors.push(err84);
-}
-errors++;
-}
-}
-}
-else {
-const err85 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err85];
-}
-else {
-vErrors.push(err85);
 }
 errors++;
 }

@@ -75,14 +75,44 @@ export function labelValueProblem(v: string): string | undefined {
  * Every problem of a declaration the API server (or Tether) would refuse, as [JSON pointer under
  * the spec, message]: checked at config load, before any ledger intent.
  */
-export function kubernetesSpecProblems(k: KubernetesSpec): Array<[string, string]> {
+export function kubernetesSpecProblems(spec: KubernetesSpec): Array<[string, string]> {
   const out: Array<[string, string]> = [];
+  // Types first (the JSON schema only names the fields, to keep the bundled validator small);
+  // a field of the wrong type is left out of the checks below.
+  const x = { ...spec } as unknown as Record<string, unknown>;
+  const isStr = (v: unknown) => typeof v === 'string';
+  const isStrList = (v: unknown) => Array.isArray(v) && v.every(isStr);
+  const isStrMap = (v: unknown) => !!v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every(isStr);
+  const isCount = (v: unknown) => Number.isInteger(v) && (v as number) >= 0;
+  const want: Record<string, [(v: unknown) => boolean, string]> = {
+    context: [isStr, 'a string'],
+    namespace: [isStr, 'a string'],
+    image: [isStr, 'a string'],
+    gpuResource: [isStr, 'a string'],
+    serviceAccountName: [isStr, 'a string'],
+    command: [isStrList, 'an array of strings'],
+    args: [isStrList, 'an array of strings'],
+    env: [isStrMap, 'an object of strings'],
+    labels: [isStrMap, 'an object of strings'],
+    nodeSelector: [isStrMap, 'an object of strings'],
+    gpus: [isCount, 'a whole number of GPUs >= 0'],
+    backoffLimit: [isCount, 'an integer >= 0'],
+    resources: [(v) => !!v && typeof v === 'object' && !Array.isArray(v) && Object.entries(v).every(([kk, m]) => (kk === 'requests' || kk === 'limits') && isStrMap(m)), '{"requests": {NAME: QUANTITY}, "limits": {NAME: QUANTITY}} with quantities as strings'],
+  };
+  for (const [key, [ok, what]] of Object.entries(want)) {
+    if (x[key] !== undefined && !ok(x[key])) {
+      out.push([`/${key}`, `must be ${what}`]);
+      delete x[key];
+    }
+  }
+  const k = x as unknown as KubernetesSpec;
+  if (typeof k.image !== 'string' && out.some(([at]) => at === '/image')) k.image = 'x';
+  if (k.context !== undefined && !k.context.trim()) out.push(['/context', 'a context name (as `kubectl config get-contexts` lists it), or leave it out for the current context']);
   if (!k.image || !k.image.trim()) out.push(['/image', 'an image is required']);
   else if (/\s/.test(k.image)) out.push(['/image', 'an image reference holds no whitespace']);
   if (k.namespace !== undefined && (k.namespace.length > 63 || !DNS1123_LABEL.test(k.namespace))) {
     out.push(['/namespace', `"${k.namespace}" is not a namespace name: at most 63 lower case letters, digits and "-", starting and ending with a letter or digit`]);
   }
-  if (k.gpus !== undefined && (!Number.isInteger(k.gpus) || k.gpus < 0)) out.push(['/gpus', 'GPUs are whole devices: an integer >= 0']);
   if (k.gpuResource !== undefined && (!k.gpuResource.includes('/') || labelKeyProblem(k.gpuResource))) out.push(['/gpuResource', 'an extended resource name such as "nvidia.com/gpu" or "amd.com/gpu"']);
   for (const kind of ['requests', 'limits'] as const) {
     for (const [name, q] of Object.entries(k.resources?.[kind] ?? {})) {
@@ -114,6 +144,5 @@ export function kubernetesSpecProblems(k: KubernetesSpec): Array<[string, string
   }
   if (k.serviceAccountName !== undefined && (k.serviceAccountName.length > 253 || !DNS1123_SUBDOMAIN.test(k.serviceAccountName))) out.push(['/serviceAccountName', 'not a service account name']);
   for (const [name] of Object.entries(k.env ?? {})) if (!name || name.includes('=')) out.push([`/env/${name}`, 'invalid environment variable name']);
-  if (k.backoffLimit !== undefined && (!Number.isInteger(k.backoffLimit) || k.backoffLimit < 0)) out.push(['/backoffLimit', 'an integer >= 0']);
   return out;
 }

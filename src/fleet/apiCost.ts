@@ -15,7 +15,7 @@ import { TetherError, ExitCode } from '../core/errors';
 import { applyPatch, endIn, type Ledger, type LedgerResource, type ResourceOwner } from '../core/ledger';
 import type { PluginExecutionMode, RemoteResourceInfo } from '../core/protocols';
 import { BILLING_RULES } from '../backends/cloud/registry';
-import { KUBERNETES_BILLING } from '../backends/kubernetes/prices';
+import { KUBERNETES_BILLING } from '../backends/kubernetes/rules';
 
 /** A provider Tether has no billing rule for: the plugin's own estimate, per second while running. */
 export const API_ESTIMATE_RULE: BillingRule = {

@@ -317,3 +317,122 @@ function launchInChild(env: Record<string, string>): Promise<{ code: number | nu
     p.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
+
+describe('Kubernetes backend: tether k8s (CLI)', function () {
+  this.timeout(240_000);
+  let f: FakeKubeApiServer;
+  let dir: string;
+  let env: Record<string, string>;
+
+  before(async () => {
+    f = new FakeKubeApiServer({ namespaces: ['ml'] });
+    await f.start();
+    dir = tmpDir('tether-k8s-cli-');
+    fs.writeFileSync(path.join(dir, 'kubeconfig'), f.kubeconfig({ context: 'gpu-cluster', namespace: 'ml' }));
+    env = { KUBECONFIG: path.join(dir, 'kubeconfig'), TETHER_STATE_DIR: path.join(dir, 'state'), HOME: path.join(dir, 'home') };
+  });
+  after(async () => {
+    await f.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('sets a cluster price, lists Tether’s and unmanaged Jobs, shows logs, stops one (Background) and never the unmanaged one unless named', async () => {
+    const { runCli } = await import('../helpers/cli');
+    const bad = await runCli(['k8s', 'prices', 'set', 'gpu-cluster', '--gpu-hour', 'x', '--cpu-hour', '0', '--gib-hour', '0'], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--gpu-hour must be a number of USD >= 0, got "x"/);
+    const set = await runCli(['k8s', 'prices', 'set', 'gpu-cluster', '--gpu-hour', '2.5', '--cpu-hour', '0.04', '--gib-hour', '0.005'], env);
+    assert.equal(set.code, 0, set.stderr);
+    assert.match((await runCli(['k8s', 'prices'], env)).stdout, /gpu-cluster: \$2\.50\/GPU-h, \$0\.0400\/CPU-h, \$0\.0050\/GiB-h/);
+    const ledger = new Ledger(env.TETHER_STATE_DIR!);
+    const k = new KubernetesJobs({ ledger, owner: OWNER, env: { KUBECONFIG: env.KUBECONFIG! } });
+    const rec = await k.start('train', { ...SPEC, command: ['sh', '-c', 'echo step 1; sleep 600'] });
+    f.seed('jobs', 'ml', { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'notebook' }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'nb', image: 'jupyter' }] } } } });
+    await waitFor(() => f.list('pods', 'ml').filter((p) => p.status.phase === 'Running').length === 2, 30_000, 'both running');
+    const ls = await runCli(['k8s', 'ls'], env);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.match(ls.stdout, /Tether's \(this ledger\): 1\n {2}ml\/tether-\S+-train {2}running {2}record [0-9a-f]{8} {2}\(train\) {2}\$2\.\d+\/h\n {6}pod \S+ {2}Running {2}node gpu-node-\d {2}restarts 0 {2}1 GPU/);
+    assert.match(ls.stdout, /Unmanaged \(no Tether label; touched only with stop --unmanaged\): 1\n {2}ml\/notebook/);
+    const logs = await runCli(['k8s', 'logs', rec.id.slice(0, 8)], env);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.equal(logs.stdout, 'step 1\n');
+    const refuse = await runCli(['k8s', 'stop', '--unmanaged', `ml/${metaOf(rec)!.jobName}`], env);
+    assert.equal(refuse.code, 2, 'a Tether Job is stopped by its record, not as unmanaged');
+    const stop = await runCli(['k8s', 'stop', rec.id.slice(0, 8)], env);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.match(stop.stdout, /^stopped ml\/tether-/);
+    assert.equal(f.list('pods', 'ml').filter((p) => p.metadata.labels['tether.dev/record'] === rec.id).length, 0, 'its pods are gone');
+    assert.ok(f.get('jobs', 'ml', 'notebook'), 'the unmanaged job is untouched');
+    const picked = await runCli(['k8s', 'stop', '--unmanaged', 'ml/notebook'], env);
+    assert.equal(picked.code, 0, picked.stderr);
+    await waitFor(() => f.list('pods', 'ml').length === 0, 30_000, 'the picked job and its pod gone');
+    const dels = f.requests.filter((r) => r.method === 'DELETE' && r.path.includes('/jobs/'));
+    assert.ok(dels.every((r) => (r.body as { propagationPolicy?: string }).propagationPolicy === 'Background'), 'every Job delete is Background');
+    const rc = await runCli(['k8s', 'reconcile', '--json'], env);
+    assert.equal(rc.code, 0, rc.stderr);
+    assert.deepEqual(JSON.parse(rc.stdout), { adopted: [], completed: [], failedIntents: [], elsewhere: [], unmanaged: [] });
+  });
+});
+
+describe('Kubernetes backend: the Backend interface (through the registry)', function () {
+  this.timeout(180_000);
+  let f: FakeKubeApiServer;
+  let dir: string;
+  let saved: string | undefined;
+
+  beforeEach(async () => {
+    f = new FakeKubeApiServer({ namespaces: ['ml'] });
+    await f.start();
+    dir = tmpDir('tether-k8s-be-');
+    fs.writeFileSync(path.join(dir, 'kubeconfig'), f.kubeconfig({ context: 'gpu-cluster', namespace: 'ml' }));
+    saved = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = path.join(dir, 'kubeconfig'); // the backend reads the kubeconfig as kubectl does
+  });
+  afterEach(async () => {
+    if (saved === undefined) delete process.env.KUBECONFIG;
+    else process.env.KUBECONFIG = saved;
+    await f.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a declared "kubernetes" plugin runs on it: start, status with its Pods (phase, node, restarts, GPUs) and price, logs, stop, orphans by marker', async () => {
+    const { backendFor } = await import('../../src/backends/registry');
+    const { silentLogger } = await import('../../src/core/logger');
+    const { parseConfig } = await import('../../src/core/config');
+    const spec = parseConfig(JSON.stringify({ plugins: [{ name: 'train', kubernetes: { image: 'pytorch', command: ['sh', '-c', 'echo ready; sleep 600'], gpus: 1, resources: { requests: { cpu: '2', memory: '8Gi' } } } }] }), 'tether.json').plugins[0]!;
+    const factory = backendFor(spec);
+    assert.equal(factory.kind, 'kubernetes');
+    const ledger = new Ledger(path.join(dir, 'state'));
+    await setPrices(ledger.stateDir, 'gpu-cluster', { gpuHour: 1.5, cpuHour: 0.1, gibHour: 0.01 });
+    const be = factory.create({ workspace: dir, ledger, tracker: {} as never, owner: OWNER, log: silentLogger, service: () => { throw new Error('no shared service needed'); }, liveProcesses: () => undefined });
+    const plugin = be.plugin(spec);
+    const rec = await plugin.start();
+    assert.equal(rec.kind, 'kubernetes');
+    assert.equal(plugin.ledgerRecord?.id, rec.id);
+    let st = await waitFor(async () => {
+      const r = ledger.read().resources.find((x) => x.id === rec.id);
+      await be.observe(ledger.read().resources);
+      const s = await be.status({ name: 'train', spec, ...(r ? { record: r } : {}), plugin });
+      return s.state === 'running' && s.parts?.[0]?.description?.startsWith('Running') ? s : undefined;
+    }, 30_000, 'running with its pod');
+    assert.equal(st.kind, 'kubernetes');
+    assert.equal(st.host, 'gpu-cluster/ml');
+    assert.match(st.parts![0]!.description!, /^Running · gpu-node-\d · 1 GPU, 2 CPU, 8 GiB$/);
+    assert.equal(Math.round(st.costPerHour! * 1e6) / 1e6, Math.round((1.5 + 0.2 + 0.08) * 1e6) / 1e6);
+    assert.deepEqual(st.actions, ['stop', 'kill', 'restart', 'config', 'logs']);
+    assert.equal(await be.logs!(ledger.read().resources[0]!, { tail: 10 }), 'ready\n');
+    // A Job with this ledger's marker and no active record is shown as an orphan with its own stop.
+    const other = await new KubernetesJobs({ ledger, owner: OWNER }).start('lost', { image: 'x', command: ['sh', '-c', 'sleep 600'] });
+    await ledger.update((b) => void b.resources.splice(b.resources.findIndex((r) => r.id === other.id), 1));
+    const orphans = await be.unrecorded!();
+    assert.deepEqual(orphans.map((o) => [o.status.name, o.status.state, o.status.ledgerId]), [['lost', 'orphan', other.id]]);
+    await orphans[0]!.stop({ graceMs: 1000, reason: 'test' });
+    await waitFor(() => !f.list('pods', 'ml').some((p) => p.metadata.labels['tether.dev/record'] === other.id), 30_000, 'the orphan gone');
+    const report = await be.stop(ledger.read().resources.find((r) => r.id === rec.id)!, { graceMs: 1000 });
+    assert.equal(report!.terminated, 1);
+    assert.equal(f.list('pods', 'ml').length, 0, 'its pods are gone');
+    st = await be.status({ name: 'train', spec, lastEnded: ledger.read().ended.find((r) => r.id === rec.id)! });
+    assert.equal(st.state, 'stopped');
+    assert.deepEqual(st.actions, ['start', 'config']);
+  });
+});

@@ -66,9 +66,9 @@ describe('kubernetes: configuration', () => {
 
   it('refuses bad input with a clear error naming the field', () => {
     assert.deepEqual(problems(cfg({ namespace: 'ml' })), ['/plugins/0/kubernetes: missing required property "image"']);
-    assert.match(problems(cfg({ image: 'x', namespace: 'ML' })).join(), /kubernetes\/namespace: must be a namespace name/);
-    assert.match(problems(cfg({ image: 'x', gpus: 0.5 })).join(), /kubernetes\/gpus: must be integer/);
-    assert.match(problems(cfg({ image: 'x', resources: { requests: { memory: '16 GB' } } })).join(), /resources\/requests\/memory: must be a Kubernetes quantity/);
+    assert.match(problems(cfg({ image: 'x', namespace: 'ML' })).join(), /kubernetes\/namespace: "ML" is not a namespace name/);
+    assert.match(problems(cfg({ image: 'x', gpus: 0.5 })).join(), /kubernetes\/gpus: must be a whole number of GPUs >= 0/);
+    assert.match(problems(cfg({ image: 'x', resources: { requests: { memory: '16 GB' } } })).join(), /resources\/requests\/memory: "16 GB" is not a Kubernetes quantity/);
     assert.match(problems(cfg({ image: 'x', resources: { requests: { cpu: '8' }, limits: { cpu: '4' } } })).join(), /the request 8 is above the limit 4/);
     assert.match(problems(cfg({ image: 'x', labels: { 'tether.dev/record': 'x' } })).join(), /Tether's own marker label/);
     assert.match(problems(cfg({ image: 'x', labels: { team: 'not ok' } })).join(), /label value/);
@@ -76,6 +76,8 @@ describe('kubernetes: configuration', () => {
     assert.match(problems(cfg({ image: 'x' }, { command: 'python' })).join(), /"command" cannot be combined with "kubernetes"/);
     assert.match(problems(cfg({ image: 'x' }, { docker: { image: 'y' } })).join(), /"docker" cannot be combined with "kubernetes"/);
     assert.match(problems(cfg({ image: 'x', bogus: 1 })).join(), /unknown property "bogus"/);
+    assert.match(problems(cfg({ image: 'x', command: 'python train.py', env: { A: 1 } })).join(), /kubernetes\/command: must be an array of strings.*kubernetes\/env: must be an object of strings/);
+    assert.match(problems(cfg({ image: 'x', resources: { requests: { cpu: 4 } } })).join(), /kubernetes\/resources: must be .* with quantities as strings/);
   });
 
   it('a bad declaration or an unknown context is refused before any ledger intent is written', async () => {
@@ -83,7 +85,7 @@ describe('kubernetes: configuration', () => {
     const ledger = new Ledger(path.join(dir, 'state'));
     fs.writeFileSync(path.join(dir, 'kubeconfig'), JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }], users: [{ name: 'u', user: { token: 't' } }], contexts: [{ name: 'real', context: { cluster: 'c', user: 'u' } }], 'current-context': 'real' }));
     const k = new KubernetesJobs({ ledger, owner: { kind: 'cli', pid: process.pid, startTime: 0, host: 'h' }, env: { KUBECONFIG: path.join(dir, 'kubeconfig') } });
-    await assert.rejects(k.start('train', { image: 'x', gpus: -1 }), /kubernetes\/gpus: GPUs are whole devices/);
+    await assert.rejects(k.start('train', { image: 'x', gpus: -1 }), /kubernetes\/gpus: must be a whole number of GPUs/);
     await assert.rejects(k.start('train', { image: 'x', context: 'gpu-cluster' }), /the kubeconfig has no context "gpu-cluster" \(it has: real\)/);
     await assert.rejects(new KubernetesJobs({ ledger, owner: { kind: 'cli', pid: 1, startTime: 0, host: 'h' }, env: { KUBECONFIG: path.join(dir, 'none') } }).start('train', { image: 'x' }), /no kubeconfig found/);
     const refusing = new KubernetesJobs({ ledger, owner: { kind: 'cli', pid: 1, startTime: 0, host: 'h' }, env: { KUBECONFIG: path.join(dir, 'kubeconfig') }, refuse: ({ what }) => new Error(`over budget: ${what}`) });

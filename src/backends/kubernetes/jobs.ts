@@ -366,47 +366,56 @@ export class KubernetesJobs {
     const r = this.ledger.read().resources.find((x) => x.id === recordId);
     const m = r ? metaOf(r) : undefined;
     if (!r || !m) throw new TetherError(`no open Kubernetes record ${recordId}`, { remedy: 'List them with `tether k8s ls`.', exitCode: ExitCode.USAGE });
-    const api = await this.api(m.context, m.namespace);
     await this.ledger.patch(r.id, { state: 'stopping' }, o.reason ?? 'stop requested');
-    const ours = (x: { metadata?: { labels?: Record<string, string> } } | undefined) => x?.metadata?.labels?.[LABEL_RECORD] === r.id && x?.metadata?.labels?.[LABEL_LEDGER] === m.ledger;
+    const out = await this.stopMarked({ context: m.context, namespace: m.namespace, name: m.jobName, recordId: r.id, ledger: m.ledger, ...(m.uid ? { uid: m.uid } : {}), waitMs: o.waitMs ?? 60_000 });
+    if (!out.remaining.length) await this.finish(r, 'stopped', `stopped by Tether (job ${m.namespace}/${m.jobName} deleted with propagationPolicy Background)`, undefined);
+    return out;
+  }
+
+  /**
+   * Deletes the Job `name` if it carries the marker (record + ledger) and, when known, the uid —
+   * with Background propagation and a UID precondition — and every Pod carrying the marker that
+   * its deletion does not take (orphaned by a plain delete). Waits up to `waitMs` for them to go.
+   */
+  async stopMarked(o: { context: string; namespace: string; name: string; recordId: string; ledger: string; uid?: string; waitMs: number }): Promise<{ job: string; deletedJob: boolean; deletedPods: string[]; remaining: string[] }> {
+    const api = await this.api(o.context, o.namespace);
+    const ns = o.namespace;
+    const ours = (x: { metadata?: { labels?: Record<string, string> } } | undefined) => x?.metadata?.labels?.[LABEL_RECORD] === o.recordId && x?.metadata?.labels?.[LABEL_LEDGER] === o.ledger;
     let deletedJob = false;
-    const job = await api.readJob(m.namespace, m.jobName);
-    if (job && ours(job) && (!m.uid || job.metadata?.uid === m.uid)) {
+    const job = await api.readJob(ns, o.name);
+    if (job && ours(job) && (!o.uid || job.metadata?.uid === o.uid)) {
       if (!job.metadata?.deletionTimestamp) {
         try {
-          await api.deleteJob(m.namespace, m.jobName, job.metadata!.uid!);
+          await api.deleteJob(ns, o.name, job.metadata!.uid!);
           deletedJob = true;
         } catch (err) {
           if (statusOf(err) !== 404) throw err;
         }
       }
     } else if (job) {
-      this.log(`kubernetes: job ${m.namespace}/${m.jobName} does not carry the marker of record ${r.id.slice(0, 8)} (or has another uid): not touched`);
+      this.log(`kubernetes: job ${ns}/${o.name} does not carry the marker of record ${o.recordId.slice(0, 8)} (or has another uid): not touched`);
     }
-    // Pods a plain delete left behind (no owner any more) that carry this record's marker.
     const deletedPods: string[] = [];
-    const pods = await api.listPods(m.namespace, `${LABEL_RECORD}=${r.id}`);
-    for (const p of pods) {
+    for (const p of await api.listPods(ns, `${LABEL_RECORD}=${o.recordId}`)) {
       if (!ours(p) || p.metadata?.deletionTimestamp) continue;
-      if (p.metadata?.ownerReferences?.some((x) => x.controller && x.uid === job?.metadata?.uid) && deletedJob) continue; // the Job's deletion takes them
+      if (deletedJob && p.metadata?.ownerReferences?.some((x) => x.controller && x.uid === job?.metadata?.uid)) continue; // the Job's deletion takes them
       try {
-        await api.deletePod(m.namespace, p.metadata!.name!, p.metadata!.uid!);
+        await api.deletePod(ns, p.metadata!.name!, p.metadata!.uid!);
         deletedPods.push(p.metadata!.name!);
       } catch (err) {
         if (statusOf(err) !== 404) throw err;
       }
     }
-    const deadline = Date.now() + (o.waitMs ?? 60_000);
+    const deadline = Date.now() + o.waitMs;
     let remaining: string[] = [];
     for (;;) {
-      const [j, ps] = await Promise.all([api.readJob(m.namespace, m.jobName), api.listPods(m.namespace, `${LABEL_RECORD}=${r.id}`)]);
-      remaining = ps.map((p) => p.metadata?.name ?? '');
+      const [j, ps] = await Promise.all([api.readJob(ns, o.name), api.listPods(ns, `${LABEL_RECORD}=${o.recordId}`)]);
+      remaining = ps.filter(ours).map((p) => p.metadata?.name ?? '');
       if ((!j || !ours(j)) && !remaining.length) break;
       if (Date.now() > deadline) break;
       await sleep(250);
     }
-    if (!remaining.length) await this.finish(r, 'stopped', `stopped by Tether (job ${m.namespace}/${m.jobName} deleted with propagationPolicy Background)`, undefined);
-    return { job: `${m.namespace}/${m.jobName}`, deletedJob, deletedPods, remaining };
+    return { job: `${ns}/${o.name}`, deletedJob, deletedPods, remaining };
   }
 
   /** Deletes a Job the user picked that Tether did not start (Background propagation, UID precondition). */

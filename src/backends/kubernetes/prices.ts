@@ -10,7 +10,6 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { BillingRule } from '../../core/cost';
 import { writeFileAtomic } from '../../core/atomicFile';
 import { ExitCode, TetherError } from '../../core/errors';
 import { FileLock } from '../../core/fileLock';
@@ -29,23 +28,7 @@ export interface ClusterPrices {
   updatedAt?: string;
 }
 
-/**
- * The billing rule of a Kubernetes record: per second while its Pods run (from the Pod's
- * `startTime`, when it is bound to a node and holds its requests there, until it finishes), at
- * the price its requests have in the user's table, while a stop is under way too (a deleted Pod
- * holds its node's resources until its containers are stopped). A Pod waiting to be scheduled
- * costs nothing.
- */
-export const KUBERNETES_BILLING: BillingRule = {
-  provider: 'kubernetes',
-  // `stopping`: deleted Pods hold their node's resources until their containers are stopped.
-  computeStates: ['running', 'stopping'],
-  storageStates: [],
-  incrementSeconds: 1,
-  minimumSeconds: 0,
-  citation: 'your per-cluster price table (tether k8s prices set); Kubernetes reports no price',
-  summary: 'per second while its Pods run: GPU/CPU/memory requests × your price table for the cluster',
-};
+export { KUBERNETES_BILLING } from './rules';
 
 /** USD per hour of one Pod with these requests. */
 export function podPricePerHour(r: PodRequests, p: ClusterPrices): number {

@@ -368,6 +368,12 @@ describe('Kubernetes backend: tether k8s (CLI)', function () {
     await waitFor(() => f.list('pods', 'ml').length === 0, 30_000, 'the picked job and its pod gone');
     const dels = f.requests.filter((r) => r.method === 'DELETE' && r.path.includes('/jobs/'));
     assert.ok(dels.every((r) => (r.body as { propagationPolicy?: string }).propagationPolicy === 'Background'), 'every Job delete is Background');
+    // Budgets cover clusters: a budget scoped to Kubernetes counts the Job's run.
+    const budget = await runCli(['budget', 'set', 'clusters', '--limit', '10', '--period', 'day', '--provider', 'kubernetes'], env);
+    assert.equal(budget.code, 0, budget.stderr);
+    const blist = JSON.parse((await runCli(['budget', 'list', '--json'], env)).stdout);
+    assert.equal(blist[0].provider, 'kubernetes');
+    assert.ok(blist[0].spent > 0, `the Job's run is counted (${blist[0].spent})`);
     const rc = await runCli(['k8s', 'reconcile', '--json'], env);
     assert.equal(rc.code, 0, rc.stderr);
     assert.deepEqual(JSON.parse(rc.stdout), { adopted: [], completed: [], failedIntents: [], elsewhere: [], unmanaged: [] });

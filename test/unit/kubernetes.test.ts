@@ -181,3 +181,31 @@ describe('kubernetes: prices and cost', () => {
     assert.deepEqual(got.ended.map((r) => r.id), ['ended-k8s']);
   });
 });
+
+describe('kubernetes: loaded on first use', function () {
+  this.timeout(120_000);
+  it('registering the backend, making it for a workspace and asking its actions loads neither its implementation nor @kubernetes/client-node', () => {
+    const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+    const dir = tmpDir('tether-k8s-lazy-');
+    const probe = path.join(dir, 'probe.ts');
+    fs.writeFileSync(
+      probe,
+      `(async () => {
+        const { backendFor } = require('${root}/src/backends/registry');
+        const { Ledger } = require('${root}/src/core/ledger');
+        const spec = { name: 'train', command: '', args: [], cwd: '.', env: {}, kubernetes: { image: 'x' } };
+        const f = backendFor(spec);
+        const be = f.create({ workspace: '${dir}', ledger: new Ledger('${dir}/state'), tracker: {}, owner: { kind: 'cli', pid: 1, startTime: 0, host: 'h' }, log: { info() {}, warn() {}, debug() {}, trace() {}, error() {} }, service() {}, liveProcesses() {} });
+        be.plugin(spec);
+        be.actions({ declared: true, state: 'stopped', processes: [], ledgerId: null });
+        await be.observe([]);
+        const orphans = await be.unrecorded();
+        const loaded = Object.keys(require.cache).filter((p) => /backends\\/kubernetes\\/(kubernetesBackend|jobs|client)\\.ts$|@kubernetes\\/client-node/.test(p));
+        process.stdout.write(JSON.stringify({ kind: f.kind, orphans: orphans.length, loaded }));
+      })().catch((e) => { console.error(e); process.exit(1); });`,
+    );
+    const r = spawnSync(process.execPath, ['--import', 'tsx', probe], { cwd: root, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { kind: 'kubernetes', orphans: 0, loaded: [] });
+  });
+});

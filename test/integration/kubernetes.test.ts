@@ -244,6 +244,21 @@ describe('Kubernetes backend: contract', function () {
     });
   }
 
+  it('the periodic observe settles intents too: a Job found by its name completes the record, an intent past the grace is closed', async () => {
+    const spec = JSON.stringify({ plugin: 'train', spec: SPEC });
+    assert.equal((await launchInChild({ TETHER_STATE_DIR: ledger.stateDir, KUBECONFIG: kubeconfig, TETHER_TEST_CRASH_AT: 'k8s-after-create', K8S_LAUNCH: spec })).signal, 'SIGKILL');
+    assert.equal((await launchInChild({ TETHER_STATE_DIR: ledger.stateDir, KUBECONFIG: kubeconfig, TETHER_TEST_CRASH_AT: 'k8s-after-intent', K8S_LAUNCH: spec })).signal, 'SIGKILL');
+    const [created, lost] = ledger.read().resources;
+    k.intentSettleMs = 0;
+    await k.observe();
+    assert.ok(metaOf(ledger.read().resources.find((r) => r.id === created!.id)!)!.uid, 'completed from its Job');
+    assert.ok(ledger.read().resources.some((r) => r.id === lost!.id), 'kept within the grace period');
+    k.intentGraceMs = 0;
+    await k.observe();
+    assert.equal(ledger.read().ended.find((r) => r.id === lost!.id)?.state, 'failed');
+    assert.deepEqual(ledger.read().resources.map((r) => r.id), [created!.id]);
+  });
+
   it('an intent younger than the grace period is left alone (its launch may be in flight)', async () => {
     const got = await launchInChild({ TETHER_STATE_DIR: ledger.stateDir, KUBECONFIG: kubeconfig, TETHER_TEST_CRASH_AT: 'k8s-after-intent', K8S_LAUNCH: JSON.stringify({ plugin: 'train', spec: SPEC }) });
     assert.equal(got.signal, 'SIGKILL');

@@ -255,6 +255,15 @@ export class KubernetesJobs {
   /** Views of the Jobs (and their Pods) of the given records, and the ledger brought up to date. */
   async observe(records?: readonly LedgerResource[]): Promise<Map<string, JobView>> {
     const out = new Map<string, JobView>();
+    // Intents without a Job yet: completed when their Job exists, closed once older than the grace.
+    for (const r of (records ?? this.ledger.read().resources).filter((x) => x.kind === 'kubernetes' && metaOf(x) && !metaOf(x)!.uid)) {
+      if (Date.now() - Date.parse(r.createdAt) < this.intentSettleMs) continue; // a launch in flight
+      try {
+        await this.settleIntent(r, this.intentGraceMs);
+      } catch (err) {
+        this.log(`kubernetes: cannot check the intent ${r.id.slice(0, 8)}: ${(err as Error).message}`);
+      }
+    }
     const recs = (records ?? this.ledger.read().resources).filter((r) => r.kind === 'kubernetes' && metaOf(r)?.uid);
     const byTarget = new Map<string, LedgerResource[]>();
     for (const r of recs) {
@@ -495,6 +504,28 @@ export class KubernetesJobs {
     return { api, m, pods };
   }
 
+  /** How long an intent may wait for its Job before observe() closes it as failed (reconcile takes its own). */
+  intentGraceMs = 15 * 60_000;
+  /** observe() looks for an intent's Job once the intent is this old (a launch takes seconds). */
+  intentSettleMs = 60_000;
+
+  /** An intent's Job, found by its deterministic name and marker (the record is completed), else the intent closed once older than `grace`. */
+  private async settleIntent(r: LedgerResource, grace: number): Promise<'completed' | 'failed' | undefined> {
+    const m = metaOf(r)!;
+    const api = await this.api(m.context, m.namespace);
+    const j = await api.readJob(m.namespace, m.jobName);
+    if (j && j.metadata?.labels?.[LABEL_RECORD] === r.id && j.metadata?.labels?.[LABEL_LEDGER] === m.ledger) {
+      const uid = j.metadata.uid!;
+      await this.ledger.patch(r.id, { remote: { ...r.remote!, instanceId: uid, metadata: { ...r.remote!.metadata, uid } } }, `re-adopted job ${m.namespace}/${m.jobName} by its marker (uid ${uid})`);
+      return 'completed';
+    }
+    if (Date.now() - Date.parse(r.createdAt) > grace) {
+      await this.ledger.end(r.id, 'failed', `no job carries this intent's marker after ${Math.round(grace / 1000)} s: the launch never happened`);
+      return 'failed';
+    }
+    return undefined;
+  }
+
   /**
    * After a crash: an intent with no Job is closed as failed once `graceMs` old (a launch may be
    * in flight before then); an intent whose Job exists is completed; a Job with this ledger's
@@ -510,16 +541,9 @@ export class KubernetesJobs {
     const open = () => this.ledger.read().resources.filter((r) => metaOf(r)?.context === ctx);
     // Intents without a uid: find their Job by its deterministic name, else close them after the grace.
     for (const r of open().filter((x) => !metaOf(x)!.uid)) {
-      const m = metaOf(r)!;
-      const j = await api.readJob(m.namespace, m.jobName);
-      if (j && j.metadata?.labels?.[LABEL_RECORD] === r.id && j.metadata?.labels?.[LABEL_LEDGER] === m.ledger) {
-        const uid = j.metadata.uid!;
-        await this.ledger.patch(r.id, { remote: { ...r.remote!, instanceId: uid, metadata: { ...r.remote!.metadata, uid } } }, `re-adopted job ${m.namespace}/${m.jobName} by its marker (uid ${uid})`);
-        res.completed.push(r.id);
-      } else if (Date.now() - Date.parse(r.createdAt) > grace) {
-        await this.ledger.end(r.id, 'failed', `no job carries this intent's marker after ${Math.round(grace / 1000)} s: the launch never happened`);
-        res.failedIntents.push(r.id);
-      }
+      const got = await this.settleIntent(r, grace);
+      if (got === 'completed') res.completed.push(r.id);
+      if (got === 'failed') res.failedIntents.push(r.id);
     }
     const views = await this.list({ ...(o.context ? { context: o.context } : {}), ...(o.namespaces ? { namespaces: o.namespaces } : {}) });
     const body = this.ledger.read();

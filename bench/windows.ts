@@ -1,6 +1,7 @@
 /**
  * Provider requests per minute against the number of open windows (issue #14 item 8, the BEFORE
- * figure for "exactly one poller per user"): 1, 3 and 5 `TetherModel`s — what each VS Code
+ * figure for "exactly one poller per user", now the AFTER one: the policy leader lists, the other windows render its
+ * snapshot, src/fleet/snapshot.ts): 1, 3 and 5 `TetherModel`s — what each VS Code
  * window runs, here in plain node with the vscode stand-in (test/helpers/vscodeStub.ts) — on one
  * state folder and one workspace, each with its own client for the same Lambda Cloud account,
  * pointed at the protocol fake (test/fakes/lambdaServer.ts, 20 instances). Each window refreshes
@@ -74,6 +75,11 @@ export async function benchWindows(): Promise<void> {
       const reqs = fake.requests.slice(from);
       const minutes = (performance.now() - t0) / 60_000;
       await Promise.all(loops.map((l) => l.stop()));
+      // Followers render the leader's snapshot: every window must still show every instance.
+      for (const [i, m] of models.entries()) {
+        const n = m.snapshot.cloud?.instances.length ?? 0;
+        if (n !== BENCH_INSTANCES) throw new Error(`window ${i + 1} of ${windows} shows ${n} instances, expected ${BENCH_INSTANCES}`);
+      }
       const list = reqs.filter((r) => r.method === 'GET' && /\/instances$/.test(r.path)).length;
       rows.push({ windows, list: list / minutes, all: reqs.length / minutes, polls: loops.reduce((s, l) => s + l.polls(), 0) });
     } finally {

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { ExitCode, TetherError, UsageError, describeError } from './core/errors';
 import type { Logger } from './core/logger';
 import { accountKindOf, accountsFromEnv, createProviders } from './fleet/cloudAccounts';
+import { azureFlagEnv } from './backends/cloud/azure/descriptor';
 import { CLOUD_PROVIDERS, providerDescriptor } from './backends/cloud/registry';
 import { checkLambdaSshKey, type LambdaCloudProvider } from './backends/cloud/lambda/lambda';
 import { costCsv, costReport } from './fleet/costReport';
@@ -41,6 +42,7 @@ Commands:
   cost [--since DATE] [--json|--csv]
                          What every cloud resource cost, by its provider's billing rule
   provision --provider ${CLOUD_PROVIDERS.map((d) => [d.kind, ...d.aliases].reduce((a, b) => (b.length < a.length ? b : a))).join('|')} --type T [--region R] [--name N] [--ssh-key K] [--time-limit HOURS] [--deadman MINUTES] --yes
+                         Azure: --subscription S --resource-group G (else AZURE_SUBSCRIPTION_ID, TETHER_AZURE_RESOURCE_GROUP)
   terminate ID|NAME [--unmanaged]
                          Names are unique among this ledger's instances (no --name: the type, then
                          TYPE-2, TYPE-3…); a name several instances carry is refused: pass the id
@@ -104,6 +106,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         disarm: { type: 'boolean' },
         unmanaged: { type: 'boolean', default: false },
         provider: { type: 'string' },
+        subscription: { type: 'string' },
+        'resource-group': { type: 'string' },
         type: { type: 'string' },
         yes: { type: 'boolean', default: false },
         since: { type: 'string' },
@@ -131,7 +135,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
   try {
     const graceMs = parseGrace(o.grace);
     const log = stderrLogger(io, o.verbose);
-    const cloudAccounts = accountsFromEnv();
+    const cloudAccounts = accountsFromEnv({ ...process.env, ...azureFlagEnv(o, positionals) });
     engine = new Engine({
       workspace: o.workspace ?? process.cwd(),
       ownerKind: 'cli',

@@ -74,6 +74,8 @@ export interface PluginStatus {
    * GPU requests), one line each for the tree.
    */
   parts?: Array<{ id: string; label: string; description?: string; tooltip?: string; state?: string }>;
+  /** A codicon for its row while it is not failed or an orphan (a container: 'package'); else the state's icon. */
+  icon?: string;
   /** USD per hour while it runs, where the backend prices it (a Kubernetes Pod from its requests). */
   costPerHour?: number;
   /** A problem reading this plugin's state (e.g. the Docker engine is not running, the SSH host is unreachable). */
@@ -238,9 +240,18 @@ export interface BackendFactory {
   readonly kind: string;
   /** Ledger record kinds it owns. */
   readonly recordKinds: readonly string[];
+  /** Which records it owns, when its kinds do not say enough (default: `recordKinds` has the record's kind). */
+  ownsRecord?(r: LedgerResource): boolean;
   /** True when a declared spec runs on it (the registry asks in its order; the first yes wins). */
   owns(spec: PluginSpec): boolean;
   create(ctx: BackendContext): Backend;
+  /** What the user can do with one of its resources now (the same as its backends' {@link Backend.actions}). */
+  actions(status: PluginStatus): ActionId[];
+}
+
+/** Running: live processes, a running container, or (a Job) running parts whose processes are not visible here. */
+export function isLive(s: Pick<PluginStatus, 'processes' | 'container' | 'parts' | 'state'>): boolean {
+  return s.processes.length > 0 || s.container?.state === 'running' || (!!s.parts?.length && (s.state === 'running' || s.state === 'orphan' || s.state === 'stopping'));
 }
 
 /** The actions every backend shares, from a status: start/stop/restart/kill/adopt/config. */

@@ -5,6 +5,7 @@
  * Cloud providers have their own registry: src/backends/cloud/registry.ts.
  */
 import type { PluginSpec } from '../core/config';
+import type { LedgerResource } from '../core/ledger';
 import type { BackendFactory } from './backend';
 import { condaBackend } from './conda';
 import { dockerBackend } from './docker';
@@ -27,7 +28,12 @@ export function backendFor(spec: PluginSpec): BackendFactory {
   return BACKENDS.find((b) => b.owns(spec)) ?? DEFAULT_BACKEND;
 }
 
-/** The backend that owns a ledger record of this kind, or undefined (cloud, API plugin records). */
-export function backendOfRecordKind(kind: string): BackendFactory | undefined {
-  return [...BACKENDS, DEFAULT_BACKEND].find((b) => b.recordKinds.includes(kind));
+/** True when a backend owns a ledger record (its own {@link BackendFactory.ownsRecord}, else its record kinds). */
+export function ownsRecord(f: BackendFactory, r: LedgerResource): boolean {
+  return f.ownsRecord ? f.ownsRecord(r) : f.recordKinds.includes(r.kind);
+}
+
+/** The backend that owns a ledger record, or undefined (a cloud instance, an API plugin's remote resource). */
+export function backendOfRecord(r: LedgerResource): BackendFactory | undefined {
+  return [DEFAULT_BACKEND, ...BACKENDS].find((b) => ownsRecord(b, r));
 }

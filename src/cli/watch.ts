@@ -87,7 +87,7 @@ export async function runWatch(argv: string[], io: Io, env: NodeJS.ProcessEnv = 
     stateDir,
     cloudProviders: () => providers,
   });
-  const watcher = new PolicyWatcher(engine, log, intervalSec * 1000);
+  const watcher = new PolicyWatcher(engine, log, intervalSec * 1000, undefined, () => providers.map((p) => p.type));
   let wasLeading: boolean | undefined;
   const report = (t: Awaited<ReturnType<PolicyWatcher['tick']>>, once: boolean) => {
     if (t.leader !== wasLeading || once) io.out(`${stamp()} ${t.leader ? `leading the policy tick for ${stateDir} (every ${intervalSec} s)` : `not leading: ${describeLeader(t.holder)}`}`);

@@ -476,6 +476,8 @@ export class CloudManager {
       ...(i ? { consoleUrl: p.consoleUrl(i) } : {}),
       ...deadmanView(r),
       ...(typeof p.stop === 'function' ? { canStop: true } : {}),
+      // A provider's warning about what still bills (Azure: powered off but still allocated).
+      ...(typeof i?.metadata.billingWarning === 'string' ? { problem: i.metadata.billingWarning } : {}),
       ...(autostopOf(r).timeLimitAt ? { timeLimitAt: new Date(autostopOf(r).timeLimitAt!).toISOString() } : {}),
     };
   }

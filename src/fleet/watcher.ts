@@ -9,6 +9,8 @@ import type { Logger } from '../core/logger';
 import { PolicyLease, type LeaderInfo } from './leader';
 import { policyTick, type PolicyTickResult } from './policyTick';
 import { readPolicy } from './policy';
+import { publishSnapshot, publisher } from './snapshot';
+import { describeError } from '../core/errors';
 
 export interface WatchTick {
   at: number;
@@ -30,6 +32,8 @@ export class PolicyWatcher {
     private readonly log: Logger,
     private readonly intervalMs: number,
     lease?: PolicyLease,
+    /** The provider types it has accounts for (published with its listing: windows with the same accounts render it). */
+    private readonly providerTypes: () => string[] = () => [],
   ) {
     this.lease = lease ?? new PolicyLease(engine.ledger.stateDir, 'watch');
   }
@@ -41,6 +45,15 @@ export class PolicyWatcher {
     if (!leader) return { at: started, leader, holder, lines: [] };
     const policy = readPolicy(this.engine.ledger.stateDir);
     const report = await this.engine.status();
+    // One poller per user: the windows render this listing instead of asking the providers (src/fleet/snapshot.ts).
+    const providers = this.providerTypes();
+    if (providers.length) {
+      try {
+        await publishSnapshot(this.engine.ledger.stateDir, { at: started, by: publisher('watch', true), intervalMs: this.intervalMs + this.lastTickMs, providers, cloud: report.cloud });
+      } catch (err) {
+        this.log.warn(`fleet snapshot: not published: ${describeError(err)}`);
+      }
+    }
     const result = await policyTick(
       { cloud: this.engine.cloud, deadman: this.engine.deadman, ledger: this.engine.ledger, log: this.log },
       // Budgets look one tick ahead: the next tick comes an interval (plus this tick's time) from now.

@@ -10,7 +10,6 @@ import { EXAMPLE_CONFIG, configPath } from '../core/config';
 import { describeError } from '../core/errors';
 import { resolveGraceMs } from '../core/grace';
 import type { PluginStatus } from '../workspace/engine';
-import { DockerPlugin } from '../backends/docker/docker';
 import type { CloudKeys } from './cloudKeys';
 import { isLambdaKeyApi, pickLambdaSshKey } from './lambdaSshKey';
 import { formatUsd } from '../core/format';
@@ -20,7 +19,6 @@ import type { TetherModel } from './model';
 import type { RefreshManager } from './refreshManager';
 import type { TreeNode } from './treeProvider';
 import { statusText } from './statusBar';
-import { sshArgsForHost } from '../backends/ssh/sshArgs';
 import { readPolicy } from '../fleet/policy';
 import { hardCapRefusal } from '../fleet/spend';
 
@@ -172,7 +170,8 @@ export function commandTable(deps: CommandDeps): { table: Record<string, (...arg
     if (!ref) return;
     try {
       await model.interactive(async () => {
-        if (ref.status.kind === 'ssh' && ref.status.host) await model.engine(ref.folder).ssh.connect(ref.status.host);
+        // A backend that may ask things first (SSH: a passphrase, an unknown host key) asks them here.
+        await model.engine(ref.folder).prepare(ref.status.name);
         await withProgress(`Tether: starting ${ref.status.name}…`, () => model.engine(ref.folder).start(ref.status.name));
       });
       log.info(`started ${ref.status.name}`);
@@ -263,34 +262,20 @@ export function commandTable(deps: CommandDeps): { table: Record<string, (...arg
   };
 
   const showLogs = async (node?: unknown) => {
-    const ref =
-      refFromNode(node) ??
-      (await pickPlugin(model, (p) => !!p.logPath || (p.kind === 'docker' && !!p.container), 'Show the log of which plugin?', 'No plugin has a log yet.'));
+    const ref = refFromNode(node) ?? (await pickPlugin(model, (p) => p.actions.includes('logs'), 'Show the log of which plugin?', 'No plugin has a log yet.'));
     if (!ref) return;
-    if (ref.status.kind === 'docker') {
-      const plugin = declaredPlugin(ref);
-      if (!(plugin instanceof DockerPlugin)) return;
-      try {
-        const text = await plugin.logs({ tail: 2000 });
-        await showReadOnly(`${ref.status.name} (container).log`, text || '(no output yet)', async () => (await plugin.logs({ tail: 2000 })) || '(no output yet)');
-      } catch (err) {
-        await showError(deps, err);
-      }
-      return;
+    // A log file on this machine opens (and follows) in an editor; other backends read theirs.
+    if (ref.status.logPath && !ref.status.host) return void (await openLog(ref.status.logPath));
+    const engine = model.engine(ref.folder);
+    const where = ref.status.host ? ` on ${ref.status.host}` : '';
+    const read = async () => (await engine.logs(ref.status, 1000)) || '(no output yet)';
+    try {
+      const text = await withProgress(`Tether: reading the log of ${ref.status.name}${where}…`, () => engine.logs(ref.status, 1000));
+      if (text === undefined) return void vscode.window.showInformationMessage(`Tether: ${ref.status.name} has no log yet.`);
+      await showReadOnly(`${ref.status.name}${where || (ref.status.container ? ' (container)' : '')}.log`, text || '(no output yet)', read);
+    } catch (err) {
+      await showError(deps, err);
     }
-    if (ref.status.kind === 'ssh') {
-      const engine = model.engine(ref.folder);
-      const record = engine.ledger.read().resources.find((r) => r.id === ref.status.ledgerId) ?? engine.ledger.read().ended.find((r) => r.plugin === ref.status.name && r.host === ref.status.host);
-      if (!record) return void vscode.window.showInformationMessage(`Tether: ${ref.status.name} has no remote log yet.`);
-      try {
-        const text = await withProgress(`Tether: reading the log of ${ref.status.name} on ${ref.status.host}…`, () => engine.ssh.readLog(record, 1000));
-        await showReadOnly(`${ref.status.name} on ${ref.status.host}.log`, text || '(no output yet)', async () => (await engine.ssh.readLog(record, 1000)) || '(no output yet)');
-      } catch (err) {
-        await showError(deps, err);
-      }
-      return;
-    }
-    if (ref.status.logPath) await openLog(ref.status.logPath);
   };
 
   const hostOf = (node: unknown): { host: string; folder: string } | undefined => {
@@ -320,36 +305,21 @@ export function commandTable(deps: CommandDeps): { table: Record<string, (...arg
   const hostTerminal = (node?: unknown) => {
     const h = hostOf(node);
     if (!h) return;
-    // "user@host:port" is Tether's spelling; ssh wants "-p port -- user@host" (always after "--").
-    let args: string[];
+    let sh;
     try {
-      args = sshArgsForHost(h.host);
+      sh = model.engine(h.folder).hostShell(h.host);
     } catch (err) {
       return void showError(deps, err);
     }
-    vscode.window.createTerminal({ name: `ssh ${h.host}`, shellPath: 'ssh', shellArgs: args }).show();
-  };
-
-  const declaredPlugin = (ref: PluginRef) => {
-    const engine = model.engine(ref.folder);
-    const spec = engine.config()?.plugins.find((p) => p.name === ref.status.name);
-    if (!spec) return undefined;
-    const p = engine.plugin(spec);
-    if (p instanceof DockerPlugin) {
-      const record = engine.ledger.read().resources.find((r) => r.id === ref.status.ledgerId);
-      p.attach(record);
-    }
-    return p;
+    vscode.window.createTerminal({ name: sh.name, shellPath: sh.command, shellArgs: sh.args }).show();
   };
 
   const openShell = async (node?: unknown) => {
-    const ref = refFromNode(node) ?? (await pickPlugin(model, (p) => p.kind === 'docker' && p.container?.state === 'running', 'Open a shell in which container?', 'No container is running.'));
-    if (!ref) return;
-    const plugin = declaredPlugin(ref);
-    if (!(plugin instanceof DockerPlugin)) return;
-    const sh = plugin.shellCommand();
-    const term = vscode.window.createTerminal({ name: `${ref.status.name} (container)`, shellPath: sh.command, shellArgs: sh.args, env: sh.env });
-    term.show();
+    const ref = refFromNode(node) ?? (await pickPlugin(model, (p) => p.actions.includes('shell'), 'Open a shell in which plugin?', 'No running plugin has a shell.'));
+    if (!ref?.status.ledgerId) return;
+    const sh = model.engine(ref.folder).shell(ref.status.ledgerId);
+    if (!sh) return;
+    vscode.window.createTerminal({ name: sh.name, shellPath: sh.command, shellArgs: sh.args, ...(sh.env ? { env: sh.env } : {}) }).show();
   };
 
   const openConfig = async (folderArg?: unknown) => {

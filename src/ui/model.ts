@@ -22,19 +22,16 @@ import {
   type RemoteResourceInfo,
 } from '../core/protocols';
 import type { StopReport } from '../core/treeKiller';
-import { Engine, type PluginStatus, type StatusReport } from '../workspace/engine';
+import { Engine, createSshMonitor, defaultShutdownAction, type CloudProvider, type PluginStatus, type SshConnectionOptions, type StatusReport } from '../workspace/engine';
 import type { CloudStatus } from '../fleet/cloud';
-import { SshConnectionPool, type SshConnectionOptions } from '../backends/ssh/connection';
-import { SshHostMonitor } from '../backends/ssh/remotePlugin';
-import type { CloudProvider } from '../backends/cloud/provider';
 import type { Budget, BudgetVerdict } from '../core/budget';
 import type { PeriodSpend, SpendPeriod } from '../fleet/costReport';
 import { DEFAULT_IDLE_POLICY, type IdlePolicy } from '../core/autostop';
 import { policyTick, type PolicyTickResult } from '../fleet/policyTick';
 import { PolicyLease } from '../fleet/leader';
+import { CloudPoll, type TickRequest } from '../fleet/snapshot';
 import type { AutostopEvent } from '../fleet/cloud';
 import type { DeadmanEvent } from '../fleet/deadmanKeeper';
-import { defaultShutdownAction } from '../backends/ssh/deadman';
 import { apiRatePerHour, billingRuleOf, recordApiRemote } from '../fleet/apiCost';
 import { accruedCost } from '../fleet/cloud';
 
@@ -83,6 +80,8 @@ export interface Snapshot {
   autostop?: AutostopEvent[];
   /** Dead man's switch events of this poll (armed, fired, re-armed, error). */
   deadman?: DeadmanEvent[];
+  /** Where this poll's cloud instances came from: this window listed the providers, or it rendered the leader's snapshot (src/fleet/snapshot.ts). */
+  cloudSource?: 'listed' | 'snapshot';
 }
 
 export type RefreshReason = 'interval' | 'event' | 'config' | 'manual' | 'action' | 'startup';
@@ -112,7 +111,7 @@ export class TetherModel implements vscode.Disposable {
   private again = false;
 
   /** One SSH connection per host for every folder's engine. */
-  private readonly sshMonitor: SshHostMonitor;
+  private readonly sshMonitor: ReturnType<typeof createSshMonitor>;
 
   constructor(
     private readonly log: Logger,
@@ -122,7 +121,7 @@ export class TetherModel implements vscode.Disposable {
     private readonly cloudProviders: () => CloudProvider[] = () => [],
     private readonly budgets: () => { budgets: Budget[]; pollMs: number; spendPeriod?: SpendPeriod; idle?: IdlePolicy } = () => ({ budgets: [], pollMs: 2000 }),
   ) {
-    this.sshMonitor = new SshHostMonitor(new SshConnectionPool({ ...sshOptions, log }), { log });
+    this.sshMonitor = createSshMonitor(sshOptions, log);
   }
 
   get snapshot(): Snapshot {
@@ -163,6 +162,8 @@ export class TetherModel implements vscode.Disposable {
             cloudProviders: this.cloudProviders,
             deadmanAction: () => vscode.workspace.getConfiguration('tether').get<string>('cloud.deadmanAction', '').trim() || defaultShutdownAction(),
             trusted: () => vscode.workspace.isTrusted,
+            // Every folder of this window shares one cloud reading per poll, itself shared by every window (one poller per user).
+            cloudStatus: () => this.cloudForEngine(),
             ...(sd ? { stateDir: sd } : {}),
           }),
         );
@@ -218,6 +219,8 @@ export class TetherModel implements vscode.Disposable {
 
   /** Polls everything; concurrent callers share one poll (plus at most one queued). */
   refresh(reason: RefreshReason): Promise<Snapshot> {
+    // After a user's action (or a manual refresh) this window lists the providers itself at once.
+    if (reason === 'action' || reason === 'manual') this.wantFresh = true;
     if (this.inflight) {
       this.again = true;
       return this.inflight;
@@ -241,16 +244,38 @@ export class TetherModel implements vscode.Disposable {
   }
 
   private async poll(): Promise<Snapshot> {
-    const folders: FolderView[] = await Promise.all(
-      [...this.engines.entries()].map(async ([folder, engine]) => {
-        const name = folder.split(/[\\/]/).pop() ?? folder;
-        try {
-          return { folder, name, report: await engine.status() };
-        } catch (err) {
-          return { folder, name, error: describeError(err) };
-        }
-      }),
-    );
+    const b = this.budgets();
+    const firstEngine = this.primaryEngine;
+    // The leader (one per state folder among windows and `tether watch`) lists the providers and
+    // publishes; this window renders its snapshot otherwise (src/fleet/snapshot.ts).
+    let leader = false;
+    let cloudSource: Snapshot['cloudSource'];
+    if (firstEngine) {
+      const lead = await this.leadPolicy(firstEngine.ledger.stateDir, b.pollMs);
+      leader = lead.leader;
+      const fresh = this.wantFresh;
+      this.wantFresh = false;
+      this.tickCloud = this.cloudTick(firstEngine, { leader, intervalMs: b.pollMs, fresh, ...(lead.holderIntervalMs !== undefined ? { leaderIntervalMs: lead.holderIntervalMs } : {}) }).then((t) => {
+        cloudSource = t.source;
+        return t.cloud;
+      });
+      this.tickCloud.catch(() => undefined); // each engine reports it
+    }
+    let folders: FolderView[];
+    try {
+      folders = await Promise.all(
+        [...this.engines.entries()].map(async ([folder, engine]) => {
+          const name = folder.split(/[\\/]/).pop() ?? folder;
+          try {
+            return { folder, name, report: await engine.status() };
+          } catch (err) {
+            return { folder, name, error: describeError(err) };
+          }
+        }),
+      );
+    } finally {
+      this.tickCloud = undefined;
+    }
     const apiPlugins = await Promise.all([...this.api.values()].map((e) => this.pollApi(e)));
     const seen = new Set<string>();
     const orphans: PluginStatus[] = [];
@@ -267,12 +292,8 @@ export class TetherModel implements vscode.Disposable {
     // Every folder sees the same cloud accounts: count them once.
     const cloud = folders.find((f) => f.report)?.report?.cloud;
     // The policy tick (src/fleet/policyTick.ts): only the leader among windows and `tether watch` acts.
-    const b = this.budgets();
-    const firstEngine = this.primaryEngine;
     let tick: PolicyTickResult = { budgets: [], autostop: [], deadman: [], errors: [] };
-    let leader = false;
     if (firstEngine) {
-      leader = await this.leadPolicy(firstEngine.ledger.stateDir, b.pollMs);
       tick = await policyTick(
         { cloud: firstEngine.cloud, deadman: firstEngine.deadman, ledger: firstEngine.ledger, log: this.log },
         { cloud, reports: folders.flatMap((f) => (f.report ? [f.report] : [])), policy: { budgets: b.budgets, idleAutostop: b.idle ?? DEFAULT_IDLE_POLICY }, pollMs: b.pollMs, spendPeriod: b.spendPeriod ?? 'day', leader },
@@ -298,7 +319,42 @@ export class TetherModel implements vscode.Disposable {
       ...(spend ? { spend } : {}),
       ...(autostop.length ? { autostop } : {}),
       ...(deadman.length ? { deadman } : {}),
+      ...(cloudSource ? { cloudSource } : {}),
     };
+  }
+
+  /** This poll's cloud reading (shared by every folder's engine), while a poll runs. */
+  private tickCloud: Promise<CloudStatus> | undefined;
+  /** A user's action asked for a listing of this window's own (not the snapshot). */
+  private wantFresh = false;
+  private cloudPoll: { engine: Engine; poll: CloudPoll } | undefined;
+
+  private cloudTick(engine: Engine, t: TickRequest) {
+    if (this.cloudPoll?.engine !== engine) {
+      this.cloudPoll = {
+        engine,
+        poll: new CloudPoll({
+          stateDir: engine.ledger.stateDir,
+          kind: 'vscode',
+          list: () => engine.cloud.status(),
+          providerTypes: () => this.cloudProviders().map((p) => p.type),
+          log: this.log,
+        }),
+      };
+    }
+    return this.cloudPoll.poll.tick(t);
+  }
+
+  /** What an engine's status() reads for the cloud: this poll's shared reading (a copy: engines annotate it). */
+  private async cloudForEngine(): Promise<CloudStatus> {
+    let shared = this.tickCloud;
+    if (!shared) {
+      // A status() outside a poll: the snapshot as a follower would read it.
+      const engine = this.primaryEngine;
+      if (!engine) return { instances: [], errors: [], costPerHour: 0, costSoFar: 0 };
+      shared = this.cloudTick(engine, { leader: false, intervalMs: this.budgets().pollMs }).then((t) => t.cloud);
+    }
+    return structuredClone(await shared);
   }
 
   // ---- plugins registered by other extensions -------------------------------------------
@@ -580,17 +636,18 @@ export class TetherModel implements vscode.Disposable {
   }
 
   private lease: PolicyLease | undefined;
-  /** Whether this window leads the policy tick for the next `intervalMs` (see src/fleet/leader.ts). */
-  private async leadPolicy(stateDir: string, intervalMs: number): Promise<boolean> {
+  /** Whether this window leads the policy tick for the next `intervalMs` (see src/fleet/leader.ts), and the leader's interval otherwise. */
+  private async leadPolicy(stateDir: string, intervalMs: number): Promise<{ leader: boolean; holderIntervalMs?: number }> {
     if (this.lease?.stateDir !== stateDir) {
       this.lease?.releaseSync();
       this.lease = new PolicyLease(stateDir, 'vscode');
     }
     try {
-      return (await this.lease.tryLead(intervalMs)).leader;
+      const r = await this.lease.tryLead(intervalMs);
+      return { leader: r.leader, ...(!r.leader && r.holder ? { holderIntervalMs: r.holder.intervalMs } : {}) };
     } catch (err) {
       this.log.warn(`policy leader election: ${describeError(err)}`);
-      return false;
+      return { leader: false };
     }
   }
 

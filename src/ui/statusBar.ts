@@ -20,10 +20,31 @@ export function periodLabel(s: Snapshot): string {
   return s.spend?.period === 'month' ? 'this month' : 'today';
 }
 
-/** The item's text at `nowMs` (spend extrapolated from the snapshot by its burn rate). */
-export function statusText(s: Snapshot, nowMs = s.at): string {
+/** What the meter last showed: it never goes back within one period (see {@link meterValue}). */
+export interface MeterMark {
+  since: string;
+  value: number;
+  at: number;
+}
+
+/**
+ * The meter's value at `nowMs`: the snapshot's spend extrapolated by its burn rate, and never
+ * less than what the meter already showed in the same period, ticked on by the same rate. A poll
+ * can report less than the meter showed: a per-minute provider bills its first minute in full at
+ * launch, so the ledger's figure stays flat for that minute while the meter ticks on from it.
+ */
+export function meterValue(s: Snapshot, nowMs: number, mark?: MeterMark): number {
   const sp = s.spend;
-  const spent = sp ? spendAt({ ...sp, perHour: s.costPerHour }, nowMs) : s.costSoFar;
+  if (!sp) return s.costSoFar;
+  const fromPoll = spendAt({ ...sp, perHour: s.costPerHour }, nowMs);
+  if (!mark || mark.since !== sp.since) return fromPoll;
+  return Math.max(fromPoll, spendAt({ spent: mark.value, perHour: s.costPerHour, at: mark.at }, nowMs));
+}
+
+/** The item's text at `nowMs` (spend extrapolated from the snapshot by its burn rate). */
+export function statusText(s: Snapshot, nowMs = s.at, mark?: MeterMark): string {
+  const sp = s.spend;
+  const spent = meterValue(s, nowMs, mark);
   const spend = spent > 0 || (sp && s.costPerHour > 0) ? ` · ${formatMeter(spent)} ${sp ? periodLabel(s) : 'so far'}` : '';
   return `$(pulse) ${s.running} running · ${formatUsd(s.costPerHour)}/h${spend}`;
 }
@@ -33,6 +54,14 @@ export class TetherStatusBar implements vscode.Disposable {
   private readonly sub: vscode.Disposable;
   private last = '';
   private ticker: NodeJS.Timeout | undefined;
+  private mark: MeterMark | undefined;
+
+  /** The text at `nowMs`, remembering what the meter showed. */
+  private text(s: Snapshot, nowMs: number): string {
+    const text = statusText(s, nowMs, this.mark);
+    if (s.spend) this.mark = { since: s.spend.since, value: meterValue(s, nowMs, this.mark), at: nowMs };
+    return text;
+  }
 
   constructor(private readonly model: TetherModel) {
     this.item.name = 'Tether';
@@ -47,7 +76,7 @@ export class TetherStatusBar implements vscode.Disposable {
     const billing = s.costPerHour > 0 && !!s.spend;
     if (billing && !this.ticker) {
       this.ticker = setInterval(() => {
-        const text = statusText(this.model.snapshot, Date.now());
+        const text = this.text(this.model.snapshot, Date.now());
         if (text !== this.item.text) this.item.text = text;
       }, 1000);
     } else if (!billing && this.ticker) {
@@ -58,7 +87,7 @@ export class TetherStatusBar implements vscode.Disposable {
 
   private render(s: Snapshot): void {
     this.schedule(s);
-    const text = statusText(s, Date.now());
+    const text = this.text(s, Date.now());
     const nearBudget = s.budgets.filter((b) => b.level >= 0.8);
     const warn = s.orphans.length > 0 || nearBudget.length > 0;
     const sig = `${s.running}|${s.costPerHour}|${s.spend?.spent}|${warn}|${s.budgets.map((b) => `${b.budget.name}:${b.spent.toFixed(2)}`).join(',')}|${s.folders.map((f) => f.report?.plugins.map((p) => `${p.name}:${p.state}:${p.processes.length}`).join(',')).join(';')}`;

@@ -8,10 +8,10 @@ import * as vscode from 'vscode';
 import { formatBytes, formatCpu, formatUsd } from '../core/format';
 import type { ProcessInfo } from '../core/processTracker';
 import type { HostStatus, PluginStatus } from '../workspace/engine';
-import type { GpuInfo } from '../backends/ssh/remote';
 import type { CloudView } from '../fleet/cloud';
 import type { ApiPluginView, Snapshot, TetherModel } from './model';
-import { FALLBACK_RESOLVER_NOTE, sshBinaryFor } from '../backends/ssh/hosts';
+import { FALLBACK_RESOLVER_NOTE, sshBinaryFor } from '../workspace/engine';
+import { isLive } from '../backends/backend';
 
 export type TreeNode =
   | { kind: 'group'; id: string; group: 'local' | 'ssh' | 'cloud' }
@@ -20,7 +20,7 @@ export type TreeNode =
   | { kind: 'process'; id: string; folder: string; plugin: PluginStatus; proc: ProcessInfo }
   | { kind: 'api'; id: string; view: ApiPluginView }
   | { kind: 'host'; id: string; host: HostStatus; folder: string }
-  | { kind: 'gpu'; id: string; host: string; gpu: GpuInfo }
+  | { kind: 'gpu'; id: string; host: string; gpu: NonNullable<HostStatus['gpus']>[number] }
   | { kind: 'provider'; id: string; title: string }
   | { kind: 'cloud'; id: string; view: CloudView }
   | { kind: 'info'; id: string; label: string; icon: string; tooltip?: string; description?: string; command?: vscode.Command; contextValue?: string; children?: TreeNode[] };
@@ -34,23 +34,13 @@ const STATE_ICON: Record<PluginStatus['state'], [string, string | undefined]> = 
   orphan: ['warning', 'list.warningForeground'],
 };
 
-/** `contextValue` flags: `tether.plugin;running;stop;...;` — menus match `viewItem =~ /;stop;/`. */
+/**
+ * `contextValue` flags: `tether.plugin;running;stop;...;` — menus match `viewItem =~ /;stop;/`.
+ * The flags are the actions its backend offers (src/backends/backend.ts `ActionId`): the tree
+ * never asks what kind of resource it is.
+ */
 export function pluginContext(s: PluginStatus): string {
-  const flags = ['tether.plugin', s.kind, s.state];
-  const live = isLive(s);
-  if (s.declared && !live) flags.push('start');
-  if (live && s.state !== 'orphan') flags.push('stop', 'kill');
-  if (s.declared && live) flags.push('restart');
-  if (s.state === 'orphan') flags.push('kill', 'adopt');
-  if (s.logPath || (s.kind !== 'local' && s.ledgerId)) flags.push('logs');
-  if (s.kind === 'docker' && s.container?.state === 'running') flags.push('shell');
-  if (s.declared) flags.push('config');
-  return flags.join(';') + ';';
-}
-
-/** Running: live processes, or a running container whose processes are not visible here. */
-export function isLive(s: PluginStatus): boolean {
-  return s.processes.length > 0 || s.container?.state === 'running';
+  return ['tether.plugin', s.state, ...new Set(s.actions)].join(';') + ';';
 }
 
 function pluginDescription(s: PluginStatus): string {
@@ -198,7 +188,13 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       case 'folder':
         return this.folderChildren(n.folder, n);
       case 'plugin':
-        return this.processChildren(n.folder, n.status, undefined, n);
+        // What its backend shows below it (a Job's Pods), then its processes.
+        return [
+          ...(n.status.parts ?? []).map((p) =>
+            this.node({ kind: 'info', id: `${n.id}#part:${p.id}`, label: p.label, icon: p.state === 'running' ? 'circle-filled' : p.state === 'failed' ? 'error' : 'circle-outline', ...(p.description ? { description: p.description } : {}), ...(p.tooltip ? { tooltip: p.tooltip } : {}), contextValue: 'tether.part;' }, n),
+          ),
+          ...this.processChildren(n.folder, n.status, undefined, n),
+        ];
       case 'process':
         return this.processChildren(n.folder, n.plugin, n.proc, n);
       case 'info':
@@ -331,7 +327,7 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       );
       out.push(errorNode);
     }
-    for (const status of (f.report?.plugins ?? []).filter((p) => p.kind !== 'ssh')) {
+    for (const status of (f.report?.plugins ?? []).filter((p) => !p.host)) {
       // A running plugin gets a fresh id so VS Code shows it expanded (it keeps the collapsed
       // state of an id it knows, and a stopped plugin has no children to expand).
       const who = status.ledgerId && !status.declared ? status.ledgerId : status.name;
@@ -341,7 +337,7 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
     if (!out.length && f.report && !f.report.configured) {
       out.push(this.node({ kind: 'info', id: `info:noconfig:${folder}`, label: 'No .vscode/tether.json', icon: 'add', command: { title: 'Create', command: 'tether.createConfig', arguments: [folder] } }, parent));
     } else if (!out.length) {
-      const remoteOnly = (f.report?.plugins ?? []).some((p) => p.kind === 'ssh');
+      const remoteOnly = (f.report?.plugins ?? []).some((p) => !!p.host);
       const label = remoteOnly ? 'No local plugins (remote ones are under SSH hosts)' : 'No plugins declared';
       out.push(this.node({ kind: 'info', id: `info:empty:${folder}`, label, icon: 'info', command: { title: 'Open config', command: 'tether.openConfig', arguments: [folder] } }, parent));
     }
@@ -353,7 +349,7 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
     for (const gpu of n.host.gpus ?? []) out.push(this.node({ kind: 'gpu', id: `gpu:${n.host.host}:${gpu.index}`, host: n.host.host, gpu }, n));
     for (const f of this.snap.folders) {
       for (const status of f.report?.plugins ?? []) {
-        if (status.kind !== 'ssh' || status.host !== n.host.host) continue;
+        if (status.host !== n.host.host) continue;
         const phase = status.processes.length ? `live:${status.ledgerId}` : 'idle';
         out.push(this.node({ kind: 'plugin', id: `plugin:${f.folder}:ssh:${status.host}:${status.name}:${phase}`, folder: f.folder, status }, n));
       }
@@ -394,14 +390,14 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       }
       case 'plugin': {
         const s = n.status;
-        const item = new vscode.TreeItem(s.name, s.processes.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+        const item = new vscode.TreeItem(s.name, s.processes.length || s.parts?.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
         item.id = n.id;
         const [icon, color] = STATE_ICON[s.state];
         item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
         item.description = pluginDescription(s);
         item.contextValue = pluginContext(s);
-        if (s.kind === 'docker' && s.state !== 'failed' && s.state !== 'orphan') {
-          item.iconPath = new vscode.ThemeIcon('package', isLive(s) ? new vscode.ThemeColor('testing.iconPassed') : undefined);
+        if (s.icon && s.state !== 'failed' && s.state !== 'orphan') {
+          item.iconPath = new vscode.ThemeIcon(s.icon, isLive(s) ? new vscode.ThemeColor('testing.iconPassed') : undefined);
         }
         item.tooltip = md([
           `**${escapeMd(s.name)}** — ${s.state}${s.orphanReason ? ` (${escapeMd(s.orphanReason)})` : ''}`,
@@ -462,7 +458,7 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         item.id = n.id;
         const icon = { connected: 'vm-active', connecting: 'loading~spin', idle: 'vm-outline', unreachable: 'debug-disconnect' }[h.state];
         item.iconPath = new vscode.ThemeIcon(icon, h.state === 'unreachable' ? new vscode.ThemeColor('list.warningForeground') : h.state === 'connected' ? new vscode.ThemeColor('testing.iconPassed') : undefined);
-        const running = this.snap.folders.flatMap((f) => f.report?.plugins ?? []).filter((p) => p.kind === 'ssh' && p.host === h.host && p.processes.length).length;
+        const running = this.snap.folders.flatMap((f) => f.report?.plugins ?? []).filter((p) => p.host === h.host && p.processes.length).length;
         item.description = [h.cloud ? h.host : '', h.state, h.gpus?.length ? `${h.gpus.length} GPU${h.gpus.length === 1 ? '' : 's'}` : '', running ? `${running} running` : '', h.state === 'unreachable' && h.retryAt ? `retry ${new Date(h.retryAt).toLocaleTimeString()}` : '']
           .filter(Boolean)
           .join(' · ');
@@ -565,5 +561,6 @@ function apiAsStatus(v: ApiPluginView): PluginStatus {
     startedAt: null,
     lastExit: null,
     processes: v.processes,
+    actions: [],
   };
 }

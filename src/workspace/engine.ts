@@ -14,74 +14,30 @@ import { beforeThisBoot, isSameProcessAlive, readEnvVar } from '../core/procfs';
 import { pluginGraceMs, resolveGraceMs } from '../core/grace';
 import { ProcessTracker, type ProcessInfo } from '../core/processTracker';
 import type { StopReport } from '../core/treeKiller';
-import { LEDGER_ENV, PLUGIN_ENV, SubprocessPlugin, WORKSPACE_ENV, currentOwner, stopResourceTree, type SubprocessDeps } from '../backends/local/subprocess';
-import { CondaPlugin } from '../backends/conda/conda';
-import {
-  DockerPlugin,
-  dockerClient,
-  dockerSpecFromPlugin,
-  findOrphanContainers,
-  removeTetherContainer,
-  type ContainerStopReport,
-} from '../backends/docker/docker';
-import type Docker from 'dockerode';
+import { LEDGER_ENV, PLUGIN_ENV, WORKSPACE_ENV, currentOwner } from '../backends/local/subprocess';
 import { closeReport, readCloseRecord, type CloseReport } from '../fleet/closeGuard';
 import { CloudManager, cloudSshHost, sshCommandOf, type CloudStatus } from '../fleet/cloud';
 import { DeadmanKeeper } from '../fleet/deadmanKeeper';
 export { cloudSshHost } from '../fleet/cloud';
 import type { CloudProvider } from '../backends/cloud/provider';
-import { SshConnectionPool, SshError, type HostState, type SshConnectionOptions } from '../backends/ssh/connection';
+import { SshConnectionPool, type SshConnectionOptions } from '../backends/ssh/connection';
 import { resolveHost } from '../backends/ssh/hosts';
-import type { GpuInfo } from '../backends/ssh/remote';
-import { RemoteSshPlugin, RemoteStartError, SshHostMonitor, stopRemoteResource, type RemotePluginSpec, type RemoteProcessInfo } from '../backends/ssh/remotePlugin';
+import { sshArgsForHost } from '../backends/ssh/sshArgs';
+import { SshHostMonitor } from '../backends/ssh/remotePlugin';
+import { SshBackend, type HostStatus } from '../backends/ssh';
+import { isLive, keepsIntent, type Backend, type BackendContext, type BackendFactory, type DeclaredPlugin, type PluginStatus, type ShellCommand, type UnrecordedResource } from '../backends/backend';
+import { BACKENDS, DEFAULT_BACKEND, backendFor, backendOfRecord, ownsRecord } from '../backends/registry';
 
-/** A plugin declared in tether.json: a local subprocess (maybe in a conda env), a container, or a command on an SSH host. */
-export type DeclaredPlugin = SubprocessPlugin | DockerPlugin | RemoteSshPlugin;
+export type { DeclaredPlugin, PluginState, PluginStatus } from '../backends/backend';
+export type { HostStatus } from '../backends/ssh';
+export { FALLBACK_RESOLVER_NOTE, sshBinaryFor } from '../backends/ssh/hosts';
+export type { SshConnectionOptions } from '../backends/ssh/connection';
+export type { CloudProvider } from '../backends/cloud/provider';
+export { defaultShutdownAction } from '../backends/ssh/deadman';
 
-export type PluginState = 'running' | 'starting' | 'stopping' | 'stopped' | 'failed' | 'orphan';
-
-/** One plugin (declared, or found in the ledger) as `tether status --json` prints it. */
-export interface PluginStatus {
-  name: string;
-  /**
-   * local: a process tree on this machine; docker: a container (its host process tree below it);
-   * ssh: a process tree on an SSH host (its PIDs are the host's, see `host`).
-   */
-  kind: 'local' | 'docker' | 'ssh';
-  /** For `kind: 'ssh'`: the host spec (alias or user@host:port) as declared and recorded. */
-  host?: string;
-  executionMode: string;
-  state: PluginState;
-  /** Declared in this workspace's `.vscode/tether.json`. */
-  declared: boolean;
-  /** Why it is an orphan, when it is one. */
-  orphanReason?: string;
-  ledgerId: string | null;
-  workspace: string | null;
-  owner: ResourceOwner | null;
-  /** True when this process (this window, this CLI run) started it. */
-  ownedByMe: boolean;
-  command: string;
-  logPath: string | null;
-  healthUrl: string | null;
-  /** The plugin's own grace period (ms) between SIGTERM and SIGKILL, when it declares one. */
-  stopGraceMs: number | null;
-  startedAt: string | null;
-  lastExit: { code?: number | null; signal?: string | null; at: string; message?: string } | null;
-  processes: ProcessInfo[];
-  /** For containers: what Docker says. */
-  container?: {
-    id: string;
-    name: string;
-    image: string;
-    state: string;
-    ports: string[];
-    /** From the engine's stats API (null until two samples exist). */
-    cpuPercent?: number | null;
-    memoryBytes?: number;
-  };
-  /** A problem reading this plugin's state (e.g. the Docker engine is not running, the SSH host is unreachable). */
-  problem?: string;
+/** One SSH host monitor (one connection per host) for every workspace of a window. */
+export function createSshMonitor(options: SshConnectionOptions, log: Logger): SshHostMonitor {
+  return new SshHostMonitor(new SshConnectionPool({ ...options, log }), { log });
 }
 
 export interface StatusReport {
@@ -109,26 +65,6 @@ export interface StatusReport {
   /** The last VS Code window closed while these kept billing (until dismissed); null otherwise. */
   closedWhileBilling: CloseReport | null;
 }
-
-/** One SSH host as `tether status --json` prints it. */
-export interface HostStatus {
-  /** The host spec as declared / recorded (alias or user@host:port). */
-  host: string;
-  /** user@host:port the spec resolved to (absent when it cannot be resolved). */
-  target?: string;
-  state: HostState;
-  /** Why it is unreachable (one line with the remedy). */
-  error?: string;
-  /** When the next connection attempt may run (ISO), while unreachable. */
-  retryAt?: string;
-  /** From nvidia-smi on the host; absent when unknown or when the host has no nvidia-smi. */
-  gpus?: GpuInfo[];
-  /** Plugins on this host: declared in this workspace, or with an active ledger record. */
-  plugins: string[];
-  /** Set when the host is the SSH endpoint of a running cloud instance Tether launched. */
-  cloud?: { ledgerId: string; name: string; provider: string };
-}
-
 
 export interface EngineOptions {
   workspace: string;
@@ -158,6 +94,8 @@ export interface EngineOptions {
    * declared commands are never started; viewing, stopping and cleaning up still work. Default: trusted (the CLI).
    */
   trusted?: () => boolean;
+  /** This tick's cloud status, shared by every folder and window (src/fleet/snapshot.ts); default: this engine lists the providers. */
+  cloudStatus?: () => Promise<CloudStatus>;
 }
 
 export class Engine {
@@ -167,8 +105,13 @@ export class Engine {
   readonly owner: ResourceOwner;
   private readonly log: Logger;
   private readonly plugins = new Map<string, DeclaredPlugin>();
-  private dockerApi: Docker | undefined;
   private sshMon: SshHostMonitor | undefined;
+  /** The backends this workspace has used, by kind (made on first use). */
+  private readonly backends = new Map<string, Backend>();
+  /** The live processes of local records as the last reconcile read them. */
+  private lastSnap = new Map<string, ProcessInfo[]>();
+  /** Resources found by their marker with no active record (their own stop), by ledger id or container id. */
+  private readonly unrecordedFound = new Map<string, UnrecordedResource>();
 
   constructor(private readonly opts: EngineOptions) {
     this.workspace = path.resolve(opts.workspace);
@@ -232,11 +175,6 @@ export class Engine {
     return withUser;
   }
 
-  /** The Docker engine client (created on first use; honours DOCKER_HOST). */
-  get docker(): Docker {
-    return (this.dockerApi ??= dockerClient());
-  }
-
   /** The SSH connections and remote polls (created on first use: one connection per host). */
   get ssh(): SshHostMonitor {
     return (this.sshMon ??= this.opts.sshMonitor ?? new SshHostMonitor(new SshConnectionPool({ log: this.log, ...this.opts.ssh }), { log: this.log }));
@@ -247,35 +185,49 @@ export class Engine {
     if (this.sshMon && this.sshMon !== this.opts.sshMonitor) this.sshMon.closeAll();
   }
 
-  /** The plugin object for a declared name (kept, so protocol calls see the same instance). */
-  plugin(spec: PluginSpec): DeclaredPlugin {
-    let p = this.plugins.get(spec.name);
-    if (!p || JSON.stringify(p === undefined ? undefined : this.specOf(p)) !== JSON.stringify(spec)) {
-      const prev = p?.ledgerRecord;
-      const deps: SubprocessDeps = {
+  /** What this workspace lends its backends. */
+  private readonly ctx: BackendContext = {
+    workspace: '',
+    ledger: undefined as unknown as Ledger,
+    tracker: undefined as unknown as ProcessTracker,
+    owner: undefined as unknown as ResourceOwner,
+    log: silentLogger,
+    service: <T>(name: string): T => {
+      if (name === 'ssh') return this.ssh as T;
+      throw new Error(`no service "${name}"`);
+    },
+    liveProcesses: (id: string) => this.lastSnap.get(id),
+  };
+
+  /** The backend of a kind, bound to this workspace (made on first use). */
+  private backend(f: BackendFactory): Backend {
+    let b = this.backends.get(f.kind);
+    if (!b) {
+      Object.assign(this.ctx, {
         workspace: this.workspace,
         ledger: this.ledger,
         tracker: this.tracker,
         owner: this.owner,
         log: this.log,
         ...(this.opts.startupCheckMs === undefined ? {} : { startupCheckMs: this.opts.startupCheckMs }),
-      };
-      if (spec.host) {
-        p = new RemoteSshPlugin(spec as RemotePluginSpec, {
-          ledger: this.ledger,
-          monitor: this.ssh,
-          owner: this.owner,
-          log: this.log,
-          workspace: this.workspace,
-          ...(this.opts.startupCheckMs === undefined ? {} : { startupCheckMs: this.opts.startupCheckMs }),
-        });
-      } else if (spec.docker) {
-        p = new DockerPlugin(dockerSpecFromPlugin(spec), { ...deps, docker: this.docker });
-      } else if (spec.conda) {
-        p = new CondaPlugin(spec, deps);
-      } else {
-        p = new SubprocessPlugin(spec, deps);
-      }
+      });
+      b = f.create(this.ctx);
+      this.backends.set(f.kind, b);
+    }
+    return b;
+  }
+
+  /** The SSH backend, which also reports the hosts (state, GPUs) the tree shows. */
+  private get sshBackend(): SshBackend {
+    return this.backend(BACKENDS.find((f) => f.kind === 'ssh')!) as SshBackend;
+  }
+
+  /** The plugin object for a declared name (kept, so protocol calls see the same instance). */
+  plugin(spec: PluginSpec): DeclaredPlugin {
+    let p = this.plugins.get(spec.name);
+    if (!p || JSON.stringify(p === undefined ? undefined : this.specOf(p)) !== JSON.stringify(spec)) {
+      const prev = p?.ledgerRecord;
+      p = this.backend(backendFor(spec)).plugin(spec);
       this.specs.set(p, spec);
       p.attach(prev);
       this.plugins.set(spec.name, p);
@@ -293,6 +245,15 @@ export class Engine {
     return this.ledger.read().resources.find((r) => isPluginRecord(r) && r.workspace === this.workspace && r.plugin === name);
   }
 
+  /** The declared plugin's object when its declaration runs on the backend of this record (else a stop goes by the record alone). */
+  private declaredFor(record: LedgerResource): { f: BackendFactory; plugin?: DeclaredPlugin } | undefined {
+    const spec = record.workspace === this.workspace ? this.config()?.plugins.find((p) => p.name === record.plugin) : undefined;
+    const sf = spec ? backendFor(spec) : undefined;
+    if (spec && sf && ownsRecord(sf, record)) return { f: sf, plugin: this.plugin(spec) };
+    const f = backendOfRecord(record);
+    return f ? { f } : undefined;
+  }
+
   /**
    * Starts a declared plugin. The check ("is it already running?") and the start (its intent in
    * the ledger) happen under one lock per plugin in the state folder, held by every CLI run and
@@ -307,8 +268,9 @@ export class Engine {
       async () => {
         await this.reconcile();
         let existing = this.activeRecord(name);
-        if (existing?.kind === 'ssh') {
-          await this.pollRemote([existing]); // closes the record when the host says nothing is left
+        const f = existing && backendOfRecord(existing);
+        if (existing && f) {
+          await this.backend(f).observe([existing]); // closes the record when its backend finds nothing left (SSH: the host says so)
           existing = this.activeRecord(name);
         }
         if (existing) {
@@ -347,7 +309,7 @@ export class Engine {
 
   /** After a failed start: its record, if still a `starting` intent with no process, is closed as failed. */
   private async closeFailedIntent(name: string, err: unknown): Promise<void> {
-    if (err instanceof RemoteStartError) return; // the remote plugin closes its own record, or keeps it when the outcome is unknown (found later by its marker)
+    if (keepsIntent(err)) return; // the plugin closes its own record, or keeps it when the outcome is unknown (found later by its marker)
     const line = err instanceof TetherError ? err.oneLine() : err instanceof Error ? err.message : String(err);
     await this.ledger
       .update((b) => {
@@ -368,28 +330,36 @@ export class Engine {
       return undefined;
     }
     const grace = resolveGraceMs({ overrideMs: graceMs ?? this.opts.graceMs, pluginMs: pluginGraceMs(spec?.stopGraceSeconds) });
-    if (record.kind === 'ssh') {
-      if (spec?.host && spec.host === record.host) {
-        const p = this.plugin(spec) as RemoteSshPlugin;
-        p.attach(record);
-        return p.stop(grace);
-      }
-      return this.stopById(record.id, grace);
-    }
-    if (record.kind === 'docker') {
-      if (spec?.docker) {
-        const p = this.plugin(spec) as DockerPlugin;
-        p.attach(record);
-        return containerStopAsReport(await p.stop(grace / 1000), record);
-      }
-      return this.stopById(record.id, grace);
-    }
-    if (spec && !spec.docker && !spec.host) {
-      const p = this.plugin(spec) as SubprocessPlugin;
-      p.attach(record);
-      return p.stop(grace);
-    }
-    return stopResourceTree(record, this.ledger, this.tracker, this.log, { graceMs: grace });
+    const d = this.declaredFor(record);
+    if (!d) return undefined;
+    return this.backend(d.f).stop(record, { graceMs: grace, ...(d.plugin ? { plugin: d.plugin } : {}) });
+  }
+
+  /** Prepares a start that may ask the user things (SSH: connects first, so passphrase and host-key prompts can show). */
+  async prepare(name: string): Promise<void> {
+    const spec = this.requireSpec(name);
+    await this.backend(backendFor(spec)).prepare?.(spec);
+  }
+
+  /** The last lines of a plugin's output (its active record, else its last run); undefined when its backend keeps none. */
+  async logs(ref: { name: string; ledgerId: string | null }, tail = 1000): Promise<string | undefined> {
+    const body = this.ledger.read();
+    const record = body.resources.find((r) => r.id === ref.ledgerId) ?? body.ended.find((r) => r.workspace === this.workspace && r.plugin === ref.name && !!backendOfRecord(r));
+    const f = record && backendOfRecord(record);
+    const b = f && this.backend(f);
+    return b?.logs ? b.logs(record!, { tail }) : undefined;
+  }
+
+  /** A terminal on an SSH host ("user@host:port" is Tether's spelling; ssh gets "-p port -- user@host"). */
+  hostShell(host: string): ShellCommand {
+    return { name: `ssh ${host}`, command: 'ssh', args: sshArgsForHost(host) };
+  }
+
+  /** A terminal inside a running plugin, where its backend has one (a container's shell). */
+  shell(ledgerId: string): ShellCommand | undefined {
+    const record = this.ledger.read().resources.find((r) => r.id === ledgerId);
+    const f = record && backendOfRecord(record);
+    return f ? this.backend(f).shell?.(record!) : undefined;
   }
 
   async restart(name: string): Promise<LedgerResource> {
@@ -419,13 +389,8 @@ export class Engine {
     this.requireSpec(name);
     const record = this.activeRecord(name);
     if (!record) return [];
-    if (record.kind === 'ssh') {
-      const list = (await this.pollRemote([record])).get(record.id);
-      if (list === undefined) throw this.unreachableError(record.host!);
-      return list.map((p) => p.pid);
-    }
-    const snap = await this.tracker.snapshot([{ id: record.id, known: beforeThisBoot(record.createdAt) ? [] : record.processes }]);
-    return (snap.get(record.id) ?? []).map((p) => p.pid);
+    const f = backendOfRecord(record);
+    return (await (f && this.backend(f).pids?.(record))) ?? [];
   }
 
   /**
@@ -508,95 +473,6 @@ export class Engine {
     return snap;
   }
 
-  /**
-   * Polls remote (`kind: 'ssh'`) records, one round trip per host. A record whose host answered
-   * that nothing is left is closed; a record of a host that could not be asked is absent from
-   * the result (unknown, not gone) and is kept as it is.
-   */
-  private async pollRemote(records: readonly LedgerResource[]): Promise<Map<string, RemoteProcessInfo[]>> {
-    const remote = records.filter((r) => r.kind === 'ssh' && r.host);
-    if (!remote.length) return new Map();
-    const polled = await this.ssh.poll(remote);
-    const empty = (r: LedgerResource) => polled.get(r.id)?.length === 0;
-    const gone = remote.filter((r) => empty(r) && r.state !== 'starting');
-    // A `starting` record older than a minute with nothing on the host is a start that crashed.
-    const staleIntents = remote.filter((r) => empty(r) && r.state === 'starting' && Date.now() - Date.parse(r.createdAt) > 60_000);
-    if (!gone.length && !staleIntents.length) return polled;
-    await this.ledger.update((b) => {
-      for (const r of gone) {
-        if (!b.resources.some((x) => x.id === r.id)) continue;
-        // The host recorded how the command ended when it ended on its own.
-        const code = this.ssh.exitCode(r.id);
-        if (code === undefined) endIn(b, r.id, 'stopped', `no process left on ${r.host} (reconciled)`);
-        else endIn(b, r.id, code === 0 ? 'stopped' : 'failed', `exited with code ${code} on ${r.host}`, { code, signal: null, at: new Date().toISOString() });
-      }
-      for (const r of staleIntents) if (b.resources.some((x) => x.id === r.id)) endIn(b, r.id, 'failed', `start on ${r.host} never completed (crash during start?)`);
-    }, 'reconciling');
-    for (const r of [...gone, ...staleIntents]) {
-      this.ssh.forget(r.id);
-      this.log.info(`${r.plugin}@${r.host}: no process left; ledger record ${r.id} closed`);
-    }
-    return polled;
-  }
-
-  /** The error to show for a host that could not be asked (its records are kept). */
-  private unreachableError(host: string): TetherError {
-    let err: unknown;
-    try {
-      err = this.ssh.connection(host).error;
-    } catch (e) {
-      err = e; // the spec itself cannot be resolved
-    }
-    if (err instanceof TetherError) return err;
-    return new SshError('unreachable', `${host} is unreachable${err instanceof Error ? `: ${err.message}` : ''}`, {
-      remedy: 'Its ledger records are kept; Tether retries by itself.',
-    });
-  }
-
-  /** A host's status for {@link StatusReport.hosts}; `pollError` is a failure of this status call's poll. */
-  private hostStatus(host: string, plugins: string[], pollError?: string): HostStatus {
-    try {
-      const s = this.ssh.status(host);
-      const error = s.error ?? pollError;
-      return {
-        host,
-        target: s.target,
-        state: pollError && s.state === 'connected' ? 'unreachable' : s.state,
-        ...(error ? { error } : {}),
-        ...(s.retryAt ? { retryAt: s.retryAt } : {}),
-        ...(s.gpus ? { gpus: s.gpus } : {}),
-        plugins,
-      };
-    } catch (err) {
-      return { host, state: 'unreachable', error: asTetherError(err).oneLine(), plugins };
-    }
-  }
-
-  /** A remote plugin's status (declared or not); `list` undefined = its host could not be asked. */
-  private remoteToStatus(
-    name: string,
-    record: LedgerResource | undefined,
-    list: RemoteProcessInfo[] | undefined,
-    reason: string | undefined,
-    declared: boolean,
-    host: string,
-    hosts: ReadonlyMap<string, HostStatus>,
-  ): PluginStatus {
-    const unknown = !!record && list === undefined;
-    const processes = list ?? (record ? (this.ssh.lastKnown(record.id) ?? []) : []);
-    const st = this.toStatus(name, record, processes, reason, declared);
-    st.kind = 'ssh';
-    st.host = record?.host ?? host;
-    if (!record) st.executionMode = 'remote_ssh';
-    if (unknown) {
-      // Unknown is not gone: the record stays, with the state it has on record.
-      st.state = reason ? 'orphan' : record.state;
-      const h = hosts.get(st.host);
-      st.problem = `host ${st.host} is unreachable${h?.error ? ` (${h.error})` : ''}; the ledger record is kept and Tether retries ${h?.retryAt ? `from ${h.retryAt}` : 'on the next poll'}`;
-    }
-    return st;
-  }
-
   /** Why a record is an orphan, or undefined when someone owns it. */
   orphanReason(r: LedgerResource, declared: ReadonlySet<string> | undefined): string | undefined {
     if (otherMachineOf(r)) return undefined; // another machine's to judge (and to stop)
@@ -622,17 +498,17 @@ export class Engine {
       configError = err.oneLine();
       configProblems = err.problems;
     }
-    const snap = await this.reconcile();
-    const cloudPromise: Promise<CloudStatus> = this.cloud.status().catch((err: unknown) => ({
+    this.lastSnap = await this.reconcile();
+    const cloudPromise: Promise<CloudStatus> = (this.opts.cloudStatus ? this.opts.cloudStatus() : this.cloud.status()).catch((err: unknown) => ({
       instances: [],
       errors: [{ provider: 'cloud', message: asTetherError(err).oneLine() }],
       costPerHour: 0,
       costSoFar: 0,
     }));
-    // Remote: one round trip per host (hosts in parallel), for its records or, without any, its GPUs.
     const before = this.ledger.read().resources;
-    const remoteActive = before.filter((r) => r.kind === 'ssh' && r.host);
-    // A running cloud instance Tether launched is an SSH host too (GPUs, remote plugins, idle checks).
+    // Hosts: every SSH host with a remote record, declared or watched, and every running cloud
+    // instance Tether launched (an SSH host too: GPUs, remote plugins, idle checks).
+    const remoteActive = before.filter((r) => r.host && backendOfRecord(r));
     const cloudHosts = new Map<string, LedgerResource>();
     for (const r of before) {
       const h = this.cloudHost(r);
@@ -655,11 +531,19 @@ export class Engine {
       const own = new Set([...remoteActive.map((r) => r.host!), ...(this.opts.extraHosts?.() ?? []), ...cloudHosts.keys()]);
       for (const h of hostNames) if (!own.has(h)) pollErrors.set(h, 'not connected: this workspace is not trusted (Restricted Mode), and Tether never connects to the hosts its tether.json names');
     }
-    const [remote] = await Promise.all([
-      this.pollRemote(remoteActive),
+    // Each backend reads its records once (SSH: one round trip per host, hosts in parallel),
+    // while hosts with no record have their GPUs read.
+    const byBackend = new Map<BackendFactory, LedgerResource[]>();
+    for (const r of before) {
+      const f = backendOfRecord(r);
+      if (f) byBackend.set(f, [...(byBackend.get(f) ?? []), r]);
+    }
+    const ssh = this.sshBackend;
+    await Promise.all([
+      ...[...byBackend].map(([f, recs]) => this.backend(f).observe(recs)),
       ...hostNames
         .filter((h) => !remoteActive.some((r) => r.host === h) && !pollErrors.has(h))
-        .map((h) => this.ssh.pollGpus(h).catch((err: unknown) => void pollErrors.set(h, asTetherError(err).oneLine()))),
+        .map((h) => ssh.pollGpus(h).catch((err: unknown) => void pollErrors.set(h, asTetherError(err).oneLine()))),
     ]);
     const cloud = await cloudPromise;
     // The SSH command shown for an instance names the user Tether itself connects as (the
@@ -674,11 +558,11 @@ export class Engine {
       const names = [
         ...new Set([
           ...(cfg?.plugins ?? []).filter((p) => p.host === h).map((p) => p.name),
-          ...body.resources.filter((r) => r.kind === 'ssh' && r.host === h).map((r) => r.plugin),
+          ...body.resources.filter((r) => r.host === h && backendOfRecord(r)).map((r) => r.plugin),
         ]),
       ];
-      const unanswered = remoteActive.some((r) => r.host === h && !remote.has(r.id));
-      const st = this.hostStatus(h, names, pollErrors.get(h) ?? (unanswered ? 'the poll of this host failed' : undefined));
+      const unanswered = remoteActive.some((r) => r.host === h && ssh.unanswered(r.id));
+      const st = ssh.hostStatus(h, names, pollErrors.get(h) ?? (unanswered ? 'the poll of this host failed' : undefined));
       const c = cloudHosts.get(h);
       if (c) st.cloud = { ledgerId: c.id, name: c.plugin, provider: c.remote!.provider };
       hosts.set(h, st);
@@ -686,83 +570,50 @@ export class Engine {
     const declared = cfg ? new Set(cfg.plugins.map((p) => p.name)) : undefined;
     const plugins: PluginStatus[] = [];
     const orphans: PluginStatus[] = [];
-    const active = body.resources.filter(isProcessRecord);
     for (const spec of cfg?.plugins ?? []) {
-      if (spec.host) {
-        const record = body.resources.find((r) => r.kind === 'ssh' && r.workspace === this.workspace && r.plugin === spec.name);
-        const reason = record ? this.orphanReason(record, declared) : undefined;
-        const list = record ? remote.get(record.id) : undefined;
-        const st = this.remoteToStatus(spec.name, record, list, reason, true, spec.host, hosts);
-        if (!record || record.host === spec.host) (this.plugin(spec) as RemoteSshPlugin).attach(record, list ?? st.processes as RemoteProcessInfo[]);
-        st.command = [spec.command, ...spec.args].join(' ');
-        st.healthUrl = spec.healthUrl ?? null;
-        st.stopGraceMs = spec.stopGraceSeconds === undefined ? null : spec.stopGraceSeconds * 1000;
-        const lastEnded = body.ended.find((r) => r.workspace === this.workspace && r.plugin === spec.name);
-        if (!record && lastEnded) {
-          st.state = lastEnded.state === 'failed' ? 'failed' : 'stopped';
-          st.lastExit = lastEnded.exit ?? null;
-          st.logPath = lastEnded.logPath ?? null;
-        }
-        plugins.push(st);
-        if (reason) orphans.push(st);
-        continue;
-      }
-      if (spec.docker) {
-        const st = await this.dockerStatus(spec, body.resources, body.ended, declared);
-        plugins.push(st);
-        if (st.orphanReason) orphans.push(st);
-        continue;
-      }
-      const record = active.find((r) => r.workspace === this.workspace && r.plugin === spec.name);
+      const f = backendFor(spec);
+      const record = body.resources.find((r) => r.workspace === this.workspace && r.plugin === spec.name && ownsRecord(f, r));
       const lastEnded = body.ended.find((r) => r.workspace === this.workspace && r.plugin === spec.name);
-      const processes = record ? (snap.get(record.id) ?? []) : [];
-      const reason = record ? this.orphanReason(record, declared) : undefined;
-      const plugin = this.plugin(spec) as SubprocessPlugin;
-      plugin.attach(record, processes);
-      const st = this.toStatus(spec.name, record, processes, reason, true);
-      st.command = [spec.command, ...spec.args].join(' ');
-      st.healthUrl = spec.healthUrl ?? null;
-      st.stopGraceMs = spec.stopGraceSeconds === undefined ? null : spec.stopGraceSeconds * 1000;
-      st.logPath = plugin.logPath;
-      if (!record && lastEnded) {
-        st.state = lastEnded.state === 'failed' ? 'failed' : 'stopped';
-        st.lastExit = lastEnded.exit ?? null;
-      }
+      const orphanReason = record ? this.orphanReason(record, declared) : undefined;
+      const st = await this.backend(f).status({
+        name: spec.name,
+        spec,
+        plugin: this.plugin(spec),
+        ...(record ? { record } : {}),
+        ...(lastEnded ? { lastEnded } : {}),
+        ...(orphanReason ? { orphanReason } : {}),
+      });
       plugins.push(st);
-      if (reason) orphans.push(st);
+      if (st.orphanReason) orphans.push(st);
     }
-    for (const r of active) {
-      if (r.workspace === this.workspace && declared?.has(r.plugin)) continue;
-      const reason = this.orphanReason(r, declared);
-      const st = this.toStatus(r.plugin, r, snap.get(r.id) ?? [], reason, false);
-      if (r.workspace === this.workspace) plugins.push(st);
-      if (reason) orphans.push(st);
-    }
+    // Records no declaration of this workspace runs: another workspace's, or no longer declared.
     for (const r of body.resources) {
-      if (r.kind !== 'ssh' || !r.host) continue;
-      if (r.workspace === this.workspace && cfg?.plugins.some((p) => p.name === r.plugin && p.host)) continue;
-      const reason = this.orphanReason(r, declared);
-      const st = this.remoteToStatus(r.plugin, r, remote.get(r.id), reason, false, r.host, hosts);
+      const f = backendOfRecord(r);
+      if (!f) continue;
+      const spec = r.workspace === this.workspace ? cfg?.plugins.find((p) => p.name === r.plugin) : undefined;
+      if (spec && ownsRecord(backendFor(spec), r)) continue;
+      const orphanReason = this.orphanReason(r, declared);
+      const st = await this.backend(f).status({ name: r.plugin, record: r, ...(orphanReason ? { orphanReason } : {}) });
       if (r.workspace === this.workspace) plugins.push(st);
-      if (reason) orphans.push(st);
+      if (orphanReason) orphans.push(st);
     }
-    if (body.resources.some((r) => r.kind === 'docker')) {
+    // Resources found by their marker with no active record (a container left by a crash).
+    this.unrecordedFound.clear();
+    for (const f of [DEFAULT_BACKEND, ...BACKENDS]) {
+      const b = this.backend(f);
+      if (!b.unrecorded) continue;
       try {
-        for (const o of await findOrphanContainers(this.docker, this.ledger)) {
-          if (orphans.some((x) => x.ledgerId === o.container.ledgerId)) continue;
-          const st = this.toStatus(o.container.plugin ?? o.container.name, o.record, [], o.reason, false);
-          st.kind = 'docker';
-          st.state = 'orphan';
-          st.ledgerId = o.record?.id ?? o.container.ledgerId ?? null;
-          st.container = { id: o.container.id, name: o.container.name, image: o.container.image, state: o.container.state, ports: [] };
-          orphans.push(st);
-          if (o.record?.workspace === this.workspace) plugins.push(st);
+        for (const u of await b.unrecorded()) {
+          if (orphans.some((x) => x.ledgerId !== null && x.ledgerId === u.status.ledgerId)) continue;
+          orphans.push(u.status);
+          this.unrecordedFound.set(u.status.ledgerId ?? u.status.container?.id ?? u.status.name, u);
+          if (u.record?.workspace === this.workspace) plugins.push(u.status);
         }
       } catch (err) {
-        this.log.warn(`cannot look for orphaned containers: ${asTetherError(err).oneLine()}`);
+        this.log.warn(`cannot look for orphaned ${f.kind} resources: ${asTetherError(err).oneLine()}`);
       }
     }
-    const running = plugins.filter((p) => p.processes.length > 0 || p.container?.state === 'running');
+    const running = plugins.filter(isLive);
     return {
       schemaVersion: 1,
       workspace: this.workspace,
@@ -792,91 +643,6 @@ export class Engine {
     return rec ? closeReport(rec, this.ledger) : null;
   }
 
-  /** A declared container plugin: its record, what Docker says, and its host process tree. */
-  private async dockerStatus(
-    spec: PluginSpec,
-    active: LedgerResource[],
-    ended: LedgerResource[],
-    declared: ReadonlySet<string> | undefined,
-  ): Promise<PluginStatus> {
-    const record = active.find((r) => r.kind === 'docker' && r.workspace === this.workspace && r.plugin === spec.name);
-    const plugin = this.plugin(spec) as DockerPlugin;
-    plugin.attach(record);
-    let problem: string | undefined;
-    let cs: Awaited<ReturnType<DockerPlugin['refresh']>>;
-    if (record) {
-      try {
-        cs = await plugin.refresh();
-      } catch (err) {
-        problem = asTetherError(err).oneLine();
-      }
-      if (cs && !cs.running) {
-        // The container exited or vanished: the run is over.
-        const failed = cs.exitCode !== null && cs.exitCode !== 0 && record.state !== 'stopping';
-        await this.ledger.end(record.id, failed ? 'failed' : 'stopped', `container ${cs.state}`, { code: cs.exitCode, signal: null, at: new Date().toISOString() });
-      }
-    }
-    const live = record && cs?.running ? record : undefined;
-    const reason = live ? this.orphanReason(live, declared) : undefined;
-    const st = this.toStatus(spec.name, live, cs?.running ? cs.processes : [], reason, true);
-    st.kind = 'docker';
-    st.command = `${spec.docker!.image}${spec.args.length || spec.command ? ` ${[spec.command, ...spec.args].filter(Boolean).join(' ')}` : ''}`;
-    st.healthUrl = spec.healthUrl ?? null;
-    if (cs && live) {
-      st.container = { id: cs.containerId, name: cs.name, image: cs.image, state: cs.state, ports: cs.ports };
-      try {
-        const stats = await plugin.stats();
-        if (stats) Object.assign(st.container, { cpuPercent: stats.cpuPercent, memoryBytes: stats.memoryBytes });
-      } catch (err) {
-        this.log.debug(`${spec.name}: no container stats: ${asTetherError(err).oneLine()}`);
-      }
-    }
-    if (problem) {
-      st.problem = problem;
-      if (record) st.state = record.state === 'failed' ? 'failed' : 'running';
-    }
-    if (!live && !problem) {
-      const last = ended.find((r) => r.workspace === this.workspace && r.plugin === spec.name);
-      if (last) {
-        st.state = last.state === 'failed' ? 'failed' : 'stopped';
-        st.lastExit = last.exit ?? null;
-      }
-    }
-    return st;
-  }
-
-  private toStatus(
-    name: string,
-    record: LedgerResource | undefined,
-    processes: ProcessInfo[],
-    orphanReason: string | undefined,
-    declared: boolean,
-  ): PluginStatus {
-    let state: PluginState = 'stopped';
-    if (record) {
-      state = orphanReason ? 'orphan' : record.state === 'failed' ? 'failed' : processes.length ? (record.state === 'stopping' ? 'stopping' : 'running') : record.state;
-    }
-    return {
-      name,
-      kind: 'local',
-      executionMode: record?.executionMode ?? 'subprocess',
-      state,
-      declared,
-      ...(orphanReason ? { orphanReason } : {}),
-      ledgerId: record?.id ?? null,
-      workspace: record?.workspace ?? (declared ? this.workspace : null),
-      owner: record?.owner ?? null,
-      ownedByMe: !!record?.owner && record.owner.pid === this.owner.pid && record.owner.startTime === this.owner.startTime,
-      command: record?.command ? [record.command.command, ...record.command.args].join(' ') : (processes[0]?.command ?? ''),
-      logPath: record?.logPath ?? null,
-      healthUrl: null,
-      stopGraceMs: null,
-      startedAt: record?.createdAt ?? null,
-      lastExit: record?.exit ?? null,
-      processes,
-    };
-  }
-
   /** Running resources nobody owns any more. */
   async orphans(): Promise<PluginStatus[]> {
     return (await this.status()).orphans;
@@ -887,10 +653,11 @@ export class Engine {
     const orphans = await this.orphans();
     const results = await Promise.allSettled(
       orphans.map(async (o) => {
-        if (o.kind === 'docker' && o.container && !this.ledger.read().resources.some((r) => r.id === o.ledgerId)) {
-          return removeTetherContainer(this.docker, o.container.id, { ledger: this.ledger, graceSeconds: graceMs / 1000, log: this.log, reason: `orphan: ${o.orphanReason}` });
-        }
-        return o.ledgerId ? this.stopById(o.ledgerId, graceMs, `orphan: ${o.orphanReason}`) : undefined;
+        const reason = `orphan: ${o.orphanReason}`;
+        const active = o.ledgerId !== null && this.ledger.read().resources.some((r) => r.id === o.ledgerId);
+        const found = this.unrecordedFound.get(o.ledgerId ?? o.container?.id ?? o.name);
+        if (found && !active) return found.stop({ graceMs, reason });
+        return o.ledgerId ? this.stopById(o.ledgerId, graceMs, reason) : undefined;
       }),
     );
     return {
@@ -899,18 +666,12 @@ export class Engine {
     };
   }
 
-  /** Stops the process tree of one ledger record, whoever started it. */
+  /** Stops the resource of one ledger record identity-safely, whoever started it. */
   async stopById(ledgerId: string, graceMs = 2000, reason?: string): Promise<StopReport | undefined> {
     const record = this.ledger.read().resources.find((r) => r.id === ledgerId);
-    if (record?.kind === 'docker' && record.container) {
-      const r = await removeTetherContainer(this.docker, record.container.id, { ledger: this.ledger, graceSeconds: graceMs / 1000, log: this.log, ...(reason ? { reason } : {}) });
-      return containerStopAsReport(r, record);
-    }
-    if (!record) return undefined;
-    if (record.kind === 'ssh') {
-      return stopRemoteResource(record, this.ledger, this.ssh, this.log, { graceMs, ...(reason ? { reason } : {}) });
-    }
-    return stopResourceTree(record, this.ledger, this.tracker, this.log, { graceMs, ...(reason ? { reason } : {}) });
+    const f = record && backendOfRecord(record);
+    if (!record || !f) return undefined;
+    return this.backend(f).stop(record, { graceMs, ...(reason ? { reason } : {}) });
   }
 
   /** Takes ownership of a record (e.g. an orphan the user chose to keep). */
@@ -919,22 +680,9 @@ export class Engine {
   }
 }
 
-/** A container's stop, in the shape of a process-tree stop (its host process). */
-function containerStopAsReport(r: ContainerStopReport | undefined, record: LedgerResource): StopReport | undefined {
-  if (!r) return undefined;
-  const host = record.processes[0];
-  return {
-    processes: host ? [host] : [],
-    terminated: r.stoppedBy === 'signal' ? 1 : 0,
-    killed: r.stoppedBy === 'SIGKILL' ? 1 : 0,
-    survivors: [],
-    denied: [],
-  };
-}
-
-/** Records of a workspace's declared plugins: local trees, containers and remote trees. */
+/** Records of a workspace's declared plugins (local trees, containers, remote trees, …): those a backend owns. */
 function isPluginRecord(r: LedgerResource): boolean {
-  return r.kind === 'local' || r.kind === 'docker' || r.kind === 'ssh';
+  return !!backendOfRecord(r) && r.kind !== 'api';
 }
 
 /** Records whose resources are local process trees (declared plugins and API plugins). */

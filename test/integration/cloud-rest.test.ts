@@ -24,6 +24,7 @@ import { FakeLambdaServer } from '../fakes/lambdaServer';
 import { FakeRunPodServer } from '../fakes/runpodServer';
 import { FakeVastServer } from '../fakes/vastaiServer';
 import { tmpDir, waitFor } from '../helpers/tmp';
+import { azureTarget } from './cloud-targets/azure';
 import { skipBecause } from '../helpers/skip';
 
 interface ClientOpts {
@@ -174,6 +175,7 @@ const TARGETS: Target[] = [
     canStop: true,
     stopCall: { method: 'POST', path: /^\/StopInstances$/ },
   },
+  azureTarget,
 ];
 
 /** Releases a provider's sockets when it has any to release (the AWS SDK client). */

@@ -106,10 +106,10 @@ describe('policy file (src/fleet/policy.ts)', () => {
 
   it('refuses bad values with every problem named, and writes nothing', async () => {
     const dir = tmpDir('tether-policy-');
-    await assert.rejects(setBudget(dir, { name: 'x', limitUsd: -1, period: 'week' as 'day', provider: 'azure', thresholds: [2] }), (err: Error) => {
+    await assert.rejects(setBudget(dir, { name: 'x', limitUsd: -1, period: 'week' as 'day', provider: 'nimbus', thresholds: [2] }), (err: Error) => {
       assert.match(err.message, /"limitUsd" must be a number of USD above 0, got -1/);
       assert.match(err.message, /"period" must be day, month or lifetime, got "week"/);
-      assert.match(err.message, /"provider" must be one of lambda_labs, runpod, vast_ai, aws(, [a-z_]+)*, got "azure"/);
+      assert.match(err.message, /"provider" must be one of lambda_labs, runpod, vast_ai, aws(, [a-z_]+)*, got "nimbus"/);
       assert.match(err.message, /"thresholds" must be fractions/);
       return true;
     });

@@ -3,6 +3,7 @@
 // tree provider gives each node (local, docker and SSH plugins, processes, API plugins, hosts,
 // GPUs, cloud providers and instances of every provider, info rows).
 import '../helpers/vscodeStub';
+import { BACKENDS, DEFAULT_BACKEND } from '../../src/backends/registry';
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -48,8 +49,9 @@ const proc = (pid: number, ppid: number): ProcessInfo => ({
   escaped: false,
 });
 
+/** A status as its backend reports it: the actions come from the backend of its kind (src/backends/registry.ts). */
 function plugin(over: Partial<PluginStatus>): PluginStatus {
-  return {
+  const s: PluginStatus = {
     name: 'p',
     kind: 'local',
     executionMode: 'subprocess',
@@ -66,8 +68,11 @@ function plugin(over: Partial<PluginStatus>): PluginStatus {
     startedAt: null,
     lastExit: null,
     processes: [],
+    actions: [],
     ...over,
   };
+  if (!over.actions) s.actions = [DEFAULT_BACKEND, ...BACKENDS].find((f) => f.kind === s.kind)!.actions(s);
+  return s;
 }
 
 function instance(over: Partial<CloudView>): CloudView {

@@ -60,6 +60,8 @@ export interface HttpClientOptions {
   minGapMs?: MinGaps;
   /** Default: the real clock. */
   clock?: Clock;
+  /** The transport (default: the global fetch); Azure passes one over node:https that takes a CA. */
+  fetch?: typeof fetch;
 }
 
 export interface RequestOptions {
@@ -73,6 +75,8 @@ export interface RequestOptions {
 export interface HttpAnswer<T> {
   status: number;
   body: T;
+  /** The answer's headers (ARM's Azure-AsyncOperation, Location, Retry-After). */
+  headers?: Headers;
 }
 
 export { isAmbiguous };
@@ -236,7 +240,7 @@ export class JsonHttpClient {
       let res: Response;
       let text: string;
       try {
-        res = await fetch(url, {
+        res = await (this.opts.fetch ?? fetch)(url, {
           method,
           headers: { Accept: 'application/json', ...(o.body === undefined ? {} : { 'Content-Type': 'application/json' }), ...this.opts.headers },
           ...(o.body === undefined ? {} : { body: JSON.stringify(o.body) }),
@@ -268,7 +272,7 @@ export class JsonHttpClient {
           body = undefined;
         }
       }
-      if (res.ok) return { status: res.status, body: body as T };
+      if (res.ok) return { status: res.status, body: body as T, headers: res.headers };
 
       const status = res.status;
       const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));

@@ -15,6 +15,7 @@ import { lambdaDescriptor } from './lambda/descriptor';
 import { runpodDescriptor } from './runpod/descriptor';
 import { vastDescriptor } from './vastai/descriptor';
 import { awsDescriptor } from './aws/descriptor';
+import { azureDescriptor } from './azure/descriptor';
 
 /** Where an account's settings come from: the environment (CLI, `tether watch`) and, in VS Code, the user's settings and secrets. */
 export interface AccountSource {
@@ -104,6 +105,7 @@ export const CLOUD_PROVIDERS: readonly CloudProviderDescriptor<any>[] = [
   runpodDescriptor,
   vastDescriptor,
   awsDescriptor,
+  azureDescriptor,
 ];
 
 /** The descriptor of a provider type, or undefined. */

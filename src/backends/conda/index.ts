@@ -1,7 +1,7 @@
 /** The conda backend: a local process tree run inside a conda environment (see conda.ts). */
 import type { PluginSpec } from '../../core/config';
 import type { BackendFactory, DeclaredPlugin } from '../backend';
-import { LocalBackend } from '../local';
+import { LocalBackend, localActions } from '../local';
 import { CondaPlugin } from './conda';
 
 class CondaBackend extends LocalBackend {
@@ -13,7 +13,8 @@ class CondaBackend extends LocalBackend {
 export const condaBackend: BackendFactory = {
   kind: 'conda',
   // Its runs are local process trees: their records are the local backend's.
-  recordKinds: [],
+  recordKinds: ['local'],
   owns: (spec) => !!spec.conda,
+  actions: localActions,
   create: (ctx) => new CondaBackend(ctx),
 };

@@ -83,6 +83,7 @@ class DockerBackend implements Backend {
       st.state = input.lastEnded.state === 'failed' ? 'failed' : 'stopped';
       st.lastExit = input.lastEnded.exit ?? null;
     }
+    st.icon = 'package';
     st.actions = this.actions(st);
     return st;
   }
@@ -109,11 +110,7 @@ class DockerBackend implements Backend {
   }
 
   actions(s: PluginStatus): ActionId[] {
-    const running = s.container?.state === 'running';
-    const out = commonActions(s, s.processes.length > 0 || running);
-    if (s.ledgerId || s.logPath) out.push('logs');
-    if (running) out.push('shell');
-    return out;
+    return dockerActions(s);
   }
 
   async unrecorded(): Promise<UnrecordedResource[]> {
@@ -137,9 +134,19 @@ class DockerBackend implements Backend {
   }
 }
 
+/** What the user can do with one of its resources now. */
+export function dockerActions(s: PluginStatus): ActionId[] {
+  const running = s.container?.state === 'running';
+  const out = commonActions(s, s.processes.length > 0 || running);
+  if (s.ledgerId || s.logPath) out.push('logs');
+  if (running) out.push('shell');
+  return out;
+}
+
 export const dockerBackend: BackendFactory = {
   kind: 'docker',
   recordKinds: ['docker'],
   owns: (spec) => !!spec.docker,
+  actions: dockerActions,
   create: (ctx) => new DockerBackend(ctx),
 };

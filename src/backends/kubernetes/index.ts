@@ -87,4 +87,5 @@ export const kubernetesBackend: BackendFactory = {
   recordKinds: ['kubernetes'],
   owns: (spec) => !!spec.kubernetes,
   create: (ctx) => new LazyKubernetesBackend(ctx),
+  actions: kubernetesActions,
 };

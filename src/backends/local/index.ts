@@ -54,15 +54,23 @@ export class LocalBackend implements Backend {
   }
 
   actions(s: PluginStatus): ActionId[] {
-    const out = commonActions(s, s.processes.length > 0);
-    if (s.logPath) out.push('logs');
-    return out;
+    return localActions(s);
   }
+}
+
+/** What the user can do with one of its resources now. */
+export function localActions(s: PluginStatus): ActionId[] {
+  const out = commonActions(s, s.processes.length > 0);
+  if (s.logPath) out.push('logs');
+  return out;
 }
 
 export const localBackend: BackendFactory = {
   kind: 'local',
   recordKinds: ['local'],
+  // An API plugin's local processes are local process trees too (its remote resource is not).
+  ownsRecord: (r) => r.kind === 'local' || (r.kind === 'api' && !r.remote),
   owns: () => true,
+  actions: localActions,
   create: (ctx) => new LocalBackend(ctx),
 };

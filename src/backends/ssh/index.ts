@@ -179,15 +179,21 @@ export class SshBackend implements Backend {
   }
 
   actions(s: PluginStatus): ActionId[] {
-    const out = commonActions(s, s.processes.length > 0);
-    if (s.ledgerId || s.logPath) out.push('logs');
-    return out;
+    return sshActions(s);
   }
+}
+
+/** What the user can do with one of its resources now. */
+export function sshActions(s: PluginStatus): ActionId[] {
+  const out = commonActions(s, s.processes.length > 0);
+  if (s.ledgerId || s.logPath) out.push('logs');
+  return out;
 }
 
 export const sshBackend: BackendFactory = {
   kind: 'ssh',
   recordKinds: ['ssh'],
   owns: (spec) => !!spec.host,
+  actions: sshActions,
   create: (ctx) => new SshBackend(ctx),
 };

@@ -323,7 +323,10 @@ export class SshHostMonitor {
   }
 }
 
-export class RemoteStartError extends TetherError {}
+export class RemoteStartError extends TetherError {
+  /** The remote plugin closes its own record, or keeps it when the outcome is unknown (found later by its marker). */
+  readonly keepsIntent = true;
+}
 
 /** Shape of a remote declaration, for {@link PluginMetadata.configSchema} (the full schema is media/tether.schema.json). */
 const REMOTE_PLUGIN_SCHEMA: Record<string, unknown> = {

@@ -395,6 +395,49 @@ describe('Kubernetes backend: tether k8s (CLI)', function () {
   });
 });
 
+describe('Kubernetes backend: tether start/status/stop of a declared plugin (the engine)', function () {
+  this.timeout(240_000);
+  let f: FakeKubeApiServer;
+  let dir: string;
+
+  before(async () => {
+    f = new FakeKubeApiServer({ namespaces: ['ml'] });
+    await f.start();
+    dir = tmpDir('tether-k8s-engine-');
+  });
+  after(async () => {
+    await f.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('starts the Job, shows it with its Pods and price in tether status, stops it with its Pods', async () => {
+    const { runCli } = await import('../helpers/cli');
+    const ws = path.join(dir, 'ws');
+    fs.mkdirSync(path.join(ws, '.vscode'), { recursive: true });
+    fs.writeFileSync(path.join(ws, '.vscode', 'tether.json'), JSON.stringify({ plugins: [{ name: 'train', kubernetes: { context: 'gpu-cluster', image: 'pytorch', command: ['sh', '-c', 'echo hi; sleep 600'], gpus: 1 } }] }));
+    fs.writeFileSync(path.join(dir, 'kubeconfig'), f.kubeconfig({ context: 'gpu-cluster', namespace: 'ml' }));
+    const env = { KUBECONFIG: path.join(dir, 'kubeconfig'), TETHER_STATE_DIR: path.join(dir, 'state'), HOME: path.join(dir, 'home') };
+    const prices = await runCli(['k8s', 'prices', 'set', 'gpu-cluster', '--gpu-hour', '2', '--cpu-hour', '0', '--gib-hour', '0'], env);
+    assert.equal(prices.code, 0, prices.stderr);
+    const start = await runCli(['start', 'train', '--workspace', ws], env);
+    assert.equal(start.code, 0, start.stderr + start.stdout);
+    await waitFor(() => f.list('pods', 'ml').find((p) => p.status.phase === 'Running'), 30_000, 'the pod running');
+    const st = await waitFor(async () => {
+      const r = await runCli(['status', '--json', '--workspace', ws], env);
+      const p = (JSON.parse(r.stdout).plugins as Array<{ name: string; kind: string; state: string; parts?: Array<{ description?: string }>; costPerHour?: number }>).find((x) => x.name === 'train');
+      return p?.state === 'running' && p.parts?.[0]?.description?.startsWith('Running') ? p : undefined;
+    }, 60_000, 'tether status shows it running with its pod');
+    assert.equal(st.kind, 'kubernetes');
+    assert.match(st.parts![0]!.description!, /gpu-node-\d · 1 GPU/);
+    assert.equal(st.costPerHour, 2);
+    const stop = await runCli(['stop', 'train', '--workspace', ws], env);
+    assert.equal(stop.code, 0, stop.stderr + stop.stdout);
+    assert.equal(f.list('pods', 'ml').length, 0, 'its pods are gone');
+    assert.equal(f.list('jobs', 'ml').length, 0);
+    assert.ok(f.requests.filter((r) => r.method === 'DELETE' && r.path.includes('/jobs/')).every((r) => (r.body as { propagationPolicy?: string }).propagationPolicy === 'Background'));
+  });
+});
+
 describe('Kubernetes backend: the Backend interface (through the registry)', function () {
   this.timeout(180_000);
   let f: FakeKubeApiServer;

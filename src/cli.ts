@@ -9,6 +9,7 @@ import { accountKindOf, accountsFromEnv, createProviders } from './fleet/cloudAc
 import { azureFlagEnv } from './backends/cloud/azure/descriptor';
 import { CLOUD_PROVIDERS, providerDescriptor } from './backends/cloud/registry';
 import { checkLambdaSshKey, type LambdaCloudProvider } from './backends/cloud/lambda/lambda';
+import { cloudRunTypeFromFlags } from './backends/cloud/cloudrun/pricing';
 import { costCsv, costReport } from './fleet/costReport';
 import { notOursMessage, pickCloudRecord, pickCloudView, shutdownEffectOf, type CloudView } from './fleet/cloud';
 import { Engine, asTetherError, type HostStatus, type PluginStatus, type StatusReport } from './workspace/engine';
@@ -34,6 +35,8 @@ Commands:
   cloud types PROVIDER   Instance types with $/h and regions with capacity
   cloud launch PROVIDER TYPE [--region R] [--name N] [--ssh-key K] [--image I]
                          (Lambda Cloud needs --ssh-key: exactly one of your account's SSH keys)
+                         Cloud Run jobs: --image, --project P, TYPE like 4vcpu-16gib / l4-4vcpu-16gib,
+                         or provision with --cpu N --memory GiB [--gpu l4] instead of --type
   cloud terminate NAME|ID [--unmanaged]
   cloud stop NAME|ID [--unmanaged]   Power off, keep the disk (RunPod, Vast.ai, EC2; the disk keeps billing)
   cloud prices PROVIDER [--region R]
@@ -42,6 +45,8 @@ Commands:
   cost [--since DATE] [--json|--csv]
                          What every cloud resource cost, by its provider's billing rule
   provision --provider ${CLOUD_PROVIDERS.map((d) => [d.kind, ...d.aliases].reduce((a, b) => (b.length < a.length ? b : a))).join('|')} --type T [--region R] [--name N] [--ssh-key K] [--time-limit HOURS] [--deadman MINUTES] --yes
+                         GCP: --project P --zone Z (else GOOGLE_CLOUD_PROJECT / gcloud config); a type
+                         ending in :spot launches a Spot VM (g2-standard-4:spot)
                          Azure: --subscription S --resource-group G (else AZURE_SUBSCRIPTION_ID, TETHER_AZURE_RESOURCE_GROUP)
   terminate ID|NAME [--unmanaged]
                          Names are unique among this ledger's instances (no --name: the type, then
@@ -100,12 +105,17 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         name: { type: 'string' },
         'ssh-key': { type: 'string' },
         image: { type: 'string' },
+        cpu: { type: 'string' },
+        memory: { type: 'string' },
+        gpu: { type: 'string' },
         'time-limit': { type: 'string' },
         deadman: { type: 'string' },
         minutes: { type: 'string' },
         disarm: { type: 'boolean' },
         unmanaged: { type: 'boolean', default: false },
         provider: { type: 'string' },
+        project: { type: 'string' },
+        zone: { type: 'string' },
         subscription: { type: 'string' },
         'resource-group': { type: 'string' },
         type: { type: 'string' },
@@ -135,7 +145,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
   try {
     const graceMs = parseGrace(o.grace);
     const log = stderrLogger(io, o.verbose);
-    const cloudAccounts = accountsFromEnv({ ...process.env, ...azureFlagEnv(o, positionals) });
+    // GCP's --project / --zone reach its account as TETHER_GCP_PROJECT / TETHER_GCP_ZONE (gcp/descriptor.ts); Cloud Run reads the same project (cloudrun/descriptor.ts).
+    const cloudAccounts = accountsFromEnv({ ...process.env, ...azureFlagEnv(o, positionals), ...(o.project ? { TETHER_GCP_PROJECT: o.project } : {}), ...(o.zone ? { TETHER_GCP_ZONE: o.zone } : {}) });
     engine = new Engine({
       workspace: o.workspace ?? process.cwd(),
       ownerKind: 'cli',
@@ -163,7 +174,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         ...(o.name === undefined ? {} : { name: o.name }),
         instanceType,
         ...(known === undefined ? {} : { pricePerHour: known.pricePerHour, gpuCount: known.gpuCount, ...(known.gpuType ? { gpuType: known.gpuType } : {}) }),
-        ...(o.region ? { region: o.region } : {}),
+        ...(o.region || o.zone ? { region: o.region ?? o.zone } : {}),
         ...(o['ssh-key'] ? { sshKeyName: o['ssh-key'] } : {}),
         ...(o.image ? { image: o.image } : {}),
         ...(timeLimitHours ? { timeLimitHours } : {}),
@@ -262,6 +273,13 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       }
       case 'provision': {
         const kind = o.provider ? accountKindOf(o.provider) : undefined;
+        if (kind === 'cloud_run' && !o.type) {
+          try {
+            o.type = cloudRunTypeFromFlags(o);
+          } catch (err) {
+            throw new UsageError((err as Error).message);
+          }
+        }
         if (!kind || !o.type) throw new UsageError('`tether provision --provider lambda|runpod|vast|aws --type T [--region R] [--name N] [--ssh-key K] [--time-limit HOURS] --yes`');
         const type = (await engine.cloud.catalogue(kind)).find((t) => t.name === o.type);
         if (!type) throw new UsageError(`${kind} has no instance type "${o.type}"`, `See \`tether cloud types ${kind}\`.`);

@@ -38,6 +38,7 @@ export enum CloudProviderType {
   LAMBDA_LABS = 'lambda_labs',
   RUNPOD = 'runpod',
   VAST_AI = 'vast_ai',
+  CLOUD_RUN = 'cloud_run',
   PAPERSPACE = 'paperspace',
   TOGETHER_AI = 'together_ai',
   CUSTOM = 'custom',

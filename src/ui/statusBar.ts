@@ -25,6 +25,8 @@ export interface MeterMark {
   since: string;
   value: number;
   at: number;
+  /** The burn rate when it was shown: the floor never ticks on faster (a rate that started later would invent spend). */
+  perHour?: number;
 }
 
 /**
@@ -38,7 +40,7 @@ export function meterValue(s: Snapshot, nowMs: number, mark?: MeterMark): number
   if (!sp) return s.costSoFar;
   const fromPoll = spendAt({ ...sp, perHour: s.costPerHour }, nowMs);
   if (!mark || mark.since !== sp.since) return fromPoll;
-  return Math.max(fromPoll, spendAt({ spent: mark.value, perHour: s.costPerHour, at: mark.at }, nowMs));
+  return Math.max(fromPoll, spendAt({ spent: mark.value, perHour: Math.min(s.costPerHour, mark.perHour ?? s.costPerHour), at: mark.at }, nowMs));
 }
 
 /** The item's text at `nowMs` (spend extrapolated from the snapshot by its burn rate). */
@@ -59,7 +61,7 @@ export class TetherStatusBar implements vscode.Disposable {
   /** The text at `nowMs`, remembering what the meter showed. */
   private text(s: Snapshot, nowMs: number): string {
     const text = statusText(s, nowMs, this.mark);
-    if (s.spend) this.mark = { since: s.spend.since, value: meterValue(s, nowMs, this.mark), at: nowMs };
+    if (s.spend) this.mark = { since: s.spend.since, value: meterValue(s, nowMs, this.mark), at: nowMs, perHour: s.costPerHour };
     return text;
   }
 

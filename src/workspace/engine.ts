@@ -604,7 +604,15 @@ export class Engine {
       if (!b.unrecorded) continue;
       try {
         for (const u of await b.unrecorded()) {
-          if (orphans.some((x) => x.ledgerId !== null && x.ledgerId === u.status.ledgerId)) continue;
+          const listed = orphans.find((x) => x.ledgerId !== null && x.ledgerId === u.status.ledgerId);
+          if (listed) {
+            // Its record listed it already (with no look at Docker): what the backend found completes the row.
+            if (!listed.container && u.status.container) {
+              listed.container = u.status.container;
+              listed.actions = b.actions(listed);
+            }
+            continue;
+          }
           orphans.push(u.status);
           this.unrecordedFound.set(u.status.ledgerId ?? u.status.container?.id ?? u.status.name, u);
           if (u.record?.workspace === this.workspace) plugins.push(u.status);
@@ -670,7 +678,12 @@ export class Engine {
   async stopById(ledgerId: string, graceMs = 2000, reason?: string): Promise<StopReport | undefined> {
     const record = this.ledger.read().resources.find((r) => r.id === ledgerId);
     const f = record && backendOfRecord(record);
-    if (!record || !f) return undefined;
+    if (!record || !f) {
+      // A resource the last status found by its marker with no active record (a container whose record was closed): its own identity-safe stop.
+      const found = record ? undefined : this.unrecordedFound.get(ledgerId);
+      if (found) await found.stop({ graceMs, reason: reason ?? 'stop requested' });
+      return undefined;
+    }
     return this.backend(f).stop(record, { graceMs, ...(reason ? { reason } : {}) });
   }
 

@@ -23,7 +23,9 @@ import type { FaultKind, LoggedRequest, ProviderFake } from '../fakes/fakeBase';
 import { FakeLambdaServer } from '../fakes/lambdaServer';
 import { FakeRunPodServer } from '../fakes/runpodServer';
 import { FakeVastServer } from '../fakes/vastaiServer';
+import { cloudRunTarget } from './cloud-targets/cloudrun';
 import { tmpDir, waitFor } from '../helpers/tmp';
+import { gcpTarget } from './cloud-targets/gcp';
 import { azureTarget } from './cloud-targets/azure';
 import { skipBecause } from '../helpers/skip';
 
@@ -66,6 +68,10 @@ interface Target {
   canStop: boolean;
   /** The request a stop makes (with `writesTo` naming the instance), where `canStop`. */
   stopCall?: { method: string; path: RegExp };
+  /** The provider's instances have no SSH endpoint (a container execution). */
+  noSsh?: boolean;
+  /** The provider refuses an unknown type in `checkLaunch`, before any ledger intent is written. */
+  checksTypeBeforeIntent?: boolean;
 }
 
 /** REST: any non-GET whose path names the instance. */
@@ -175,6 +181,8 @@ const TARGETS: Target[] = [
     canStop: true,
     stopCall: { method: 'POST', path: /^\/StopInstances$/ },
   },
+  gcpTarget,
+  cloudRunTarget,
   azureTarget,
 ];
 
@@ -244,7 +252,7 @@ for (const t of TARGETS) {
         return d?.status === 'running' ? d : undefined;
       }, STATE_WAIT_MS, 'running');
       assert.equal(up.pricePerHour, t.price);
-      assert.ok(up.sshHost && up.sshPort, 'an SSH endpoint once running');
+      assert.ok(t.noSsh || (up.sshHost && up.sshPort), 'an SSH endpoint once running');
       const listed = (await p.listInstances()).find((x) => x.id === inst.id);
       assert.ok(listed && matchesLedgerId(listed, id), `listed with the tether id (${listed?.tetherId})`);
       assert.equal(listed?.name, markedName(id, 'job'));
@@ -474,7 +482,8 @@ for (const t of TARGETS) {
       await assert.rejects(plugin.provisionRemoteResource({ instanceType: 'no-such-type', pricePerHour: 1, ...(t.region ? { region: t.region } : {}), ...(t.sshKeyName ? { sshKeyName: t.sshKeyName } : {}) }), CloudApiError);
       const b = ledger.read();
       assert.equal(b.resources.length, 0);
-      assert.equal(b.ended[0]?.state, 'failed');
+      if (t.checksTypeBeforeIntent) assert.deepEqual(b.ended, [], 'refused before any intent');
+      else assert.equal(b.ended[0]?.state, 'failed');
     });
   });
 }

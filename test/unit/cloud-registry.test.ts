@@ -44,3 +44,16 @@ describe('cloud provider registry (a provider is a folder plus one line in CLOUD
     assert.deepEqual(ps.map((p) => typeof p.stop), ['undefined', 'function'], 'stop exists where the provider can stop');
   });
 });
+
+describe('package.json agrees with the provider registry', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const pkg = require('../../package.json') as { contributes: { configuration: { properties: Record<string, { properties?: Record<string, unknown>; items?: { properties: { provider: { enum: string[] } } } }> } } };
+  const props = pkg.contributes.configuration.properties;
+  const kinds = CLOUD_PROVIDERS.map((d) => d.kind).sort();
+  it('tether.cloud.apiUrls names every provider (and only those)', () => {
+    assert.deepEqual(Object.keys(props['tether.cloud.apiUrls']!.properties!).sort(), kinds);
+  });
+  it('a budget in settings may be scoped to every provider (and only those)', () => {
+    assert.deepEqual([...props['tether.budgets']!.items!.properties.provider.enum].sort(), kinds);
+  });
+});

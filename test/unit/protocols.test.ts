@@ -81,9 +81,12 @@ describe('protocols (the spec\'s documented examples)', () => {
       'cloud_container', 'cloud_serverless', 'cloud_gpu', 'cloud_cpu', 'kubernetes',
     ]);
     assert.equal(PluginExecutionMode.EXTERNAL_SERVICE, 'external');
-    assert.deepEqual(Object.values(CloudProviderType), [
-      'aws', 'gcp', 'azure', 'lambda_labs', 'runpod', 'vast_ai', 'paperspace', 'together_ai', 'custom',
-    ]);
+    // The spec's values, in its order; Tether's own providers beyond the spec (a container service
+    // of a spec provider: Cloud Run, ECS) may only be added, never replace one.
+    const spec = ['aws', 'gcp', 'azure', 'lambda_labs', 'runpod', 'vast_ai', 'paperspace', 'together_ai', 'custom'];
+    const values: string[] = Object.values(CloudProviderType);
+    assert.deepEqual(values.filter((v) => spec.includes(v)), spec);
+    assert.deepEqual(values.filter((v) => !spec.includes(v)).sort(), ['cloud_run', 'ecs'].filter((v) => values.includes(v)).sort());
   });
 
   it('fills RemoteResourceInfo defaults', () => {

@@ -15,6 +15,8 @@ import { lambdaDescriptor } from './lambda/descriptor';
 import { runpodDescriptor } from './runpod/descriptor';
 import { vastDescriptor } from './vastai/descriptor';
 import { awsDescriptor } from './aws/descriptor';
+import { gcpDescriptor } from './gcp/descriptor';
+import { cloudRunDescriptor } from './cloudrun/descriptor';
 import { azureDescriptor } from './azure/descriptor';
 
 /** Where an account's settings come from: the environment (CLI, `tether watch`) and, in VS Code, the user's settings and secrets. */
@@ -105,6 +107,8 @@ export const CLOUD_PROVIDERS: readonly CloudProviderDescriptor<any>[] = [
   runpodDescriptor,
   vastDescriptor,
   awsDescriptor,
+  gcpDescriptor,
+  cloudRunDescriptor,
   azureDescriptor,
 ];
 

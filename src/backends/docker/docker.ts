@@ -529,6 +529,8 @@ export interface ContainerStopReport {
   stoppedBy: 'signal' | 'SIGKILL' | 'not-running';
   exitCode: number | null;
   removed: boolean;
+  /** Docker knew no such container (it was already gone: nothing was signalled, no record was closed). */
+  gone?: boolean;
   elapsedMs: number;
 }
 
@@ -550,7 +552,7 @@ export async function removeTetherContainer(
     info = await c.inspect();
   } catch (err) {
     if ((err as DockerApiError).statusCode === 404) {
-      return { containerId: idOrName, name: idOrName, stoppedBy: 'not-running', exitCode: null, removed: true, elapsedMs: Date.now() - t0 };
+      return { containerId: idOrName, name: idOrName, stoppedBy: 'not-running', exitCode: null, removed: true, gone: true, elapsedMs: Date.now() - t0 };
     }
     throw toDockerError(err, `container ${idOrName}`, { docker });
   }

@@ -6,6 +6,7 @@
 import type Docker from 'dockerode';
 import type { PluginSpec } from '../../core/config';
 import type { LedgerResource } from '../../core/ledger';
+import { beforeThisBoot } from '../../core/procfs';
 import type { StopReport } from '../../core/treeKiller';
 import { applySpec, baseStatus, commonActions, type ActionId, type Backend, type BackendContext, type BackendFactory, type DeclaredPlugin, type PluginStatus, type ShellCommand, type StatusInput, type UnrecordedResource } from '../backend';
 import { DockerPlugin, containerLogs, dockerClient, dockerSpecFromPlugin, findOrphanContainers, removeTetherContainer, type ContainerStopReport } from './docker';
@@ -93,9 +94,22 @@ class DockerBackend implements Backend {
       opts.plugin.attach(record);
       return containerStopAsReport(await opts.plugin.stop(opts.graceMs / 1000), record);
     }
-    if (!record.container) return undefined;
-    const r = await removeTetherContainer(this.docker, record.container.id, { ledger: this.ctx.ledger, graceSeconds: opts.graceMs / 1000, log: this.ctx.log, ...(opts.reason ? { reason: opts.reason } : {}) });
+    // An intent's container has a name before it has an id (a start that crashed in between).
+    const ref = record.container?.id || record.container?.name;
+    if (!ref) return undefined;
+    const r = await removeTetherContainer(this.docker, ref, { ledger: this.ctx.ledger, graceSeconds: opts.graceMs / 1000, log: this.ctx.log, ...(opts.reason ? { reason: opts.reason } : {}) });
+    // A container that was created (its id recorded) and that Docker no longer knows is gone: its run is over.
+    // (A name alone may still be created by a start in progress: that record stays.)
+    if (r.gone && record.container?.id && this.ctx.ledger.read().resources.some((x) => x.id === record.id)) {
+      await this.ctx.ledger.end(record.id, 'stopped', `container ${record.container.name || record.container.id.slice(0, 12)} was already gone${opts.reason ? ` (${opts.reason})` : ''}`);
+    }
     return containerStopAsReport(r, record);
+  }
+
+  /** The container's host process tree (its record names the host process), as `tether pids` printed it before. */
+  async pids(record: LedgerResource): Promise<number[]> {
+    const snap = await this.ctx.tracker.snapshot([{ id: record.id, known: beforeThisBoot(record.createdAt) ? [] : record.processes }]);
+    return (snap.get(record.id) ?? []).map((p) => p.pid);
   }
 
   async logs(record: LedgerResource, opts: { tail: number }): Promise<string> {

@@ -78,7 +78,8 @@ export const azureDescriptor: CloudProviderDescriptor<AzureAccount> = {
     if (!subscriptionId || !resourceGroup) return undefined;
     const location = setting('location') || env.TETHER_AZURE_LOCATION || env.AZURE_DEFAULTS_LOCATION || '';
     const sshPublicKey = setting('sshPublicKey') || env.TETHER_AZURE_SSH_PUBLIC_KEY || '';
-    const accessToken = src.secret?.accessToken || env.TETHER_AZURE_ACCESS_TOKEN || '';
+    // A token from the environment is the CLI's (VS Code: SecretStorage only, like every API key).
+    const accessToken = src.secret?.accessToken || (src.setting ? '' : env.TETHER_AZURE_ACCESS_TOKEN) || '';
     return {
       subscriptionId,
       resourceGroup,

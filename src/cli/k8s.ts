@@ -5,6 +5,7 @@
  * (KUBECONFIG, as kubectl reads it).
  */
 import * as os from 'node:os';
+import { PassThrough } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { ExitCode, UsageError } from '../core/errors';
 import { Ledger, defaultStateDir } from '../core/ledger';
@@ -113,9 +114,13 @@ export async function runK8sCommand(argv: string[], io: Io): Promise<number> {
       if (!id) throw new UsageError('k8s logs needs a record id (tether k8s ls shows them)', REMEDY);
       const k = jobs();
       if (o.follow) {
-        const ac = await k.followLogs(id, process.stdout);
+        // Followed until the container ends (the stream ends) or Ctrl-C.
+        const through = new PassThrough();
+        through.on('data', (d: Buffer) => io.out(d.toString('utf8').replace(/\n$/, '')));
+        const ac = await k.followLogs(id, through);
         await new Promise<void>((resolve) => {
-          process.stdout.on('unpipe', () => resolve());
+          through.on('end', resolve);
+          through.on('finish', resolve);
           ac.signal.addEventListener('abort', () => resolve());
           process.once('SIGINT', () => (ac.abort(), resolve()));
         });

@@ -371,6 +371,11 @@ describe('Kubernetes backend: tether k8s (CLI)', function () {
     const logs = await runCli(['k8s', 'logs', rec.id.slice(0, 8)], env);
     assert.equal(logs.code, 0, logs.stderr);
     assert.equal(logs.stdout, 'step 1\n');
+    const short = await k.start('short', { ...SPEC, command: ['sh', '-c', 'echo a; sleep 1; echo b'] }); // followed from before its Pod starts
+    const followed = await runCli(['k8s', 'logs', short.id.slice(0, 8), '--follow'], env);
+    assert.equal(followed.code, 0, followed.stderr);
+    assert.equal(followed.stdout, 'a\nb\n', 'followed to the end of the container');
+    await k.stop(short.id);
     const refuse = await runCli(['k8s', 'stop', '--unmanaged', `ml/${metaOf(rec)!.jobName}`], env);
     assert.equal(refuse.code, 2, 'a Tether Job is stopped by its record, not as unmanaged');
     const stop = await runCli(['k8s', 'stop', rec.id.slice(0, 8)], env);

@@ -487,8 +487,16 @@ export class KubernetesJobs {
   }
 
   /** Follows the log of a record's newest Pod into `out` until it ends (or the returned controller aborts). */
-  async followLogs(recordId: string, out: Writable): Promise<AbortController> {
-    const { api, m, pods } = await this.podsOfRecord(recordId);
+  async followLogs(recordId: string, out: Writable, o: { waitMs?: number } = {}): Promise<AbortController> {
+    // A Pod still being scheduled or pulling its image has no log yet: wait for its container to start.
+    const deadline = Date.now() + (o.waitMs ?? 120_000);
+    let got = await this.podsOfRecord(recordId);
+    const started = (p: KPod | undefined) => !!p && (p.status?.containerStatuses ?? []).some((c) => c.state?.running !== undefined || c.state?.terminated !== undefined || (c.restartCount ?? 0) > 0);
+    while (!started(got.pods[got.pods.length - 1]) && Date.now() < deadline) {
+      await sleep(500);
+      got = await this.podsOfRecord(recordId);
+    }
+    const { api, m, pods } = got;
     const p = pods[pods.length - 1];
     if (!p) throw new TetherError(`the job of record ${recordId.slice(0, 8)} has no pod yet`, { remedy: 'Wait until it is scheduled, then try again.' });
     return api.followLog(m.namespace, p.metadata!.name!, p.spec?.containers?.[0]?.name ?? 'main', out);

@@ -440,6 +440,16 @@ describe('Kubernetes backend: tether start/status/stop of a declared plugin (the
     assert.equal(f.list('pods', 'ml').length, 0, 'its pods are gone');
     assert.equal(f.list('jobs', 'ml').length, 0);
     assert.ok(f.requests.filter((r) => r.method === 'DELETE' && r.path.includes('/jobs/')).every((r) => (r.body as { propagationPolicy?: string }).propagationPolicy === 'Background'));
+    // A hard cap (a budget with auto-terminate) refuses the next launch before anything is recorded.
+    const cap = await runCli(['budget', 'set', 'gpu-cap', '--limit', '1', '--period', 'day', '--provider', 'kubernetes', '--auto-terminate'], env);
+    assert.equal(cap.code, 0, cap.stderr);
+    const before = new Ledger(env.TETHER_STATE_DIR).read();
+    const refused = await runCli(['start', 'train', '--workspace', ws], env);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /launching train \(1 GPU on gpu-cluster\) would exceed the hard cap "gpu-cap"/);
+    const after = new Ledger(env.TETHER_STATE_DIR).read();
+    assert.equal(after.resources.length + after.ended.length, before.resources.length + before.ended.length, 'no intent was written');
+    assert.equal(f.list('jobs', 'ml').length, 0);
   });
 });
 

@@ -59,7 +59,17 @@ export class KubernetesBackend implements Backend {
     private readonly ctx: BackendContext,
     extra: Partial<Pick<KubernetesJobsOptions, 'env' | 'api' | 'refuse'>> = {},
   ) {
-    this.jobs = new KubernetesJobs({ ledger: ctx.ledger, owner: ctx.owner, workspace: ctx.workspace, log: (l) => ctx.log.info(l), ...extra });
+    // The workspace's budget check (a hard cap refuses the launch before its intent), when it lends one.
+    const refuse: KubernetesJobsOptions['refuse'] = ({ pricePerHour, what }) => {
+      let check: ((provider: string, what: string, perHour: number | undefined) => Error | undefined) | undefined;
+      try {
+        check = ctx.service('launch-refusal');
+      } catch {
+        return undefined; // no budget service here (a bare test context)
+      }
+      return check?.('kubernetes', what, pricePerHour);
+    };
+    this.jobs = new KubernetesJobs({ ledger: ctx.ledger, owner: ctx.owner, workspace: ctx.workspace, log: (l) => ctx.log.info(l), refuse, ...extra });
   }
 
   plugin(spec: PluginSpec): DeclaredPlugin {

@@ -284,6 +284,18 @@ describe('Kubernetes backend: contract', function () {
     assert.equal(f.list('pods', 'ml').filter((p) => p.metadata.labels['tether.dev/record'] === rec.id).length, 0);
   });
 
+  it('re-opens a record ended here whose Job still runs (its history kept), so it is seen and billed again', async () => {
+    const rec = await k.start('train', SPEC);
+    await ledger.end(rec.id, 'stopped', 'closed by hand');
+    const res = await k.reconcile({ graceMs: 0 });
+    assert.deepEqual(res.adopted, [rec.id]);
+    const r = ledger.read().resources.find((x) => x.id === rec.id)!;
+    assert.ok(['starting', 'running'].includes(r.state), r.state);
+    assert.equal(r.history[0]!.note, 'intent recorded', 'the same record, history kept');
+    assert.ok(r.history.some((h) => /re-opened: job .* still runs/.test(h.note ?? '')));
+    assert.equal(ledger.read().ended.filter((x) => x.id === rec.id).length, 0, 'no duplicate');
+  });
+
   it('ends the record when the Job completes or fails, at the cluster’s time; the cost report and its price follow the Pod’s run', async () => {
     await setPrices(ledger.stateDir, 'gpu-cluster', { gpuHour: 3600, cpuHour: 0, gibHour: 0 }); // $1 a GPU-second: the arithmetic shows
     const ok = await k.start('short', { ...SPEC, command: ['sh', '-c', 'echo hi; sleep 2'] });

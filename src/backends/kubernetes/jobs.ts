@@ -328,7 +328,7 @@ export class KubernetesJobs {
         }
         return;
       }
-      await this.finish(r, r.state === 'stopping' ? 'stopped' : 'stopped', `job ${m.namespace}/${m.jobName} is gone${r.state === 'stopping' ? '' : ' (deleted outside Tether)'}`, latest(pods.map((p) => p.startTime)));
+      await this.finish(r, 'stopped', `job ${m.namespace}/${m.jobName} is gone${r.state === 'stopping' ? '' : ' (deleted outside Tether)'}`, undefined);
       return;
     }
     const state = view!.state;
@@ -566,9 +566,19 @@ export class KubernetesJobs {
       }
       const id = v.recordId!;
       if (body.resources.some((r) => r.id === id)) continue;
-      if (body.ended.some((r) => r.id === id) && (v.state === 'terminating' || v.state === 'succeeded' || v.state === 'failed')) continue;
-      if (v.state === 'succeeded' || v.state === 'failed') {
-        if (body.ended.some((r) => r.id === id)) continue;
+      const ended = body.ended.find((r) => r.id === id);
+      if (ended) {
+        // Ended here, yet its Job lives on (a stop that did not finish, a record closed by hand): re-opened, so it is seen and billed.
+        if (v.state === 'terminating' || v.state === 'succeeded' || v.state === 'failed') continue;
+        await this.ledger.update((b) => {
+          const i = b.ended.findIndex((r) => r.id === id);
+          if (i < 0) return;
+          const [r] = b.ended.splice(i, 1);
+          applyPatch(r!, { state: v.state === 'running' ? 'running' : 'starting', remote: { ...r!.remote!, status: v.state } }, `re-opened: job ${v.namespace}/${v.name} still runs`);
+          b.resources.push(r!);
+        }, `re-opening ${id}`);
+        res.adopted.push(id);
+        continue;
       }
       // This ledger's marker and no open record: adopted (under its marker's record id), flagged.
       const meta: KubeRecordMeta = {
@@ -590,8 +600,6 @@ export class KubernetesJobs {
         /* unpriced */
       }
       const price = meta.prices ? podPricePerHour(meta.requests, meta.prices) : undefined;
-      const created = body.ended.find((r) => r.id === id);
-      if (created) await this.ledger.update((b) => void b.ended.splice(b.ended.findIndex((r) => r.id === id), 1), `re-opening ${id}`);
       await this.ledger.addIntent({
         id,
         kind: 'kubernetes',

@@ -7,8 +7,9 @@
  * What it does as the real server does (each rule below names where it comes from):
  * - discovery: /version, /api, /apis, /api/v1, /apis/batch, /apis/batch/v1 (plain JSON: clients
  *   that ask for aggregated discovery fall back on its content type, as against an old server);
- *   OpenAPI v2/v3 are not served (404), so kubectl validates nothing client-side and asks the
- *   server (`fieldValidation=Strict`).
+ *   OpenAPI v3 as far as kubectl reads it (the `fieldValidation` parameter of each kind's PATCH,
+ *   so it leaves validation to the server: `fieldValidation=Strict`); OpenAPI v2 is not served
+ *   (404: kubectl then computes its apply patches without it).
  * - Bearer-token auth: 401 `kind: Status` Unauthorized; a read-only token gets 403 Forbidden on writes.
  * - namespaces, pods (v1), jobs (batch/v1): create (with `generateName`), get, list (label and
  *   field selectors, `limit`/`continue`), `?watch=1` streams, update (PUT, optimistic concurrency:

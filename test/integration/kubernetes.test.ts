@@ -517,6 +517,9 @@ describe('Kubernetes backend: the Backend interface (through the registry)', fun
     await ledger.update((b) => void b.resources.splice(b.resources.findIndex((r) => r.id === other.id), 1));
     const orphans = await be.unrecorded!();
     assert.deepEqual(orphans.map((o) => [o.status.name, o.status.state, o.status.ledgerId]), [['lost', 'orphan', other.id]]);
+    const calls = f.requests.length;
+    assert.equal((await be.unrecorded!()).length, 1);
+    assert.equal(f.requests.length, calls, 'the next poll reuses the look (no cluster call per poll)');
     await orphans[0]!.stop({ graceMs: 1000, reason: 'test' });
     await waitFor(() => !f.list('pods', 'ml').some((p) => p.metadata.labels['tether.dev/record'] === other.id), 30_000, 'the orphan gone');
     const report = await be.stop(ledger.read().resources.find((r) => r.id === rec.id)!, { graceMs: 1000 });

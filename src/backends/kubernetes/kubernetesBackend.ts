@@ -116,6 +116,7 @@ export class KubernetesBackend implements Backend {
 
   async stop(record: LedgerResource, opts: { graceMs: number; reason?: string; plugin?: DeclaredPlugin }): Promise<StopReport | undefined> {
     if (!metaOf(record)) return undefined;
+    this.unrecordedCache = undefined;
     // The Pods' own grace period (terminationGracePeriodSeconds) is the cluster's; wait for it and a margin.
     const r = await this.jobs.stop(record.id, { waitMs: Math.max(opts.graceMs, 30_000) + 30_000, ...(opts.reason ? { reason: opts.reason } : {}) });
     return { processes: [], terminated: r.deletedJob || r.deletedPods.length ? 1 : 0, killed: 0, survivors: [], denied: [] };
@@ -129,8 +130,21 @@ export class KubernetesBackend implements Backend {
     return kubernetesActions(s);
   }
 
+  /** How long a look for unrecorded Jobs is reused (a cluster call per poll would be too many). */
+  unrecordedTtlMs = 30_000;
+  private unrecordedCache: { at: number; value: UnrecordedResource[] } | undefined;
+
   /** Jobs with this ledger's marker and no active record, on the contexts and namespaces this ledger has used. */
   async unrecorded(): Promise<UnrecordedResource[]> {
+    const c = this.unrecordedCache;
+    const open = new Set(this.ctx.ledger.read().resources.map((r) => r.id));
+    if (c && Date.now() - c.at < this.unrecordedTtlMs) return c.value.filter((u) => !open.has(u.status.ledgerId ?? ''));
+    const value = await this.findUnrecorded();
+    this.unrecordedCache = { at: Date.now(), value };
+    return value;
+  }
+
+  private async findUnrecorded(): Promise<UnrecordedResource[]> {
     const body = this.ctx.ledger.read();
     const all = [...body.resources, ...body.ended].filter((r) => r.kind === 'kubernetes');
     const contexts = [...new Set(all.map((r) => metaOf(r)?.context).filter((c): c is string => !!c))];
@@ -160,7 +174,10 @@ export class KubernetesBackend implements Backend {
         out.push({
           status: st,
           ...(ended ? { record: ended } : {}),
-          stop: (opts) => this.jobs.stopMarked({ context, namespace: v.namespace, name: v.name, recordId: v.recordId!, ledger: self, uid: v.uid, waitMs: Math.max(opts.graceMs, 30_000) }),
+          stop: (opts) => {
+            this.unrecordedCache = undefined;
+            return this.jobs.stopMarked({ context, namespace: v.namespace, name: v.name, recordId: v.recordId!, ledger: self, uid: v.uid, waitMs: Math.max(opts.graceMs, 30_000) });
+          },
         });
       }
     }

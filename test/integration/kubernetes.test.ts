@@ -80,6 +80,16 @@ describe('Kubernetes backend: contract', function () {
     assert.match(post.search, /fieldValidation=Strict/, 'the server refuses fields it does not know instead of dropping them');
   });
 
+  it('without a price for the cluster the Job is costed at $0 and Tether says so at launch', async () => {
+    const lines: string[] = [];
+    const kw = new KubernetesJobs({ ledger, owner: OWNER, env: { KUBECONFIG: kubeconfig }, log: (l) => lines.push(l) });
+    const rec = await kw.start('train', SPEC);
+    assert.equal(rec.remote!.estimatedCostPerHour, undefined);
+    assert.equal(metaOf(rec)!.prices, null);
+    assert.ok(lines.some((l) => /no price table for context "gpu-cluster": train is costed at \$0 \(set one: tether k8s prices set gpu-cluster/.test(l)), lines.join('\n'));
+    assert.equal(costReport(ledger).lines.find((l) => l.ledgerId === rec.id)?.cost ?? 0, 0);
+  });
+
   it('lists what runs in the namespaces: its Jobs with their Pods (phase, node, restarts, GPUs), another ledger’s and unmanaged ones apart', async () => {
     await setPrices(ledger.stateDir, 'gpu-cluster', { gpuHour: 2, cpuHour: 0, gibHour: 0 });
     const rec = await k.start('train', SPEC);

@@ -158,7 +158,7 @@ export interface Backend {
   /** The last lines of its output. */
   logs?(record: LedgerResource, opts: { tail: number }): Promise<string>;
   /** A shell inside it, when it is running. */
-  shell?(record: LedgerResource): ShellCommand | undefined;
+  shell?(record: LedgerResource): ShellCommand | undefined | Promise<ShellCommand | undefined>;
   /** What the user can do with it now (see {@link ActionId}). */
   actions(status: PluginStatus): ActionId[];
   /** Interactive preparation before a start (SSH: connect first, so passphrase and host-key prompts can show). */

@@ -317,7 +317,7 @@ export function commandTable(deps: CommandDeps): { table: Record<string, (...arg
   const openShell = async (node?: unknown) => {
     const ref = refFromNode(node) ?? (await pickPlugin(model, (p) => p.actions.includes('shell'), 'Open a shell in which plugin?', 'No running plugin has a shell.'));
     if (!ref?.status.ledgerId) return;
-    const sh = model.engine(ref.folder).shell(ref.status.ledgerId);
+    const sh = await model.engine(ref.folder).shell(ref.status.ledgerId);
     if (!sh) return;
     vscode.window.createTerminal({ name: sh.name, shellPath: sh.command, shellArgs: sh.args, ...(sh.env ? { env: sh.env } : {}) }).show();
   };

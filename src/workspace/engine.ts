@@ -360,7 +360,7 @@ export class Engine {
   }
 
   /** A terminal inside a running plugin, where its backend has one (a container's shell). */
-  shell(ledgerId: string): ShellCommand | undefined {
+  async shell(ledgerId: string): Promise<ShellCommand | undefined> {
     const record = this.ledger.read().resources.find((r) => r.id === ledgerId);
     const f = record && backendOfRecord(record);
     return f ? this.backend(f).shell?.(record!) : undefined;

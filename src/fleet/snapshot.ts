@@ -25,6 +25,7 @@ import { describeError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { identify } from '../core/procfs';
 import type { CloudStatus } from './cloud';
+import type { SshHostMonitor, SshReading } from '../backends/ssh/remotePlugin';
 import { staleAfterMs, type LeaderKind } from './leader';
 
 export const SNAPSHOT_FILE = 'fleet-snapshot.json';
@@ -53,6 +54,15 @@ export interface FleetSnapshot {
   /** The provider types that were listed (a window with other accounts lists for itself). */
   providers: string[];
   cloud: CloudStatus;
+  /** What the poll leader's SSH polls found (each host polled once for every window); absent: none published. */
+  ssh?: SshSnapshot;
+}
+
+/** The SSH part of the snapshot: per host its state, target, error, retry time and GPUs; per remote record its live processes on the host, or null (unanswered). */
+export interface SshSnapshot extends SshReading {
+  by: SnapshotPublisher;
+  /** The publisher's poll interval (ms): freshness is judged against it. */
+  intervalMs: number;
 }
 
 export function snapshotPath(stateDir: string): string {
@@ -73,7 +83,11 @@ export function readSnapshot(stateDir: string): FleetSnapshot | undefined {
       s.cloud &&
       Array.isArray(s.cloud.instances) &&
       Array.isArray(s.cloud.errors);
-    return ok ? s : undefined;
+    if (!ok) return undefined;
+    // A damaged SSH part is dropped (the windows then poll their hosts themselves).
+    const h = s.ssh;
+    if (h !== undefined && !(h && typeof h.at === 'number' && typeof h.intervalMs === 'number' && h.hosts && typeof h.hosts === 'object' && h.records && typeof h.records === 'object')) delete s.ssh;
+    return s;
   } catch {
     return undefined;
   }
@@ -126,9 +140,67 @@ function writeIfNewer(stateDir: string, s: Pick<FleetSnapshot, 'at' | 'by' | 'in
     intervalMs: s.intervalMs,
     providers: [...s.providers],
     cloud: s.cloud,
+    ...(cur?.ssh ? { ssh: cur.ssh } : {}),
   };
   writeFileAtomic(snapshotPath(stateDir), JSON.stringify(out));
   return out;
+}
+
+/**
+ * Writes the SSH part of the snapshot (keeping its cloud part) unless the file holds a reading
+ * that began later. Returns whether it was written. Without a cloud listing yet, the cloud part
+ * is an empty one of no provider listed at time 0 (never fresh: a window with accounts lists).
+ */
+export async function publishSshReading(stateDir: string, ssh: SshSnapshot, now: () => number = Date.now): Promise<boolean> {
+  return snapshotLock(stateDir).withLock(
+    () => {
+      const cur = readSnapshot(stateDir);
+      if (cur?.ssh && cur.ssh.at > ssh.at) return false;
+      const out: FleetSnapshot = cur
+        ? { ...cur, ssh }
+        : { version: SNAPSHOT_VERSION, at: 0, publishedAt: now(), seq: 0, by: ssh.by, intervalMs: ssh.intervalMs, providers: [], cloud: { instances: [], errors: [], costPerHour: 0, costSoFar: 0 }, ssh };
+      writeFileAtomic(snapshotPath(stateDir), JSON.stringify(out));
+      return true;
+    },
+    { what: `publishing the SSH hosts' reading (pid ${process.pid})`, timeoutMs: 5000 },
+  );
+}
+
+/** The published SSH reading, while fresh (younger than the lease's stale time of its publisher's interval). */
+export function readSshReading(stateDir: string, nowMs = Date.now()): SshSnapshot | undefined {
+  const s = readSnapshot(stateDir)?.ssh;
+  return s && isFresh(s, nowMs) ? s : undefined;
+}
+
+/**
+ * One process's side of the shared SSH polls for one tick (`end()` when its engines are done):
+ * the leader polls every host once (its folders' engines share each host's poll, see
+ * {@link SshHostMonitor.beginTick}) and publishes what it found; a follower shows the published
+ * reading while it is fresh (its SshBackend polls only what the reading lacks, and closes no record
+ * from it); `fresh` (a user's action, Refresh) polls and publishes whatever the role.
+ */
+export function sshTick(
+  monitor: SshHostMonitor,
+  o: { stateDir: string; kind: LeaderKind; leader: boolean; intervalMs: number; fresh?: boolean; log: Logger },
+): { follows: boolean; end: () => Promise<void> } {
+  const polls = o.leader || !!o.fresh;
+  const reading = polls ? undefined : readSshReading(o.stateDir);
+  monitor.beginTick({ intervalMs: o.intervalMs, ...(reading ? { follow: { stateDir: o.stateDir, reading, freshUntil: reading.at + staleAfterMs(reading.intervalMs) } } : {}) });
+  const startedAt = Date.now();
+  return {
+    follows: !!reading,
+    end: async () => {
+      monitor.endTick();
+      if (!polls) return;
+      const r = monitor.reading(startedAt);
+      if (!Object.keys(r.hosts).length) return;
+      try {
+        await publishSshReading(o.stateDir, { ...r, by: publisher(o.kind, o.leader), intervalMs: o.intervalMs });
+      } catch (err) {
+        o.log.warn(`fleet snapshot: SSH reading not published: ${describeError(err)}`);
+      }
+    },
+  };
 }
 
 export interface CloudPollOptions {

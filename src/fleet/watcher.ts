@@ -9,7 +9,7 @@ import type { Logger } from '../core/logger';
 import { PolicyLease, type LeaderInfo } from './leader';
 import { policyTick, type PolicyTickResult } from './policyTick';
 import { readPolicy } from './policy';
-import { publishSnapshot, publisher } from './snapshot';
+import { publishSnapshot, publisher, sshTick } from './snapshot';
 import { describeError } from '../core/errors';
 
 export interface WatchTick {
@@ -44,7 +44,9 @@ export class PolicyWatcher {
     const { leader, holder } = await this.lease.tryLead(this.intervalMs + this.lastTickMs);
     if (!leader) return { at: started, leader, holder, lines: [] };
     const policy = readPolicy(this.engine.ledger.stateDir);
+    const ssh = sshTick(this.engine.ssh, { stateDir: this.engine.ledger.stateDir, kind: 'watch', leader: true, intervalMs: this.intervalMs + this.lastTickMs, log: this.log });
     const report = await this.engine.status();
+    await ssh.end(); // the windows show what it found of the SSH hosts
     // One poller per user: the windows render this listing instead of asking the providers (src/fleet/snapshot.ts).
     const providers = this.providerTypes();
     if (providers.length) {

@@ -29,7 +29,7 @@ import type { PeriodSpend, SpendPeriod } from '../fleet/costReport';
 import { DEFAULT_IDLE_POLICY, type IdlePolicy } from '../core/autostop';
 import { policyTick, type PolicyTickResult } from '../fleet/policyTick';
 import { PolicyLease } from '../fleet/leader';
-import { CloudPoll, type TickRequest } from '../fleet/snapshot';
+import { CloudPoll, sshTick, type TickRequest } from '../fleet/snapshot';
 import type { AutostopEvent } from '../fleet/cloud';
 import type { DeadmanEvent } from '../fleet/deadmanKeeper';
 import { apiRatePerHour, billingRuleOf, recordApiRemote } from '../fleet/apiCost';
@@ -250,11 +250,14 @@ export class TetherModel implements vscode.Disposable {
     // publishes; this window renders its snapshot otherwise (src/fleet/snapshot.ts).
     let leader = false;
     let cloudSource: Snapshot['cloudSource'];
+    let ssh: ReturnType<typeof sshTick> | undefined;
     if (firstEngine) {
       const lead = await this.leadPolicy(firstEngine.ledger.stateDir, b.pollMs);
       leader = lead.leader;
       const fresh = this.wantFresh;
       this.wantFresh = false;
+      // Each SSH host is polled once a tick: by the leader for every window (and once for all this window's folders).
+      ssh = sshTick(this.sshMonitor, { stateDir: firstEngine.ledger.stateDir, kind: 'vscode', leader, intervalMs: b.pollMs, fresh, log: this.log });
       this.tickCloud = this.cloudTick(firstEngine, { leader, intervalMs: b.pollMs, fresh, ...(lead.holderIntervalMs !== undefined ? { leaderIntervalMs: lead.holderIntervalMs } : {}) }).then((t) => {
         cloudSource = t.source;
         return t.cloud;
@@ -276,6 +279,7 @@ export class TetherModel implements vscode.Disposable {
     } finally {
       this.tickCloud = undefined;
     }
+    await ssh?.end();
     const apiPlugins = await Promise.all([...this.api.values()].map((e) => this.pollApi(e)));
     const seen = new Set<string>();
     const orphans: PluginStatus[] = [];

@@ -10,7 +10,7 @@ import type { StopReport } from '../../core/treeKiller';
 import { applyLastEnded, applySpec, baseStatus, commonActions, type ActionId, type Backend, type BackendContext, type BackendFactory, type DeclaredPlugin, type PluginStatus, type StatusInput } from '../backend';
 import { SshError, type HostState } from './connection';
 import type { GpuInfo } from './remote';
-import { RemoteSshPlugin, stopRemoteResource, type RemotePluginSpec, type RemoteProcessInfo, type SshHostMonitor } from './remotePlugin';
+import { RemoteSshPlugin, stopRemoteResource, type RemotePluginSpec, type RemoteProcessInfo, type SshHostMonitor, type SshHostStatus, type SshReading } from './remotePlugin';
 
 /** One SSH host as `tether status --json` prints it. */
 export interface HostStatus {
@@ -60,8 +60,24 @@ export class SshBackend implements Backend {
    * (unknown, not gone) and is kept as it is.
    */
   async observe(records: readonly LedgerResource[]): Promise<void> {
-    const remote = records.filter((r) => r.host);
+    let remote = records.filter((r) => r.host);
     for (const r of remote) this.observed.add(r.id);
+    // A window that follows the poll leader shows what the leader's polls found (src/fleet/snapshot.ts)
+    // and never closes a record from it: only the process that asked the host does. A record the
+    // leader did not poll (started since) is polled here.
+    const shared = this.shared();
+    if (shared) {
+      const own: LedgerResource[] = [];
+      for (const r of remote) {
+        if (!Object.prototype.hasOwnProperty.call(shared.records, r.id)) own.push(r);
+        else {
+          const list = shared.records[r.id];
+          if (list) this.polled.set(r.id, list);
+          else this.polled.delete(r.id);
+        }
+      }
+      remote = own;
+    }
     if (!remote.length) return;
     const polled = await this.monitor.poll(remote);
     for (const r of remote) {
@@ -90,6 +106,17 @@ export class SshBackend implements Backend {
     }
   }
 
+  /** The poll leader's reading this window shows this tick instead of polling (undefined: it polls). */
+  private shared(): SshReading | undefined {
+    return this.monitor.following(this.ctx.ledger.stateDir);
+  }
+
+  /** A host's status as the leader's reading has it, unless this process polled the host itself in this tick. */
+  private sharedHost(host: string): SshHostStatus | undefined {
+    const h = this.shared()?.hosts[host];
+    return h && !this.monitor.polledThisTick(host) ? h : undefined;
+  }
+
   /** True when the last {@link observe} of this record got no answer from its host. */
   unanswered(recordId: string): boolean {
     return this.observed.has(recordId) && !this.polled.has(recordId);
@@ -98,6 +125,8 @@ export class SshBackend implements Backend {
   /** The error to show for a host that could not be asked (its records are kept). */
   private unreachableError(host: string): TetherError {
     let err: unknown;
+    const h = this.sharedHost(host);
+    if (h?.error) return new SshError('unreachable', `${host}: ${h.error}`, { remedy: 'Its ledger records are kept; the poll leader retries by itself.' });
     try {
       err = this.monitor.connection(host).error;
     } catch (e) {
@@ -112,7 +141,7 @@ export class SshBackend implements Backend {
   /** A host's status; `pollError` is a failure of this status call's poll. */
   hostStatus(host: string, plugins: string[], pollError?: string): HostStatus {
     try {
-      const s = this.monitor.status(host);
+      const s = this.sharedHost(host) ?? this.monitor.status(host);
       const error = s.error ?? pollError;
       return {
         host,
@@ -130,6 +159,7 @@ export class SshBackend implements Backend {
 
   /** Polls the GPUs (and reachability) of a host with nothing tracked on it. */
   async pollGpus(host: string): Promise<void> {
+    if (this.sharedHost(host)) return; // the poll leader polled it
     await this.monitor.pollGpus(host);
   }
 

@@ -78,6 +78,27 @@ interface HostMemo {
   sweepState?: MarkerSweepState;
 }
 
+/**
+ * What one process's SSH polls found in one tick, as the poll leader publishes it for the other
+ * windows of the user (src/fleet/snapshot.ts): per host its status, per remote ledger record its
+ * live processes on the host, or null when its host could not be asked. No secret: what the tree shows.
+ */
+export interface SshReading {
+  /** ms since the epoch when the polls began (what it shows is at least this recent). */
+  at: number;
+  hosts: Record<string, SshHostStatus>;
+  records: Record<string, RemoteProcessInfo[] | null>;
+}
+
+/** One host poll's outcome, kept for the rest of a tick (other folders' engines reuse it). */
+interface HostPoll {
+  key: string;
+  startedAt: number;
+  gen: number;
+  settled?: boolean;
+  done: Promise<{ ok: Map<string, RemoteProcessInfo[]> } | { err: Error }>;
+}
+
 /** One record per tracked remote resource of {@link SshHostMonitor.poll}: absent = unknown. */
 export class SshHostMonitor {
   private readonly log: Logger;
@@ -91,6 +112,111 @@ export class SshHostMonitor {
   private readonly lastSeen = new Map<string, RemoteProcessInfo[]>();
   /** Exit codes the hosts reported for commands that ended on their own, per ledger id. */
   private readonly exits = new Map<string, number>();
+  /** Host polls of the current tick, in flight or done, by host (see {@link beginTick}). */
+  private readonly hostPolls = new Map<string, HostPoll[]>();
+  /** Bumped by every action on a host (start, stop): a poll begun before it is not reused. */
+  private readonly hostGen = new Map<string, number>();
+  private tick: { startedAt: number; reuseMs: number } | undefined;
+  /** When the last tick began (kept after it ended). */
+  private tickAt = 0;
+  /** What this process itself learnt, per host and record, with when the poll began. */
+  private readonly hostSeenAt = new Map<string, number>();
+  private readonly recordSeen = new Map<string, { at: number; list: RemoteProcessInfo[] | null }>();
+  private follow: { stateDir: string; reading: SshReading; freshUntil: number } | undefined;
+  /** Round trips that polled a host (for tests and the benchmark). */
+  hostPollCount = 0;
+
+  /**
+   * A new tick of the window's poll: until the next one, polls of the same host and records by
+   * several folders' engines are shared — one in flight is joined, one done within `reuseMs` is
+   * reused. `follow`: the poll leader's fresh reading of this tick (src/fleet/snapshot.ts), which
+   * {@link SshBackend} shows instead of polling; undefined when this process polls itself.
+   * Without a tick (the CLI) only polls in flight are joined.
+   */
+  beginTick(t: { intervalMs: number; follow?: { stateDir: string; reading: SshReading; freshUntil: number } }): void {
+    this.tick = { startedAt: Date.now(), reuseMs: t.intervalMs };
+    this.tickAt = this.tick.startedAt;
+    this.hostPolls.clear();
+    this.follow = t.follow;
+  }
+
+  /** The tick is over: a finished poll is no longer reused (a status() between ticks polls again). */
+  endTick(): void {
+    this.tick = undefined;
+    for (const [h, l] of this.hostPolls) {
+      const open = l.filter((p) => !p.settled);
+      if (open.length) this.hostPolls.set(h, open);
+      else this.hostPolls.delete(h);
+    }
+  }
+
+  /** The leader's reading to show instead of polling, when this window follows it for this state folder (and it is still fresh). */
+  following(stateDir: string): SshReading | undefined {
+    const f = this.follow;
+    return f && f.stateDir === stateDir && Date.now() <= f.freshUntil ? f.reading : undefined;
+  }
+
+  /** True when this process itself polled the host (or tried to) since the current tick began. */
+  polledThisTick(host: string): boolean {
+    return (this.hostSeenAt.get(host) ?? -1) >= this.tickAt;
+  }
+
+  /** What this process's own polls begun at or after `sinceMs` found (to publish for the other windows). */
+  reading(sinceMs: number): SshReading {
+    const hosts: Record<string, SshHostStatus> = {};
+    for (const [h, at] of this.hostSeenAt) {
+      if (at < sinceMs) continue;
+      const s = this.status(h);
+      hosts[h] = s;
+    }
+    const records: Record<string, RemoteProcessInfo[] | null> = {};
+    for (const [id, r] of this.recordSeen) if (r.at >= sinceMs) records[id] = r.list;
+    return { at: sinceMs, hosts, records };
+  }
+
+  /** An action changed what runs on a host: later polls ask it again. */
+  invalidate(host: string): void {
+    this.hostGen.set(host, (this.hostGen.get(host) ?? 0) + 1);
+    this.hostPolls.delete(host);
+  }
+
+  /** One poll of a host for these records, shared with the other engines of this tick. */
+  private sharedPollHost(host: string, recs: readonly LedgerResource[]): Promise<Map<string, RemoteProcessInfo[]>> {
+    const key = recs
+      .map((r) => `${r.id}=${r.processes.map(keyOf).join(',')}`)
+      .sort()
+      .join(' ');
+    const gen = this.hostGen.get(host) ?? 0;
+    const now = Date.now();
+    const list = (this.hostPolls.get(host) ?? []).filter((p) => p.gen === gen);
+    // A GPU poll (no record) is answered by any poll of the host in this tick.
+    const found = list.find((p) => (p.key === key || !recs.length) && (!p.settled || (!!this.tick && now - p.startedAt <= this.tick.reuseMs)));
+    if (found) {
+      return found.done.then((r) => {
+        if ('err' in r) throw r.err;
+        return new Map([...r.ok].filter(([id]) => recs.some((x) => x.id === id)));
+      });
+    }
+    const entry: HostPoll = {
+      key,
+      startedAt: now,
+      gen,
+      done: this.pollHost(host, recs).then(
+        (ok) => ({ ok }),
+        (err: unknown) => ({ err: err as Error }),
+      ),
+    };
+    void entry.done.then(() => {
+      entry.settled = true;
+      // Without a tick (the CLI), a finished poll is not reused.
+      if (!this.tick) this.hostPolls.set(host, (this.hostPolls.get(host) ?? []).filter((p) => p !== entry));
+    });
+    this.hostPolls.set(host, [...list, entry]);
+    return entry.done.then((r) => {
+      if ('err' in r) throw r.err;
+      return r.ok;
+    });
+  }
 
   /** The exit code of a remote command that ended on its own, as its host recorded it (undefined: unknown, or stopped by Tether). */
   exitCode(id: string): number | undefined {
@@ -183,7 +309,7 @@ export class SshHostMonitor {
     await Promise.all(
       [...byHost.entries()].map(async ([host, recs]) => {
         try {
-          const m = await this.pollHost(host, recs);
+          const m = await this.sharedPollHost(host, recs);
           for (const [id, list] of m) result.set(id, list);
         } catch (err) {
           const memo = this.memo.get(host) ?? {};
@@ -198,11 +324,25 @@ export class SshHostMonitor {
 
   /** Polls only the GPUs (and reachability) of a host with nothing tracked on it. */
   async pollGpus(host: string): Promise<GpuInfo[] | undefined> {
-    await this.pollHost(host, []);
+    await this.sharedPollHost(host, []);
     return this.gpus(host);
   }
 
+  /** One round trip to a host (see {@link sharedPollHost}); remembers what it found for {@link reading}. */
   private async pollHost(host: string, recs: readonly LedgerResource[]): Promise<Map<string, RemoteProcessInfo[]>> {
+    const at = Date.now();
+    this.hostSeenAt.set(host, at);
+    try {
+      const m = await this.pollHostOnce(host, recs);
+      for (const r of recs) this.recordSeen.set(r.id, { at, list: m.get(r.id) ?? [] });
+      return m;
+    } catch (err) {
+      for (const r of recs) this.recordSeen.set(r.id, { at, list: null });
+      throw err;
+    }
+  }
+
+  private async pollHostOnce(host: string, recs: readonly LedgerResource[]): Promise<Map<string, RemoteProcessInfo[]>> {
     const conn = this.connection(host);
     const tracked = recs.map((r) => this.tracked(r));
     const prefix = `${host}|`;
@@ -214,7 +354,10 @@ export class SshHostMonitor {
     }
     const prevMemo = this.memo.get(host);
     const script = buildPollScript(tracked, knownCmd, prevMemo?.sweepState);
-    const run = () => conn.exec('/bin/sh -s', { stdin: script, timeoutMs: this.opts.pollTimeoutMs ?? 15_000 });
+    const run = () => {
+      this.hostPollCount++;
+      return conn.exec('/bin/sh -s', { stdin: script, timeoutMs: this.opts.pollTimeoutMs ?? 15_000 });
+    };
     let res;
     try {
       res = await run();
@@ -293,8 +436,9 @@ export class SshHostMonitor {
   async stopTree(record: LedgerResource, graceMs: number): Promise<RemoteStopReport> {
     if (!record.host) throw new Error(`resource ${record.id} has no host`);
     const conn = this.connection(record.host);
+    this.invalidate(record.host);
     const script = buildStopScript(this.tracked(record), graceMs);
-    const res = await conn.exec('/bin/sh -s', { stdin: script, timeoutMs: graceMs + 20_000 });
+    const res = await conn.exec('/bin/sh -s', { stdin: script, timeoutMs: graceMs + 20_000 }).finally(() => this.invalidate(record.host!));
     const report = parseStopOutput(res.stdout);
     if (!report.complete) {
       throw new SshError('protocol', `Incomplete stop output from ${conn.key} (exit ${res.code}): ${res.stderr.trim().slice(0, 200)}`, {
@@ -316,6 +460,7 @@ export class SshHostMonitor {
   forget(id: string): void {
     this.lastSeen.delete(id);
     this.exits.delete(id);
+    this.recordSeen.delete(id);
   }
 
   closeAll(): void {
@@ -495,11 +640,12 @@ export class RemoteSshPlugin implements LifecycleAwarePlugin {
       markers: { TETHER_PLUGIN: spec.name },
       startupCheckSeconds: checkMs / 1000,
     });
+    monitor.invalidate(spec.host);
     let out;
     try {
       const connectedBefore = conn.state === 'connected';
       try {
-        out = await conn.exec('/bin/sh -s', { stdin: script, timeoutMs: checkMs + 20_000 });
+        out = await conn.exec('/bin/sh -s', { stdin: script, timeoutMs: checkMs + 20_000 }).finally(() => monitor.invalidate(spec.host));
       } catch (err) {
         const mayHaveRun = err instanceof SshDroppedError || err instanceof SshTimeoutError || (connectedBefore && !(err instanceof SshError));
         if (!mayHaveRun) throw err;

@@ -69,6 +69,8 @@ export const azureDescriptor: CloudProviderDescriptor<AzureAccount> = {
     { store: { setting: 'tether.azure.resourceGroup' }, title: 'Azure: resource group for Tether\'s VMs', validate: (v) => (RESOURCE_GROUP.test(v.trim()) && !v.trim().endsWith('.') ? undefined : 'A resource group name: letters, digits, _ - . ( ), at most 90.') },
     { store: { setting: 'tether.azure.location' }, title: 'Azure: location (region)', value: 'eastus', validate: (v) => (/^[a-z0-9]+$/.test(v.trim()) ? undefined : 'A location looks like eastus or westeurope.') },
     { store: { setting: 'tether.azure.sshPublicKey' }, title: 'Azure: OpenSSH public key for the VMs (empty: name an Azure SSH key at launch)', optional: true },
+    // Last: an empty answer ends the prompts (the Azure credential chain is used).
+    { store: { secret: 'accessToken' }, title: 'Azure access token (empty: the environment, `az login` or a managed identity)', password: true, optional: true },
   ],
   account(src) {
     const setting = (k: string) => (src.setting ? String(src.setting(`tether.azure.${k}`) ?? '').trim() : '');

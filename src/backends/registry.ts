@@ -9,10 +9,12 @@ import type { LedgerResource } from '../core/ledger';
 import type { BackendFactory } from './backend';
 import { condaBackend } from './conda';
 import { dockerBackend } from './docker';
+import { kubernetesBackend } from './kubernetes';
 import { localBackend } from './local';
 import { sshBackend } from './ssh';
 
 export const BACKENDS: readonly BackendFactory[] = [
+  kubernetesBackend,
   sshBackend,
   dockerBackend,
   condaBackend,

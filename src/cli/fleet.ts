@@ -6,12 +6,14 @@ import { parseArgs } from 'node:util';
 import { ExitCode, TetherError, describeError } from '../core/errors';
 import { runPolicyCommand, type Io } from './policy';
 import { runWatch } from './watch';
+import { runK8sCommand } from './k8s';
 
 const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   budget: runPolicyCommand,
   autostop: runPolicyCommand,
   limit: runPolicyCommand,
   watch: runWatch,
+  k8s: runK8sCommand,
 };
 
 /** The command's exit code, or undefined when `argv` is not one of these commands. */

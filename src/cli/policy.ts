@@ -101,7 +101,7 @@ export async function runPolicyCommand(argv: string[], io: Io): Promise<number> 
       if (!PERIODS.includes(o.period as BudgetPeriod)) throw new UsageError(`--period must be day, month or lifetime, got "${o.period}"`, REMEDY);
       const budget: Budget = { name, limitUsd, period: o.period as BudgetPeriod };
       if (o.provider !== undefined) {
-        const p = accountKindOf(o.provider);
+        const p = o.provider === 'kubernetes' ? o.provider : accountKindOf(o.provider);
         if (!p) throw new UsageError(`unknown provider "${o.provider}"`, `Use one of ${PROVIDERS.join(', ')} (or lambda, vast, ec2).`);
         budget.provider = p;
       }

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { findNodeAtLocation, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
 import { ConfigError, type ConfigProblem } from './errors';
+import { kubernetesSpecProblems, type KubernetesSpec } from './kubernetesSpec';
 import schema from './tether.schema.json';
 // Ajv's validator of the schema, compiled ahead of time (scripts/gen-config-validator.mjs): Ajv itself is not bundled.
 import { validate as generatedValidate } from './configValidator.generated';
@@ -34,6 +35,8 @@ export interface PluginSpec {
   conda?: string;
   /** Run on this SSH host (alias from ~/.ssh/config or user@host:port; see src/backends/ssh/). */
   host?: string;
+  /** Run as a Kubernetes Job (see src/backends/kubernetes/). `command` is then ''. */
+  kubernetes?: KubernetesSpec;
 }
 
 export interface TetherConfig {
@@ -110,6 +113,15 @@ export function parseConfig(text: string, file: string): TetherConfig {
           problems.push(locate(`/plugins/${i}/host`, `"host" cannot be combined with "${other}" (remote plugins run a command on the SSH host)`, tree, text));
         }
       }
+    }
+    if (p.kubernetes !== undefined) {
+      for (const other of ['docker', 'conda', 'host', 'command', 'args'] as const) {
+        if (p[other] !== undefined) {
+          const why = other === 'command' || other === 'args' ? `(a Kubernetes plugin's command goes in "kubernetes": {"command": […], "args": […]})` : '(a Kubernetes plugin runs as a Job on its cluster)';
+          problems.push(locate(`/plugins/${i}/${other}`, `"${other}" cannot be combined with "kubernetes" ${why}`, tree, text));
+        }
+      }
+      for (const [at, message] of kubernetesSpecProblems(p.kubernetes)) problems.push(locate(`/plugins/${i}/kubernetes${at}`, message, tree, text));
     }
     // What the process launchers refuse, refused here: before any ledger intent is written.
     problems.push(...launchProblems(p, i).map(([at, message]) => locate(at, message, tree, text)));

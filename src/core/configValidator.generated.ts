@@ -92,14 +92,31 @@ errors++;
 }
 var _valid0 = _errs10 === errors;
 valid3 = valid3 || _valid0;
-}
 if(!valid3){
-const err5 = {instancePath:instancePath+"/plugins/" + i0,schemaPath:"#/properties/plugins/items/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs11 = errors;
+if(data2 && typeof data2 == "object" && !Array.isArray(data2)){
+if(data2.kubernetes === undefined){
+const err5 = {instancePath:instancePath+"/plugins/" + i0,schemaPath:"#/properties/plugins/items/anyOf/2/required",keyword:"required",params:{missingProperty: "kubernetes"},message:"must have required property '"+"kubernetes"+"'"};
 if(vErrors === null){
 vErrors = [err5];
 }
 else {
 vErrors.push(err5);
+}
+errors++;
+}
+}
+var _valid0 = _errs11 === errors;
+valid3 = valid3 || _valid0;
+}
+}
+if(!valid3){
+const err6 = {instancePath:instancePath+"/plugins/" + i0,schemaPath:"#/properties/plugins/items/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
 }
 errors++;
 }
@@ -116,18 +133,7 @@ vErrors = null;
 }
 if(data2 && typeof data2 == "object" && !Array.isArray(data2)){
 if(data2.name === undefined){
-const err6 = {instancePath:instancePath+"/plugins/" + i0,schemaPath:"#/properties/plugins/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
-if(vErrors === null){
-vErrors = [err6];
-}
-else {
-vErrors.push(err6);
-}
-errors++;
-}
-for(const key1 in data2){
-if(!(func2.call(schema11.properties.plugins.items.properties, key1))){
-const err7 = {instancePath:instancePath+"/plugins/" + i0,schemaPath:"#/properties/plugins/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+const err7 = {instancePath:instancePath+"/plugins/" + i0,schemaPath:"#/properties/plugins/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -136,12 +142,9 @@ vErrors.push(err7);
 }
 errors++;
 }
-}
-if(data2.name !== undefined){
-let data3 = data2.name;
-if(typeof data3 === "string"){
-if(!pattern0.test(data3)){
-const err8 = {instancePath:instancePath+"/plugins/" + i0+"/name",schemaPath:"#/properties/plugins/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\""};
+for(const key1 in data2){
+if(!(func2.call(schema11.properties.plugins.items.properties, key1))){
+const err8 = {instancePath:instancePath+"/plugins/" + i0,schemaPath:"#/properties/plugins/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -151,8 +154,11 @@ vErrors.push(err8);
 errors++;
 }
 }
-else {
-const err9 = {instancePath:instancePath+"/plugins/" + i0+"/name",schemaPath:"#/properties/plugins/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data2.name !== undefined){
+let data3 = data2.name;
+if(typeof data3 === "string"){
+if(!pattern0.test(data3)){
+const err9 = {instancePath:instancePath+"/plugins/" + i0+"/name",schemaPath:"#/properties/plugins/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -162,9 +168,8 @@ vErrors.push(err9);
 errors++;
 }
 }
-if(data2.title !== undefined){
-if(typeof data2.title !== "string"){
-const err10 = {instancePath:instancePath+"/plugins/" + i0+"/title",schemaPath:"#/properties/plugins/items/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err10 = {instancePath:instancePath+"/plugins/" + i0+"/name",schemaPath:"#/properties/plugins/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -174,9 +179,9 @@ vErrors.push(err10);
 errors++;
 }
 }
-if(data2.description !== undefined){
-if(typeof data2.description !== "string"){
-const err11 = {instancePath:instancePath+"/plugins/" + i0+"/description",schemaPath:"#/properties/plugins/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data2.title !== undefined){
+if(typeof data2.title !== "string"){
+const err11 = {instancePath:instancePath+"/plugins/" + i0+"/title",schemaPath:"#/properties/plugins/items/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -186,11 +191,9 @@ vErrors.push(err11);
 errors++;
 }
 }
-if(data2.command !== undefined){
-let data6 = data2.command;
-if(typeof data6 === "string"){
-if(func3(data6) < 1){
-const err12 = {instancePath:instancePath+"/plugins/" + i0+"/command",schemaPath:"#/properties/plugins/items/properties/command/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data2.description !== undefined){
+if(typeof data2.description !== "string"){
+const err12 = {instancePath:instancePath+"/plugins/" + i0+"/description",schemaPath:"#/properties/plugins/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -200,13 +203,27 @@ vErrors.push(err12);
 errors++;
 }
 }
-else {
-const err13 = {instancePath:instancePath+"/plugins/" + i0+"/command",schemaPath:"#/properties/plugins/items/properties/command/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data2.command !== undefined){
+let data6 = data2.command;
+if(typeof data6 === "string"){
+if(func3(data6) < 1){
+const err13 = {instancePath:instancePath+"/plugins/" + i0+"/command",schemaPath:"#/properties/plugins/items/properties/command/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err13];
 }
 else {
 vErrors.push(err13);
+}
+errors++;
+}
+}
+else {
+const err14 = {instancePath:instancePath+"/plugins/" + i0+"/command",schemaPath:"#/properties/plugins/items/properties/command/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
 }
 errors++;
 }
@@ -217,19 +234,7 @@ if(Array.isArray(data7)){
 const len1 = data7.length;
 for(let i1=0; i1<len1; i1++){
 if(typeof data7[i1] !== "string"){
-const err14 = {instancePath:instancePath+"/plugins/" + i0+"/args/" + i1,schemaPath:"#/properties/plugins/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err14];
-}
-else {
-vErrors.push(err14);
-}
-errors++;
-}
-}
-}
-else {
-const err15 = {instancePath:instancePath+"/plugins/" + i0+"/args",schemaPath:"#/properties/plugins/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err15 = {instancePath:instancePath+"/plugins/" + i0+"/args/" + i1,schemaPath:"#/properties/plugins/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -239,9 +244,9 @@ vErrors.push(err15);
 errors++;
 }
 }
-if(data2.cwd !== undefined){
-if(typeof data2.cwd !== "string"){
-const err16 = {instancePath:instancePath+"/plugins/" + i0+"/cwd",schemaPath:"#/properties/plugins/items/properties/cwd/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err16 = {instancePath:instancePath+"/plugins/" + i0+"/args",schemaPath:"#/properties/plugins/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -251,12 +256,9 @@ vErrors.push(err16);
 errors++;
 }
 }
-if(data2.env !== undefined){
-let data10 = data2.env;
-if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
-for(const key2 in data10){
-if(typeof data10[key2] !== "string"){
-const err17 = {instancePath:instancePath+"/plugins/" + i0+"/env/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/items/properties/env/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data2.cwd !== undefined){
+if(typeof data2.cwd !== "string"){
+const err17 = {instancePath:instancePath+"/plugins/" + i0+"/cwd",schemaPath:"#/properties/plugins/items/properties/cwd/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -266,9 +268,12 @@ vErrors.push(err17);
 errors++;
 }
 }
-}
-else {
-const err18 = {instancePath:instancePath+"/plugins/" + i0+"/env",schemaPath:"#/properties/plugins/items/properties/env/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data2.env !== undefined){
+let data10 = data2.env;
+if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
+for(const key2 in data10){
+if(typeof data10[key2] !== "string"){
+const err18 = {instancePath:instancePath+"/plugins/" + i0+"/env/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/items/properties/env/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -278,11 +283,9 @@ vErrors.push(err18);
 errors++;
 }
 }
-if(data2.healthUrl !== undefined){
-let data12 = data2.healthUrl;
-if(typeof data12 === "string"){
-if(!pattern1.test(data12)){
-const err19 = {instancePath:instancePath+"/plugins/" + i0+"/healthUrl",schemaPath:"#/properties/plugins/items/properties/healthUrl/pattern",keyword:"pattern",params:{pattern: "^https?://"},message:"must match pattern \""+"^https?://"+"\""};
+}
+else {
+const err19 = {instancePath:instancePath+"/plugins/" + i0+"/env",schemaPath:"#/properties/plugins/items/properties/env/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -292,8 +295,11 @@ vErrors.push(err19);
 errors++;
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/plugins/" + i0+"/healthUrl",schemaPath:"#/properties/plugins/items/properties/healthUrl/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data2.healthUrl !== undefined){
+let data12 = data2.healthUrl;
+if(typeof data12 === "string"){
+if(!pattern1.test(data12)){
+const err20 = {instancePath:instancePath+"/plugins/" + i0+"/healthUrl",schemaPath:"#/properties/plugins/items/properties/healthUrl/pattern",keyword:"pattern",params:{pattern: "^https?://"},message:"must match pattern \""+"^https?://"+"\""};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -303,11 +309,8 @@ vErrors.push(err20);
 errors++;
 }
 }
-if(data2.docker !== undefined){
-let data13 = data2.docker;
-if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
-if(data13.image === undefined){
-const err21 = {instancePath:instancePath+"/plugins/" + i0+"/docker",schemaPath:"#/properties/plugins/items/properties/docker/required",keyword:"required",params:{missingProperty: "image"},message:"must have required property '"+"image"+"'"};
+else {
+const err21 = {instancePath:instancePath+"/plugins/" + i0+"/healthUrl",schemaPath:"#/properties/plugins/items/properties/healthUrl/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -316,9 +319,12 @@ vErrors.push(err21);
 }
 errors++;
 }
-for(const key3 in data13){
-if(!((((key3 === "image") || (key3 === "ports")) || (key3 === "env")) || (key3 === "volumes"))){
-const err22 = {instancePath:instancePath+"/plugins/" + i0+"/docker",schemaPath:"#/properties/plugins/items/properties/docker/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+}
+if(data2.docker !== undefined){
+let data13 = data2.docker;
+if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
+if(data13.image === undefined){
+const err22 = {instancePath:instancePath+"/plugins/" + i0+"/docker",schemaPath:"#/properties/plugins/items/properties/docker/required",keyword:"required",params:{missingProperty: "image"},message:"must have required property '"+"image"+"'"};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -327,12 +333,9 @@ vErrors.push(err22);
 }
 errors++;
 }
-}
-if(data13.image !== undefined){
-let data14 = data13.image;
-if(typeof data14 === "string"){
-if(func3(data14) < 1){
-const err23 = {instancePath:instancePath+"/plugins/" + i0+"/docker/image",schemaPath:"#/properties/plugins/items/properties/docker/properties/image/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+for(const key3 in data13){
+if(!((((key3 === "image") || (key3 === "ports")) || (key3 === "env")) || (key3 === "volumes"))){
+const err23 = {instancePath:instancePath+"/plugins/" + i0+"/docker",schemaPath:"#/properties/plugins/items/properties/docker/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -342,13 +345,27 @@ vErrors.push(err23);
 errors++;
 }
 }
-else {
-const err24 = {instancePath:instancePath+"/plugins/" + i0+"/docker/image",schemaPath:"#/properties/plugins/items/properties/docker/properties/image/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data13.image !== undefined){
+let data14 = data13.image;
+if(typeof data14 === "string"){
+if(func3(data14) < 1){
+const err24 = {instancePath:instancePath+"/plugins/" + i0+"/docker/image",schemaPath:"#/properties/plugins/items/properties/docker/properties/image/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err24];
 }
 else {
 vErrors.push(err24);
+}
+errors++;
+}
+}
+else {
+const err25 = {instancePath:instancePath+"/plugins/" + i0+"/docker/image",schemaPath:"#/properties/plugins/items/properties/docker/properties/image/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
 }
 errors++;
 }
@@ -361,18 +378,7 @@ for(let i2=0; i2<len2; i2++){
 let data16 = data15[i2];
 if(typeof data16 === "string"){
 if(!pattern2.test(data16)){
-const err25 = {instancePath:instancePath+"/plugins/" + i0+"/docker/ports/" + i2,schemaPath:"#/properties/plugins/items/properties/docker/properties/ports/items/pattern",keyword:"pattern",params:{pattern: "^(?:(?:\\[[0-9A-Fa-f:.]+\\]|[0-9.]+):)?(?:\\d{1,5}:)?\\d{1,5}(?:/(?:tcp|udp|sctp))?$"},message:"must match pattern \""+"^(?:(?:\\[[0-9A-Fa-f:.]+\\]|[0-9.]+):)?(?:\\d{1,5}:)?\\d{1,5}(?:/(?:tcp|udp|sctp))?$"+"\""};
-if(vErrors === null){
-vErrors = [err25];
-}
-else {
-vErrors.push(err25);
-}
-errors++;
-}
-}
-else {
-const err26 = {instancePath:instancePath+"/plugins/" + i0+"/docker/ports/" + i2,schemaPath:"#/properties/plugins/items/properties/docker/properties/ports/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err26 = {instancePath:instancePath+"/plugins/" + i0+"/docker/ports/" + i2,schemaPath:"#/properties/plugins/items/properties/docker/properties/ports/items/pattern",keyword:"pattern",params:{pattern: "^(?:(?:\\[[0-9A-Fa-f:.]+\\]|[0-9.]+):)?(?:\\d{1,5}:)?\\d{1,5}(?:/(?:tcp|udp|sctp))?$"},message:"must match pattern \""+"^(?:(?:\\[[0-9A-Fa-f:.]+\\]|[0-9.]+):)?(?:\\d{1,5}:)?\\d{1,5}(?:/(?:tcp|udp|sctp))?$"+"\""};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -382,9 +388,8 @@ vErrors.push(err26);
 errors++;
 }
 }
-}
 else {
-const err27 = {instancePath:instancePath+"/plugins/" + i0+"/docker/ports",schemaPath:"#/properties/plugins/items/properties/docker/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err27 = {instancePath:instancePath+"/plugins/" + i0+"/docker/ports/" + i2,schemaPath:"#/properties/plugins/items/properties/docker/properties/ports/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -394,12 +399,9 @@ vErrors.push(err27);
 errors++;
 }
 }
-if(data13.env !== undefined){
-let data17 = data13.env;
-if(data17 && typeof data17 == "object" && !Array.isArray(data17)){
-for(const key4 in data17){
-if(typeof data17[key4] !== "string"){
-const err28 = {instancePath:instancePath+"/plugins/" + i0+"/docker/env/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/items/properties/docker/properties/env/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err28 = {instancePath:instancePath+"/plugins/" + i0+"/docker/ports",schemaPath:"#/properties/plugins/items/properties/docker/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -409,14 +411,29 @@ vErrors.push(err28);
 errors++;
 }
 }
-}
-else {
-const err29 = {instancePath:instancePath+"/plugins/" + i0+"/docker/env",schemaPath:"#/properties/plugins/items/properties/docker/properties/env/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data13.env !== undefined){
+let data17 = data13.env;
+if(data17 && typeof data17 == "object" && !Array.isArray(data17)){
+for(const key4 in data17){
+if(typeof data17[key4] !== "string"){
+const err29 = {instancePath:instancePath+"/plugins/" + i0+"/docker/env/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/plugins/items/properties/docker/properties/env/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err29];
 }
 else {
 vErrors.push(err29);
+}
+errors++;
+}
+}
+}
+else {
+const err30 = {instancePath:instancePath+"/plugins/" + i0+"/docker/env",schemaPath:"#/properties/plugins/items/properties/docker/properties/env/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
 }
 errors++;
 }
@@ -429,18 +446,7 @@ for(let i3=0; i3<len3; i3++){
 let data20 = data19[i3];
 if(typeof data20 === "string"){
 if(!pattern3.test(data20)){
-const err30 = {instancePath:instancePath+"/plugins/" + i0+"/docker/volumes/" + i3,schemaPath:"#/properties/plugins/items/properties/docker/properties/volumes/items/pattern",keyword:"pattern",params:{pattern: "^[^:]+:/[^:]*(?::(?:ro|rw))?$"},message:"must match pattern \""+"^[^:]+:/[^:]*(?::(?:ro|rw))?$"+"\""};
-if(vErrors === null){
-vErrors = [err30];
-}
-else {
-vErrors.push(err30);
-}
-errors++;
-}
-}
-else {
-const err31 = {instancePath:instancePath+"/plugins/" + i0+"/docker/volumes/" + i3,schemaPath:"#/properties/plugins/items/properties/docker/properties/volumes/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err31 = {instancePath:instancePath+"/plugins/" + i0+"/docker/volumes/" + i3,schemaPath:"#/properties/plugins/items/properties/docker/properties/volumes/items/pattern",keyword:"pattern",params:{pattern: "^[^:]+:/[^:]*(?::(?:ro|rw))?$"},message:"must match pattern \""+"^[^:]+:/[^:]*(?::(?:ro|rw))?$"+"\""};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -450,9 +456,8 @@ vErrors.push(err31);
 errors++;
 }
 }
-}
 else {
-const err32 = {instancePath:instancePath+"/plugins/" + i0+"/docker/volumes",schemaPath:"#/properties/plugins/items/properties/docker/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err32 = {instancePath:instancePath+"/plugins/" + i0+"/docker/volumes/" + i3,schemaPath:"#/properties/plugins/items/properties/docker/properties/volumes/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -464,7 +469,7 @@ errors++;
 }
 }
 else {
-const err33 = {instancePath:instancePath+"/plugins/" + i0+"/docker",schemaPath:"#/properties/plugins/items/properties/docker/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err33 = {instancePath:instancePath+"/plugins/" + i0+"/docker/volumes",schemaPath:"#/properties/plugins/items/properties/docker/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -474,11 +479,9 @@ vErrors.push(err33);
 errors++;
 }
 }
-if(data2.host !== undefined){
-let data21 = data2.host;
-if(typeof data21 === "string"){
-if(!pattern4.test(data21)){
-const err34 = {instancePath:instancePath+"/plugins/" + i0+"/host",schemaPath:"#/properties/plugins/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(?!-)(?!.*@-)[^\\s\\u0000-\\u001f\\u007f'\"`$\\\\;|&<>(){}]+$"},message:"must match pattern \""+"^(?!-)(?!.*@-)[^\\s\\u0000-\\u001f\\u007f'\"`$\\\\;|&<>(){}]+$"+"\""};
+}
+else {
+const err34 = {instancePath:instancePath+"/plugins/" + i0+"/docker",schemaPath:"#/properties/plugins/items/properties/docker/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -488,8 +491,11 @@ vErrors.push(err34);
 errors++;
 }
 }
-else {
-const err35 = {instancePath:instancePath+"/plugins/" + i0+"/host",schemaPath:"#/properties/plugins/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data2.host !== undefined){
+let data21 = data2.host;
+if(typeof data21 === "string"){
+if(!pattern4.test(data21)){
+const err35 = {instancePath:instancePath+"/plugins/" + i0+"/host",schemaPath:"#/properties/plugins/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(?!-)(?!.*@-)[^\\s\\u0000-\\u001f\\u007f'\"`$\\\\;|&<>(){}]+$"},message:"must match pattern \""+"^(?!-)(?!.*@-)[^\\s\\u0000-\\u001f\\u007f'\"`$\\\\;|&<>(){}]+$"+"\""};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -499,11 +505,8 @@ vErrors.push(err35);
 errors++;
 }
 }
-if(data2.conda !== undefined){
-let data22 = data2.conda;
-if(typeof data22 === "string"){
-if(func3(data22) < 1){
-const err36 = {instancePath:instancePath+"/plugins/" + i0+"/conda",schemaPath:"#/properties/plugins/items/properties/conda/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+else {
+const err36 = {instancePath:instancePath+"/plugins/" + i0+"/host",schemaPath:"#/properties/plugins/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -513,8 +516,11 @@ vErrors.push(err36);
 errors++;
 }
 }
-else {
-const err37 = {instancePath:instancePath+"/plugins/" + i0+"/conda",schemaPath:"#/properties/plugins/items/properties/conda/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data2.conda !== undefined){
+let data22 = data2.conda;
+if(typeof data22 === "string"){
+if(func3(data22) < 1){
+const err37 = {instancePath:instancePath+"/plugins/" + i0+"/conda",schemaPath:"#/properties/plugins/items/properties/conda/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -524,11 +530,8 @@ vErrors.push(err37);
 errors++;
 }
 }
-if(data2.stopGraceSeconds !== undefined){
-let data23 = data2.stopGraceSeconds;
-if((typeof data23 == "number") && (isFinite(data23))){
-if(data23 > 600 || isNaN(data23)){
-const err38 = {instancePath:instancePath+"/plugins/" + i0+"/stopGraceSeconds",schemaPath:"#/properties/plugins/items/properties/stopGraceSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600},message:"must be <= 600"};
+else {
+const err38 = {instancePath:instancePath+"/plugins/" + i0+"/conda",schemaPath:"#/properties/plugins/items/properties/conda/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -537,8 +540,12 @@ vErrors.push(err38);
 }
 errors++;
 }
-if(data23 < 0 || isNaN(data23)){
-const err39 = {instancePath:instancePath+"/plugins/" + i0+"/stopGraceSeconds",schemaPath:"#/properties/plugins/items/properties/stopGraceSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data2.kubernetes !== undefined){
+let data23 = data2.kubernetes;
+if(data23 && typeof data23 == "object" && !Array.isArray(data23)){
+if(data23.image === undefined){
+const err39 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes",schemaPath:"#/properties/plugins/items/properties/kubernetes/required",keyword:"required",params:{missingProperty: "image"},message:"must have required property '"+"image"+"'"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -547,9 +554,9 @@ vErrors.push(err39);
 }
 errors++;
 }
-}
-else {
-const err40 = {instancePath:instancePath+"/plugins/" + i0+"/stopGraceSeconds",schemaPath:"#/properties/plugins/items/properties/stopGraceSeconds/type",keyword:"type",params:{type: "number"},message:"must be number"};
+for(const key5 in data23){
+if(!(func2.call(schema11.properties.plugins.items.properties.kubernetes.properties, key5))){
+const err40 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes",schemaPath:"#/properties/plugins/items/properties/kubernetes/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -561,7 +568,7 @@ errors++;
 }
 }
 else {
-const err41 = {instancePath:instancePath+"/plugins/" + i0,schemaPath:"#/properties/plugins/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err41 = {instancePath:instancePath+"/plugins/" + i0+"/kubernetes",schemaPath:"#/properties/plugins/items/properties/kubernetes/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -571,9 +578,11 @@ vErrors.push(err41);
 errors++;
 }
 }
-}
-else {
-const err42 = {instancePath:instancePath+"/plugins",schemaPath:"#/properties/plugins/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data2.stopGraceSeconds !== undefined){
+let data24 = data2.stopGraceSeconds;
+if((typeof data24 == "number") && (isFinite(data24))){
+if(data24 > 600 || isNaN(data24)){
+const err42 = {instancePath:instancePath+"/plugins/" + i0+"/stopGraceSeconds",schemaPath:"#/properties/plugins/items/properties/stopGraceSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600},message:"must be <= 600"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -582,16 +591,8 @@ vErrors.push(err42);
 }
 errors++;
 }
-}
-if(data.hosts !== undefined){
-let data24 = data.hosts;
-if(Array.isArray(data24)){
-const len4 = data24.length;
-for(let i4=0; i4<len4; i4++){
-let data25 = data24[i4];
-if(typeof data25 === "string"){
-if(!pattern4.test(data25)){
-const err43 = {instancePath:instancePath+"/hosts/" + i4,schemaPath:"#/properties/hosts/items/pattern",keyword:"pattern",params:{pattern: "^(?!-)(?!.*@-)[^\\s\\u0000-\\u001f\\u007f'\"`$\\\\;|&<>(){}]+$"},message:"must match pattern \""+"^(?!-)(?!.*@-)[^\\s\\u0000-\\u001f\\u007f'\"`$\\\\;|&<>(){}]+$"+"\""};
+if(data24 < 0 || isNaN(data24)){
+const err43 = {instancePath:instancePath+"/plugins/" + i0+"/stopGraceSeconds",schemaPath:"#/properties/plugins/items/properties/stopGraceSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -602,7 +603,7 @@ errors++;
 }
 }
 else {
-const err44 = {instancePath:instancePath+"/hosts/" + i4,schemaPath:"#/properties/hosts/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err44 = {instancePath:instancePath+"/plugins/" + i0+"/stopGraceSeconds",schemaPath:"#/properties/plugins/items/properties/stopGraceSeconds/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -612,18 +613,9 @@ vErrors.push(err44);
 errors++;
 }
 }
-let i5 = data24.length;
-let j0;
-if(i5 > 1){
-const indices0 = {};
-for(;i5--;){
-let item0 = data24[i5];
-if(typeof item0 !== "string"){
-continue;
 }
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err45 = {instancePath:instancePath+"/hosts",schemaPath:"#/properties/hosts/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i5+" are identical)"};
+else {
+const err45 = {instancePath:instancePath+"/plugins/" + i0,schemaPath:"#/properties/plugins/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -631,14 +623,11 @@ else {
 vErrors.push(err45);
 }
 errors++;
-break;
-}
-indices0[item0] = i5;
 }
 }
 }
 else {
-const err46 = {instancePath:instancePath+"/hosts",schemaPath:"#/properties/hosts/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err46 = {instancePath:instancePath+"/plugins",schemaPath:"#/properties/plugins/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -648,14 +637,79 @@ vErrors.push(err46);
 errors++;
 }
 }
-}
-else {
-const err47 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.hosts !== undefined){
+let data25 = data.hosts;
+if(Array.isArray(data25)){
+const len4 = data25.length;
+for(let i4=0; i4<len4; i4++){
+let data26 = data25[i4];
+if(typeof data26 === "string"){
+if(!pattern4.test(data26)){
+const err47 = {instancePath:instancePath+"/hosts/" + i4,schemaPath:"#/properties/hosts/items/pattern",keyword:"pattern",params:{pattern: "^(?!-)(?!.*@-)[^\\s\\u0000-\\u001f\\u007f'\"`$\\\\;|&<>(){}]+$"},message:"must match pattern \""+"^(?!-)(?!.*@-)[^\\s\\u0000-\\u001f\\u007f'\"`$\\\\;|&<>(){}]+$"+"\""};
 if(vErrors === null){
 vErrors = [err47];
 }
 else {
 vErrors.push(err47);
+}
+errors++;
+}
+}
+else {
+const err48 = {instancePath:instancePath+"/hosts/" + i4,schemaPath:"#/properties/hosts/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+}
+let i5 = data25.length;
+let j0;
+if(i5 > 1){
+const indices0 = {};
+for(;i5--;){
+let item0 = data25[i5];
+if(typeof item0 !== "string"){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err49 = {instancePath:instancePath+"/hosts",schemaPath:"#/properties/hosts/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i5+" are identical)"};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
+}
+errors++;
+break;
+}
+indices0[item0] = i5;
+}
+}
+}
+else {
+const err50 = {instancePath:instancePath+"/hosts",schemaPath:"#/properties/hosts/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
+}
+errors++;
+}
+}
+}
+else {
+const err51 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err51];
+}
+else {
+vErrors.push(err51);
 }
 errors++;
 }

@@ -22,7 +22,7 @@ import type { PluginExecutionMode, RemoteResourceInfo } from './protocols';
 export const LEDGER_FORMAT = 'tether-ledger/1';
 
 export type ResourceState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
-export type ResourceKind = 'local' | 'ssh' | 'cloud' | 'api' | 'docker';
+export type ResourceKind = 'local' | 'ssh' | 'cloud' | 'api' | 'docker' | 'kubernetes';
 
 /**
  * Who started a resource. A `cli` owner detaches on purpose, and so does a window that closed
@@ -311,8 +311,8 @@ export class Ledger {
   }
 }
 
-/** Kinds of records a scan of local processes cannot rebuild: cloud instances, remote process trees, containers. */
-const NOT_REBUILT: readonly ResourceKind[] = ['cloud', 'ssh', 'docker'];
+/** Kinds of records a scan of local processes cannot rebuild: cloud instances, remote process trees, containers, Kubernetes Jobs. */
+const NOT_REBUILT: readonly ResourceKind[] = ['cloud', 'ssh', 'docker', 'kubernetes'];
 
 function isRecordShape(r: unknown): r is LedgerResource {
   const x = r as Partial<LedgerResource> | null;

@@ -15,6 +15,7 @@ import { TetherError, ExitCode } from '../core/errors';
 import { applyPatch, endIn, type Ledger, type LedgerResource, type ResourceOwner } from '../core/ledger';
 import type { PluginExecutionMode, RemoteResourceInfo } from '../core/protocols';
 import { BILLING_RULES } from '../backends/cloud/registry';
+import { KUBERNETES_BILLING } from '../backends/kubernetes/rules';
 
 /** A provider Tether has no billing rule for: the plugin's own estimate, per second while running. */
 export const API_ESTIMATE_RULE: BillingRule = {
@@ -31,6 +32,7 @@ export const API_ESTIMATE_RULE: BillingRule = {
 export function billingRuleOf(r: LedgerResource): BillingRule | undefined {
   if (!r.remote) return undefined;
   if (r.kind === 'cloud') return BILLING_RULES[r.remote.provider];
+  if (r.kind === 'kubernetes') return KUBERNETES_BILLING; // priced from the Pods' requests and the user's table
   if (r.kind === 'api') return BILLING_RULES[r.remote.provider] ?? API_ESTIMATE_RULE;
   return undefined;
 }

@@ -47,7 +47,7 @@ export interface SkippedSetting {
 
 export const PERIODS: readonly BudgetPeriod[] = ['day', 'month', 'lifetime'];
 /** Provider types a budget may be scoped to (the registry's). */
-export const PROVIDERS: readonly string[] = CLOUD_PROVIDERS.map((d) => d.kind);
+export const PROVIDERS: readonly string[] = [...CLOUD_PROVIDERS.map((d) => d.kind), 'kubernetes']; // kubernetes: clusters priced by the user's table
 
 export function emptyPolicy(): Policy {
   return { format: POLICY_FORMAT, budgets: [], idleAutostop: { ...DEFAULT_IDLE_POLICY }, defaultTimeLimitHours: 0 };

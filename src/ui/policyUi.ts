@@ -84,7 +84,7 @@ export function registerPolicyCommands(stateDir: () => string, refresh: () => un
       if (!limit) return undefined;
       const period = (await vscode.window.showQuickPick(['day', 'month', 'lifetime'], { title: 'Set Budget (3/4): period (UTC days and months)' })) as BudgetPeriod | undefined;
       if (!period) return undefined;
-      const scope = await vscode.window.showQuickPick([{ label: 'All providers', value: undefined as string | undefined }, ...PROVIDERS.map((p) => ({ label: CLOUD_ACCOUNT_TITLES[p], value: p as string | undefined }))], { title: 'Set Budget (4/4): scope' });
+      const scope = await vscode.window.showQuickPick([{ label: 'All providers', value: undefined as string | undefined }, ...PROVIDERS.map((p) => ({ label: CLOUD_ACCOUNT_TITLES[p as keyof typeof CLOUD_ACCOUNT_TITLES] ?? 'Kubernetes clusters', value: p as string | undefined }))], { title: 'Set Budget (4/4): scope' });
       if (!scope) return undefined;
       const hard = await vscode.window.showQuickPick(['Warn only', 'Warn, and terminate what would cross the cap'], { title: 'At the cap' });
       if (!hard) return undefined;

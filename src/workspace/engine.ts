@@ -18,6 +18,8 @@ import { LEDGER_ENV, PLUGIN_ENV, WORKSPACE_ENV, currentOwner } from '../backends
 import { closeReport, readCloseRecord, type CloseReport } from '../fleet/closeGuard';
 import { CloudManager, cloudSshHost, sshCommandOf, type CloudStatus } from '../fleet/cloud';
 import { DeadmanKeeper } from '../fleet/deadmanKeeper';
+import { readPolicy } from '../fleet/policy';
+import { hardCapRefusalFromLedger } from '../fleet/spend';
 export { cloudSshHost } from '../fleet/cloud';
 import type { CloudProvider } from '../backends/cloud/provider';
 import { SshConnectionPool, type SshConnectionOptions } from '../backends/ssh/connection';
@@ -194,6 +196,8 @@ export class Engine {
     log: silentLogger,
     service: <T>(name: string): T => {
       if (name === 'ssh') return this.ssh as T;
+      // A launch that would cross a hard cap (budget with auto-terminate) is refused before its intent (Kubernetes Jobs).
+      if (name === 'launch-refusal') return ((provider: string, what: string, perHour: number | undefined) => hardCapRefusalFromLedger(this.ledger, readPolicy(this.ledger.stateDir).budgets, provider, what, perHour)) as T;
       throw new Error(`no service "${name}"`);
     },
     liveProcesses: (id: string) => this.lastSnap.get(id),

@@ -27,7 +27,7 @@ const extensionConfig = (_env, argv) => ({
     rules: [{ test: /\.ts$/, exclude: /node_modules/, loader: 'esbuild-loader', options: { target: 'node20' } }],
   },
   plugins: [
-    new webpack.DefinePlugin({ __TETHER_VERSION__: JSON.stringify(require('./package.json').version) }),
+    new webpack.DefinePlugin({ __TETHER_VERSION__: JSON.stringify(require('./package.json').version), __TETHER_BUNDLED__: 'true' }),
     new webpack.BannerPlugin({ banner: '#!/usr/bin/env node', raw: true, entryOnly: true, test: /cli\.js$/ }),
     // ssh2 tries these optional native modules and falls back to pure JS when they are missing.
     new webpack.IgnorePlugin({ resourceRegExp: /^(cpu-features|\.\/crypto\/build\/Release\/sshcrypto\.node|bufferutil|utf-8-validate)$/ }), // ws (@kubernetes/client-node) falls back without its optional native helpers

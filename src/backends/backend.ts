@@ -37,8 +37,13 @@ export interface PluginStatus {
    * and JSON only: nothing branches on it outside its backend.
    */
   kind: string;
-  /** Where it runs when that is not this machine: the SSH host spec (alias or user@host:port) as declared and recorded. */
+  /**
+   * The SSH host it runs on (alias or user@host:port) as declared and recorded: the tree shows it
+   * under that host, whose connection and GPUs Tether watches.
+   */
   host?: string;
+  /** Where else it runs, for display (a Kubernetes context/namespace). */
+  where?: string;
   executionMode: string;
   state: PluginState;
   /** Declared in this workspace's `.vscode/tether.json`. */

@@ -56,6 +56,7 @@ function pluginDescription(s: PluginStatus): string {
     return `${what} · ${live.length} process${live.length === 1 ? '' : 'es'} · ${formatCpu(cpu)} · ${formatBytes(rss)}${where}${problem}`;
   }
   if (s.container) return `${s.state}${where}${problem}`;
+  if (s.where || s.costPerHour !== undefined) return [s.state, s.where, s.costPerHour !== undefined ? `${formatUsd(s.costPerHour)}/h` : ''].filter(Boolean).join(' · ') + problem;
   if (s.problem) return `${s.state}${problem}`;
   if (s.state === 'failed' && s.lastExit) return `failed (${s.lastExit.signal ?? `exit ${s.lastExit.code ?? '?'}`})`;
   return s.state;

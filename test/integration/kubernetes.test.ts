@@ -517,7 +517,7 @@ describe('Kubernetes backend: the Backend interface (through the registry)', fun
       return s.state === 'running' && s.parts?.[0]?.description?.startsWith('Running') ? s : undefined;
     }, 30_000, 'running with its pod');
     assert.equal(st.kind, 'kubernetes');
-    assert.equal(st.host, 'gpu-cluster/ml');
+    assert.equal(st.where, 'gpu-cluster/ml');
     assert.match(st.parts![0]!.description!, /^Running · gpu-node-\d · 1 GPU, 2 CPU, 8 GiB$/);
     assert.equal(Math.round(st.costPerHour! * 1e6) / 1e6, Math.round((1.5 + 0.2 + 0.08) * 1e6) / 1e6);
     assert.deepEqual(st.actions, ['stop', 'kill', 'restart', 'config', 'logs']);

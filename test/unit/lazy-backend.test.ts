@@ -68,3 +68,13 @@ describe('a lazily loaded backend (src/backends/lazy.ts)', () => {
     assert.equal((await b.status({ name: 'p' })).name, 'ok');
   });
 });
+
+describe('the ssh_config parser, loaded on first need (src/backends/ssh/hosts.ts)', () => {
+  it('loads once and parses a config', async () => {
+    const { loadSshConfigParser } = await import('../../src/backends/ssh/hosts');
+    const a = await loadSshConfigParser();
+    assert.equal(await loadSshConfigParser(), a);
+    const cfg = a.parse('Host box\n  HostName 10.0.0.9\n  User ml\n');
+    assert.equal((cfg.compute('box') as Record<string, string>).HostName, '10.0.0.9');
+  });
+});

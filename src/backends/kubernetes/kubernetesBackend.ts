@@ -101,7 +101,7 @@ export class KubernetesBackend implements Backend {
       st.healthUrl = spec.healthUrl ?? null;
     }
     if (live && m) {
-      st.host = `${m.context}/${m.namespace}`;
+      st.where = `${m.context}/${m.namespace}`;
       if (!input.orphanReason) st.state = live.state === 'stopping' ? 'stopping' : live.state === 'starting' ? 'starting' : 'running';
       const price = view?.pricePerHour ?? live.remote?.estimatedCostPerHour;
       if (price !== undefined) st.costPerHour = price;
@@ -167,7 +167,7 @@ export class KubernetesBackend implements Backend {
         const st = baseStatus(this.ctx, this.kind, { name: v.plugin ?? v.name, ...(ended ? { record: ended } : {}), orphanReason: 'a Job with this ledger’s marker and no active record' }, [], false);
         st.state = 'orphan';
         st.ledgerId = v.recordId;
-        st.host = `${context}/${v.namespace}`;
+        st.where = `${context}/${v.namespace}`;
         st.parts = v.pods.map(podPart);
         if (v.pricePerHour !== undefined) st.costPerHour = v.pricePerHour;
         st.actions = this.actions(st);

@@ -14,7 +14,41 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import SSHConfig from 'ssh-config';
+import type SSHConfigLib from 'ssh-config';
+
+/** Defined (true) in the webpack bundles; undefined when the TypeScript sources run as they are (tests, tsx). */
+declare const __TETHER_BUNDLED__: boolean | undefined;
+
+/**
+ * The ssh_config parser (ssh-config), needed only where there is no `ssh` binary to ask (`ssh -G`
+ * is the resolver): in the bundles it is a chunk of its own, loaded by {@link loadSshConfigParser}
+ * on first need, so activation does not carry it.
+ */
+let sshConfigLib: typeof SSHConfigLib | undefined;
+let sshConfigLoading: Promise<typeof SSHConfigLib> | undefined;
+
+/** Loads the ssh_config parser (once; a failed load is tried again). */
+export function loadSshConfigParser(): Promise<typeof SSHConfigLib> {
+  sshConfigLoading ??= import('ssh-config').then(
+    (m) => (sshConfigLib = ((m as { default?: typeof SSHConfigLib }).default ?? (m as unknown as typeof SSHConfigLib))),
+    (err: unknown) => {
+      sshConfigLoading = undefined;
+      throw err;
+    },
+  );
+  return sshConfigLoading;
+}
+
+function sshConfigParser(): typeof SSHConfigLib {
+  if (sshConfigLib) return sshConfigLib;
+  if (typeof __TETHER_BUNDLED__ === 'undefined') {
+    // The sources as they are (tests): no chunks, load it now.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (sshConfigLib = require('ssh-config') as typeof SSHConfigLib);
+  }
+  void loadSshConfigParser().catch(() => undefined);
+  throw new TetherError('the ssh_config parser is still loading (there is no ssh binary to ask)', { remedy: 'Tether tries again on the next poll; install OpenSSH (ssh -G) to resolve hosts exactly as ssh does.' });
+}
 import { TetherError, ExitCode } from '../../core/errors';
 import { findOnPath } from '../../core/executables';
 import { hostSpecProblem } from '../../core/config';
@@ -208,7 +242,7 @@ export function resolveHostWithParser(spec: string, opts: ResolveOptions = {}): 
   }
   if (text !== undefined) {
     try {
-      const cfg = SSHConfig.parse(expandIncludes(text, home));
+      const cfg = sshConfigParser().parse(expandIncludes(text, home));
       // `Match exec` would run commands from the config: never for a host lookup.
       computed = cfg.compute(
         parsed.user !== undefined ? { Host: parsed.host, User: parsed.user } : { Host: parsed.host },

@@ -79,6 +79,8 @@ export interface PluginStatus {
    * GPU requests), one line each for the tree.
    */
   parts?: Array<{ id: string; label: string; description?: string; tooltip?: string; state?: string }>;
+  /** What stopping it does, when that is not signals to processes of this machine (a Job deleted with its Pods). */
+  stopDetail?: string;
   /** A codicon for its row while it is not failed or an orphan (a container: 'package'); else the state's icon. */
   icon?: string;
   /** USD per hour while it runs, where the backend prices it (a Kubernetes Pod from its requests). */

@@ -166,7 +166,7 @@ export function commandTable(deps: CommandDeps): { table: Record<string, (...arg
   const after = () => deps.refresh.request('action');
 
   const start = async (node?: unknown) => {
-    const ref = refFromNode(node) ?? (await pickPlugin(model, (p) => p.declared && !p.processes.length, 'Start which plugin?', 'Every declared plugin is already running.'));
+    const ref = refFromNode(node) ?? (await pickPlugin(model, (p) => p.actions.includes('start'), 'Start which plugin?', 'Every declared plugin is already running.'));
     if (!ref) return;
     try {
       await model.interactive(async () => {
@@ -183,16 +183,18 @@ export function commandTable(deps: CommandDeps): { table: Record<string, (...arg
   };
 
   const stop = async (node?: unknown, graceOverride?: number) => {
-    const ref = refFromNode(node) ?? (await pickPlugin(model, (p) => p.processes.length > 0, 'Stop which plugin?', 'Nothing is running.'));
+    const ref = refFromNode(node) ?? (await pickPlugin(model, (p) => p.actions.includes('stop') || p.actions.includes('kill'), 'Stop which plugin?', 'Nothing is running.'));
     if (!ref) return;
     const s = ref.status;
     const grace = resolveGraceMs({ overrideMs: graceOverride, pluginMs: s.stopGraceMs, settingMs: deps.graceMs() });
     const ok = await confirm(
       deps,
       graceOverride === 0 ? `Kill the whole process tree of "${s.name}"?` : `Stop "${s.name}"?`,
-      graceOverride === 0
-        ? `SIGKILL goes at once to ${s.processes.length} process(es): PIDs ${pidList(s)}.`
-        : `SIGTERM goes to ${s.processes.length} process(es) (PIDs ${pidList(s)}); any still running after ${grace / 1000} s get SIGKILL.`,
+      // What the stop does, in its backend's words when it is not signals to processes of this machine (a Job's deletion).
+      s.stopDetail ??
+        (graceOverride === 0
+          ? `SIGKILL goes at once to ${s.processes.length} process(es): PIDs ${pidList(s)}.`
+          : `SIGTERM goes to ${s.processes.length} process(es) (PIDs ${pidList(s)}); any still running after ${grace / 1000} s get SIGKILL.`),
       graceOverride === 0 ? 'Kill' : 'Stop',
     );
     if (!ok) return;

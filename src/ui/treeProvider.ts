@@ -332,7 +332,7 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       // A running plugin gets a fresh id so VS Code shows it expanded (it keeps the collapsed
       // state of an id it knows, and a stopped plugin has no children to expand).
       const who = status.ledgerId && !status.declared ? status.ledgerId : status.name;
-      const phase = status.processes.length ? `live:${status.ledgerId}` : 'idle';
+      const phase = status.processes.length || status.parts?.length ? `live:${status.ledgerId}:${status.parts?.length ?? 0}` : 'idle';
       out.push(this.node({ kind: 'plugin', id: `plugin:${folder}:${who}:${phase}`, folder, status }, parent));
     }
     if (!out.length && f.report && !f.report.configured) {
@@ -351,7 +351,7 @@ export class TetherTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
     for (const f of this.snap.folders) {
       for (const status of f.report?.plugins ?? []) {
         if (status.host !== n.host.host) continue;
-        const phase = status.processes.length ? `live:${status.ledgerId}` : 'idle';
+        const phase = status.processes.length || status.parts?.length ? `live:${status.ledgerId}:${status.parts?.length ?? 0}` : 'idle';
         out.push(this.node({ kind: 'plugin', id: `plugin:${f.folder}:ssh:${status.host}:${status.name}:${phase}`, folder: f.folder, status }, n));
       }
     }

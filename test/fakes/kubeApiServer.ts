@@ -54,9 +54,14 @@ interface SchemaDef {
   properties: Record<string, FieldType | string>;
   required: string[];
 }
-const CATALOGUE: Record<string, SchemaDef> = JSON.parse(
-  fs.readFileSync(path.join(__dirname, '../fixtures/kubernetes/models-v1.34.json'), 'utf8'),
-).schemas;
+/** test/fixtures/kubernetes/<file>, whether this module runs as CommonJS (mocha) or ESM (the e2e runner, where __dirname is not this folder). */
+function fixture(file: string): string {
+  const candidates = [path.join(__dirname, '../fixtures/kubernetes', file), path.join(process.cwd(), 'test/fixtures/kubernetes', file)];
+  const found = candidates.find((c) => fs.existsSync(c));
+  if (!found) throw new Error(`fixture ${file} not found in ${candidates.join(', ')}`);
+  return found;
+}
+const CATALOGUE: Record<string, SchemaDef> = JSON.parse(fs.readFileSync(fixture('models-v1.34.json'), 'utf8')).schemas;
 
 export interface LoggedRequest {
   method: string;

@@ -102,6 +102,7 @@ export class KubernetesBackend implements Backend {
     }
     if (live && m) {
       st.where = `${m.context}/${m.namespace}`;
+      st.stopDetail = `The Job ${m.namespace}/${m.jobName} in context ${m.context} is deleted with propagationPolicy Background: its Pods get SIGTERM, then SIGKILL after their termination grace period.`;
       if (!input.orphanReason) st.state = live.state === 'stopping' ? 'stopping' : live.state === 'starting' ? 'starting' : 'running';
       const price = view?.pricePerHour ?? live.remote?.estimatedCostPerHour;
       if (price !== undefined) st.costPerHour = price;

@@ -43,6 +43,7 @@ import { CloudProviderType } from '../../../core/protocols';
 import type { Logger } from '../../../core/logger';
 import { parseMarker, tetherIdOf } from '../marker';
 import { CloudApiError, markedName, type CloudInstance, type CloudProvider, type InstanceState, type InstanceType, type LaunchRequest } from '../provider';
+import { AWS_NETWORK_CODES, awsSdkError } from '../awsErrors';
 import shippedCatalogue from './aws-prices.json';
 
 /** Tag keys Tether puts on every instance it launches. */
@@ -137,7 +138,7 @@ export const CREDENTIAL_CODES: ReadonlySet<string> = new Set([
   'CredentialsProviderError',
 ]);
 const THROTTLE_CODES = new Set(['RequestLimitExceeded', 'Throttling', 'ThrottlingException', 'TooManyRequestsException']);
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+const NETWORK_CODES = AWS_NETWORK_CODES;
 
 function remedyFor(code: string, attempts: number | undefined, endpoint: string): string {
   if (CREDENTIAL_CODES.has(code)) {
@@ -165,28 +166,7 @@ function remedyFor(code: string, attempts: number | undefined, endpoint: string)
 
 /** Any error from the SDK (or thrown on its way) → CloudApiError with AWS's code and message and a remedy. */
 export function toAwsCloudApiError(err: unknown, what: string, endpoint: string): CloudApiError {
-  if (err instanceof CloudApiError) return err;
-  const e = (err ?? {}) as {
-    name?: string;
-    code?: string;
-    Code?: string;
-    message?: string;
-    $metadata?: { httpStatusCode?: number; attempts?: number; requestId?: string };
-    $fault?: string;
-  };
-  // Service errors carry AWS's code as `name`; network errors a Node `code` (ECONNREFUSED...).
-  const sysCode = typeof e.code === 'string' ? e.code : undefined;
-  const name = e.name && e.name !== 'Error' ? e.name : undefined;
-  const code = e.Code ?? (sysCode && NETWORK_CODES.has(sysCode) ? sysCode : undefined) ?? name ?? sysCode ?? 'Unknown';
-  const attempts = e.$metadata?.attempts;
-  const detail = (e.message ?? String(err)).trim() || code;
-  const requestId = e.$metadata?.requestId ? ` [request ${e.$metadata.requestId}]` : '';
-  return new CloudApiError('AWS EC2', `${what} failed: ${code}: ${detail}${requestId}`, {
-    remedy: remedyFor(code, attempts, endpoint),
-    status: e.$metadata?.httpStatusCode,
-    code,
-    cause: err,
-  });
+  return awsSdkError(err, 'AWS EC2', what, (code, attempts) => remedyFor(code, attempts, endpoint));
 }
 
 function tagOf(i: Instance, key: string): string | undefined {

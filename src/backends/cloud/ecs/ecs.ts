@@ -48,6 +48,7 @@ import type { Logger } from '../../../core/logger';
 import { CloudProviderType } from '../../../core/protocols';
 import { matchesLedgerId, parseMarker, tetherIdOf } from '../marker';
 import { CloudApiError, markedName, type CloudInstance, type CloudProvider, type InstanceState, type InstanceType, type LaunchRequest } from '../provider';
+import { AWS_NETWORK_CODES, awsSdkError } from '../awsErrors';
 import { ECS_BILLING, FARGATE_SHIPPED_CATALOGUE, describeEcsSize, ecsPricePerHour, fargateCatalogue, type FargatePriceCatalogue } from './pricing';
 import { ecsSizeName, parseEcsSize, type EcsArch, type EcsSize } from './sizes';
 
@@ -80,7 +81,7 @@ export const ECS_CREDENTIAL_CODES: ReadonlySet<string> = new Set([
   'UnauthorizedOperation',
 ]);
 const THROTTLE_CODES = new Set(['ThrottlingException', 'Throttling', 'TooManyRequestsException', 'RequestLimitExceeded']);
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+const NETWORK_CODES = AWS_NETWORK_CODES;
 
 export interface EcsCredentials {
   accessKeyId: string;
@@ -173,20 +174,7 @@ function remedyFor(code: string, attempts: number | undefined, endpoint: string)
 
 /** Any error from the SDK (or thrown on its way) → CloudApiError with AWS's code and message and a remedy. */
 export function toEcsCloudApiError(err: unknown, what: string, endpoint: string): CloudApiError {
-  if (err instanceof CloudApiError) return err;
-  const e = (err ?? {}) as { name?: string; code?: string; Code?: string; message?: string; $metadata?: { httpStatusCode?: number; attempts?: number; requestId?: string } };
-  const sysCode = typeof e.code === 'string' ? e.code : undefined;
-  const name = e.name && e.name !== 'Error' ? e.name : undefined;
-  const code = e.Code ?? (sysCode && NETWORK_CODES.has(sysCode) ? sysCode : undefined) ?? name ?? sysCode ?? 'Unknown';
-  const attempts = e.$metadata?.attempts;
-  const detail = (e.message ?? String(err)).trim() || code;
-  const requestId = e.$metadata?.requestId ? ` [request ${e.$metadata.requestId}]` : '';
-  return new CloudApiError('AWS ECS', `${what} failed: ${code}: ${detail}${requestId}`, {
-    remedy: remedyFor(code, attempts, endpoint),
-    status: e.$metadata?.httpStatusCode,
-    code,
-    cause: err,
-  });
+  return awsSdkError(err, 'AWS ECS', what, (code, attempts) => remedyFor(code, attempts, endpoint));
 }
 
 /** "The referenced task was not found" / an unknown cluster: the task is gone (or never was) there. */

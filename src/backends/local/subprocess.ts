@@ -18,6 +18,7 @@ import { beforeThisBoot, identify, isSameProcessAlive, type ProcessIdentity } fr
 import { MARKER_ENV, type ProcessInfo, type ProcessTracker } from '../../core/processTracker';
 import { PluginExecutionMode, PluginMetadata, type LifecycleAwarePlugin } from '../../core/protocols';
 import { stopProcessTree, type StopReport } from '../../core/treeKiller';
+import type { BackendContext } from '../backend';
 import { configSchema } from '../../core/config';
 
 export const PLUGIN_ENV = 'TETHER_PLUGIN';
@@ -25,15 +26,8 @@ export const WORKSPACE_ENV = 'TETHER_WORKSPACE';
 /** Names the ledger a process belongs to, so one state folder never adopts another's processes. */
 export const LEDGER_ENV = 'TETHER_LEDGER';
 
-export interface SubprocessDeps {
-  workspace: string;
-  ledger: Ledger;
-  tracker: ProcessTracker;
-  owner: ResourceOwner;
-  log: Logger;
-  /** How long a fresh process must survive to count as started. Default 400 ms. */
-  startupCheckMs?: number;
-}
+/** What a local plugin needs of its workspace (its backend's context; `startupCheckMs`: how long a fresh process must survive to count as started, default 400 ms). */
+export type SubprocessDeps = Pick<BackendContext, 'workspace' | 'ledger' | 'tracker' | 'owner' | 'log' | 'startupCheckMs'>;
 
 export class StartError extends TetherError {}
 

@@ -8,7 +8,7 @@ import type { Logger } from './core/logger';
 import { accountKindOf, accountsFromEnv, createProviders } from './fleet/cloudAccounts';
 import { azureFlagEnv } from './backends/cloud/azure/descriptor';
 import { CLOUD_PROVIDERS, providerDescriptor } from './backends/cloud/registry';
-import { loadSshConfigParser, sshBinaryFor } from './backends/ssh/hosts';
+import { loadSshConfigParser } from './backends/ssh/hosts';
 import { checkLambdaSshKey, type LambdaCloudProvider } from './backends/cloud/lambda/lambda';
 import { cloudRunTypeFromFlags } from './backends/cloud/cloudrun/pricing';
 import { costCsv, costReport } from './fleet/costReport';
@@ -91,8 +91,9 @@ const stderrLogger = (io: Io, verbose: boolean): Logger => ({
 });
 
 export async function main(argv: string[], io: Io = { out: (s) => process.stdout.write(s + '\n'), err: (s) => process.stderr.write(s + '\n') }): Promise<number> {
-  // Without an ssh binary to ask (`ssh -G`), hosts resolve with the ssh_config parser: a chunk, loaded before any command needs it.
-  if (!sshBinaryFor()) await loadSshConfigParser();
+  // The ssh_config parser (a chunk: hosts resolve with it where there is no ssh binary, and it settles
+  // what `ssh -G` cannot say): loaded before any command needs it.
+  await loadSshConfigParser();
   const fleet = await fleetCommand(argv, io); // budget, autostop, limit, watch (src/cli/)
   if (fleet !== undefined) return fleet;
   let parsed;

@@ -23,7 +23,7 @@ import { hardCapRefusalFromLedger } from '../fleet/spend';
 export { cloudSshHost } from '../fleet/cloud';
 import type { CloudProvider } from '../backends/cloud/provider';
 import { SshConnectionPool, type SshConnectionOptions } from '../backends/ssh/connection';
-import { resolveHost } from '../backends/ssh/hosts';
+import { loadSshConfigParser, resolveHost } from '../backends/ssh/hosts';
 import { sshArgsForHost } from '../backends/ssh/sshArgs';
 import { SshHostMonitor } from '../backends/ssh/remotePlugin';
 import { SshBackend, type HostStatus } from '../backends/ssh';
@@ -502,6 +502,9 @@ export class Engine {
       configError = err.oneLine();
       configProblems = err.problems;
     }
+    // ~/.ssh/config's parser (a chunk in the bundles) settles what `ssh -G` cannot say (whether a
+    // User line names the local account itself: the SSH user Tether shows for an instance).
+    await loadSshConfigParser();
     this.lastSnap = await this.reconcile();
     const cloudPromise: Promise<CloudStatus> = (this.opts.cloudStatus ? this.opts.cloudStatus() : this.cloud.status()).catch((err: unknown) => ({
       instances: [],

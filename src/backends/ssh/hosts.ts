@@ -618,6 +618,8 @@ export function resolveHostWithSsh(spec: string, bin: string, opts: ResolveOptio
       if (resolveHostWithParser(spec, opts).userFromConfig) target.userFromConfig = true;
     } catch {
       /* the parser disagrees with the file: ssh's answer stands */
+      // The parser not loaded yet (bundles, first use): this answer is not the whole one: not kept.
+      if (!sshConfigLib && typeof __TETHER_BUNDLED__ !== 'undefined') return structuredClone(target);
     }
   }
   const stamps = trackedFiles(wanted !== undefined ? [...files, wanted] : files, configPath, local.home).map((file) => ({ file, stamp: stampOf(file) }));
